@@ -1,0 +1,213 @@
+"""One WebSocket client on trio: a reader, a writer and a keepalive in one nursery.
+
+The connection layer is wsproto driven directly rather than trio-websocket's server:
+trio-websocket frames each message anew and writes it under a lock with no buffer
+(python-trio/trio-websocket#65), while the hub writes frames built once for all
+clients, coalesced into one write per wakeup. wsproto still parses every incoming
+byte and builds every control frame; data frames come from :mod:`hub.frames`.
+
+Close codes: 1000/echo when the client closes, 1001 on shutdown or ping timeout, 1008
+for policy (too slow, load), 1009 for a message over ``max_message_size``, and the
+code wsproto reports (1002, 1007) for protocol violations.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+from wsproto import ConnectionState, WSConnection
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Ping,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError
+
+from . import protocol
+from .dispatch import dispatch
+from .errors import RPCError
+from .frames import text_frame
+
+if TYPE_CHECKING:
+    from .config import ServerConfig
+    from .server import Hub
+    from .session import Session
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE = 65536
+
+
+class Connection:
+    """Owns the socket of one session until it closes; all its tasks die with it."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        stream: trio.SocketStream,
+        ws: WSConnection,
+        session: Session,
+        config: ServerConfig,
+    ) -> None:
+        self.hub = hub
+        self.session = session
+        self._stream = stream
+        self._ws = ws
+        self._config = config
+        self._lot = trio.lowlevel.ParkingLot()
+        self._inflight = trio.Semaphore(config.max_in_flight)
+        self._scope = trio.CancelScope()
+        self._close_queued = False
+        self._close_written = trio.Event()
+        self._last_rx = trio.current_time()
+        self.close_code: int | None = None
+        session.wake = self._wake
+        session.overflow = self._too_slow
+
+    @property
+    def inflight(self) -> int:
+        return self._config.max_in_flight - self._inflight.value
+
+    async def run(self) -> None:
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write_loop)
+                    nursery.start_soon(self._keepalive)
+                    await self._read_loop(nursery)
+                    self._close_if_open(1000, "")
+                    with trio.move_on_after(self._config.close_timeout):
+                        await self._close_written.wait()
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.session.closed = True
+            await trio.aclose_forcefully(self._stream)
+
+    def close(self, code: int, reason: str) -> None:
+        """Start the closing handshake; the socket is gone within ``close_timeout``."""
+        self._close_if_open(code, reason)
+        self._scope.deadline = min(
+            self._scope.deadline, trio.current_time() + self._config.close_timeout
+        )
+
+    def _close_if_open(self, code: int, reason: str) -> None:
+        if self._close_queued:
+            return
+        self._close_queued = True
+        self.session.closed = True
+        if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            self.close_code = code
+            self._queue_control(self._ws.send(CloseConnection(code, reason)))
+        self._wake()
+
+    def _queue_control(self, frame: bytes) -> None:
+        self.session.outbox.push_control(frame)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._lot.statistics().tasks_waiting:
+            self._lot.unpark_all()
+
+    def _too_slow(self) -> None:
+        self.hub.stats.slow_closes += 1
+        log.info("closing %s: too slow", self.session.remote)
+        self.close(1008, "Policy error: client is too slow.")
+
+    async def _write_loop(self) -> None:
+        outbox = self.session.outbox
+        while True:
+            while not outbox:
+                if self._close_queued:
+                    self._close_written.set()
+                    return
+                await self._lot.park()
+            data = outbox.take()
+            try:
+                await self._stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._close_written.set()
+                self._scope.cancel()
+                return
+            self.hub.stats.bytes_sent += len(data)
+
+    async def _read_loop(self, nursery: trio.Nursery) -> None:
+        ws = self._ws
+        limit = self._config.max_message_size
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                data = await self._stream.receive_some(_READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            self._last_rx = trio.current_time()
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, Message):
+                    if self._close_queued:
+                        continue
+                    chunk = event.data.encode() if isinstance(event, TextMessage) else event.data
+                    size += len(chunk)
+                    if size > limit:
+                        self.close(1009, f"message exceeds {limit} bytes")
+                        continue
+                    if not event.message_finished:
+                        parts.append(chunk)
+                        continue
+                    message = b"".join((*parts, chunk)) if parts else chunk
+                    parts.clear()
+                    size = 0
+                    await self._inflight.acquire()
+                    if isinstance(event, BytesMessage):
+                        nursery.start_soon(self._refuse_binary)
+                    else:
+                        nursery.start_soon(self._answer, message)
+                elif isinstance(event, Ping):
+                    self._queue_control(ws.send(event.response()))
+                elif isinstance(event, CloseConnection):
+                    self._close_if_open(event.code, event.reason or "")
+                    return
+
+    async def _answer(self, message: bytes) -> None:
+        try:
+            reply = await dispatch(self.hub, self.session, message)
+            self._reply(reply.payload)
+        finally:
+            self._inflight.release()
+
+    async def _refuse_binary(self) -> None:
+        try:
+            error = RPCError("badSyntax", "Syntax error: binary frames are not supported.")
+            self.hub.stats.errors[error.token] += 1
+            self._reply(protocol.failure(None, error, self.hub.extras(self.session)))
+        finally:
+            self._inflight.release()
+
+    def _reply(self, payload: bytes) -> None:
+        if not self._close_queued:
+            self.session.send(text_frame(payload))
+
+    async def _keepalive(self) -> None:
+        interval = self._config.ping_interval
+        timeout = self._config.ping_timeout
+        while True:
+            due = self._last_rx + interval
+            if trio.current_time() < due:
+                await trio.sleep_until(due)
+                continue
+            sent = trio.current_time()
+            try:
+                self._queue_control(self._ws.send(Ping(b"hub")))
+            except LocalProtocolError:
+                return
+            await trio.sleep(timeout)
+            if self._last_rx <= sent:
+                log.info("closing %s: no answer to ping", self.session.remote)
+                self.close(1001, "ping timeout")
+                return

@@ -1,0 +1,107 @@
+"""Request to handler to reply: method lookup by version, admin checks, error mapping.
+
+Handlers are ``async def handler(call) -> result`` and return data; they never write to
+a socket. Everything here is the same for every transport.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from . import protocol
+from .errors import RPCError
+from .versions import VersionedTable
+
+if TYPE_CHECKING:
+    from .server import Hub
+    from .session import Session
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Call"], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    name: str
+    since: int
+    handler: Handler
+    admin: bool
+    cost: str
+
+
+@dataclass(slots=True)
+class Call:
+    """What a handler gets: the hub, the calling session and its validated request."""
+
+    hub: Hub
+    session: Session
+    request: protocol.Request
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.request.body
+
+    @property
+    def api_version(self) -> int:
+        return self.request.api_version
+
+
+class Methods:
+    """The method table: each name with the versions at which its definition changed."""
+
+    def __init__(self) -> None:
+        self._table: VersionedTable[Method] = VersionedTable()
+
+    def register(
+        self, name: str, *, since: int = 0, admin: bool = False, cost: str = "request"
+    ) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            self._table.add(name, since, Method(name, since, handler, admin, cost))
+            return handler
+
+        return decorate
+
+    def lookup(self, name: str, version: int) -> Method:
+        method = self._table.get(name, version)
+        if method is None:
+            raise RPCError("unknownCmd")
+        return method
+
+    def names(self) -> list[str]:
+        return self._table.names()
+
+
+class Reply(NamedTuple):
+    """An encoded reply and the load charge (a key of the cost table) it incurred."""
+
+    payload: bytes
+    charge: str
+
+
+async def dispatch(hub: Hub, session: Session, data: bytes | str) -> Reply:
+    """Answer one text frame. Never raises: every failure becomes an error reply."""
+    body: dict[str, Any] | None = None
+    try:
+        body = protocol.decode(data)
+        request = protocol.validate(body, hub.versions)
+        method = hub.methods.lookup(request.method, request.api_version)
+        if method.admin and not session.admin:
+            raise RPCError("forbidden")
+        result = await method.handler(Call(hub, session, request))
+    except RPCError as exc:
+        hub.stats.errors[exc.token] += 1
+        charge = "request" if exc.token in _PLAIN_ERRORS else "malformed"
+        return Reply(protocol.failure(body, exc, hub.extras(session)), charge)
+    except Exception:
+        log.exception("handler failed for %r", protocol.masked(body or {}))
+        exc = RPCError("internal")
+        hub.stats.errors[exc.token] += 1
+        return Reply(protocol.failure(body, exc, hub.extras(session)), "exception")
+    return Reply(protocol.success(body, result, hub.extras(session)), method.cost)
+
+
+_PLAIN_ERRORS = frozenset({"forbidden", "noPermission", "notSupported", "lgrNotFound", "tooBusy"})

@@ -1,0 +1,55 @@
+"""A connection's bounded queue of ready-to-write frames.
+
+Fan-out appends the shared frame bytes and never waits; the connection's writer takes
+everything queued as one buffer and writes it in one call. When a client falls so far
+behind that its queue passes either bound, the verdict is to cut it, not to block
+(rippled's ``send_queue_limit``, Clio's ``ws_max_sending_queue_size``).
+"""
+
+from __future__ import annotations
+
+
+class Outbox:
+    __slots__ = ("_frames", "_nbytes", "max_bytes", "max_messages", "overflowed")
+
+    def __init__(self, max_bytes: int, max_messages: int) -> None:
+        self._frames: list[bytes] = []
+        self._nbytes = 0
+        self.max_bytes = max_bytes
+        self.max_messages = max_messages
+        self.overflowed = False
+
+    def push(self, frame: bytes) -> bool:
+        """Queue a data frame; False (and the queue freed) when it would pass a bound."""
+        if self.overflowed:
+            return False
+        size = self._nbytes + len(frame)
+        if size > self.max_bytes or len(self._frames) >= self.max_messages:
+            self.overflowed = True
+            self._frames = []
+            self._nbytes = 0
+            return False
+        self._frames.append(frame)
+        self._nbytes = size
+        return True
+
+    def push_control(self, frame: bytes) -> None:
+        """Queue a control frame (pong, close); these are tiny and never refused."""
+        self._frames.append(frame)
+        self._nbytes += len(frame)
+
+    def take(self) -> bytes:
+        """Everything queued, in order, as one buffer; the queue is left empty."""
+        frames = self._frames
+        if not frames:
+            return b""
+        self._frames = []
+        self._nbytes = 0
+        return frames[0] if len(frames) == 1 else b"".join(frames)
+
+    @property
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    def __len__(self) -> int:
+        return len(self._frames)

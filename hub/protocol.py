@@ -1,0 +1,150 @@
+"""Requests in, envelopes out: the rippled/Clio WebSocket wire format, without any I/O.
+
+A request is a JSON object with ``command`` (or ``method``), an optional ``id`` of any
+JSON type echoed verbatim, and an optional ``api_version``. Replies follow seed 001:
+``{"id", "status", "type": "response", "result"}`` on success; errors lift ``error``,
+``error_code`` and ``error_message`` to the top level and carry the masked ``request``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
+
+from .errors import RPCError
+from .versions import VersionPolicy
+
+MASKED_FIELDS: Final = frozenset({"secret", "seed", "seed_hex", "passphrase", "admin_password"})
+MASK: Final = "<masked>"
+
+_decoder: Final = msgspec.json.Decoder()
+_encoder: Final = msgspec.json.Encoder()
+encode: Final = _encoder.encode
+
+
+class Warning(Struct, frozen=True):  # noqa: A001 - the wire name
+    """One entry of the ``warnings`` array (seed 001, "API Warnings")."""
+
+    id: int
+    message: str
+    details: dict[str, Any] | UnsetType = UNSET
+
+
+class Extras(Struct, frozen=True):
+    """Envelope fields that depend on the client's or the hub's state, not on the result."""
+
+    warning: Literal["load"] | UnsetType = UNSET
+    warnings: tuple[Warning, ...] | UnsetType = UNSET
+    forwarded: bool | UnsetType = UNSET
+
+
+NO_EXTRAS: Final = Extras()
+
+
+class _Success(Struct, kw_only=True):
+    id: Any | UnsetType = UNSET
+    status: Literal["success"] = "success"
+    type: Literal["response"] = "response"
+    api_version: Any | UnsetType = UNSET
+    result: Any
+    warning: Literal["load"] | UnsetType = UNSET
+    warnings: tuple[Warning, ...] | UnsetType = UNSET
+    forwarded: bool | UnsetType = UNSET
+
+
+class _Failure(Struct, kw_only=True):
+    id: Any | UnsetType = UNSET
+    status: Literal["error"] = "error"
+    type: Literal["response"] = "response"
+    api_version: Any | UnsetType = UNSET
+    error: str
+    error_code: int
+    error_message: str
+    request: dict[str, Any] | UnsetType = UNSET
+    warning: Literal["load"] | UnsetType = UNSET
+    warnings: tuple[Warning, ...] | UnsetType = UNSET
+    forwarded: bool | UnsetType = UNSET
+
+
+@dataclass(slots=True)
+class Request:
+    """A request that named a method and a supported version."""
+
+    body: dict[str, Any]
+    method: str
+    api_version: int
+
+
+def decode(data: bytes | str) -> dict[str, Any]:
+    """The request object of one text frame; anything else is ``badSyntax``."""
+    try:
+        body = _decoder.decode(data)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise RPCError("badSyntax", f"Syntax error: {exc}") from None
+    if not isinstance(body, dict):
+        raise RPCError("badSyntax", "Syntax error: a request must be a JSON object.")
+    return body
+
+
+def validate(body: dict[str, Any], versions: VersionPolicy) -> Request:
+    """Check the method name and the version before anything is dispatched.
+
+    The version is checked first, as rippled and Clio do, so a request with both wrong
+    learns about its version.
+    """
+    version = versions.resolve(body.get("api_version"), given="api_version" in body)
+    command = body.get("command", UNSET)
+    method = body.get("method", UNSET)
+    name = method if command is UNSET else command
+    if not isinstance(name, str) or not name:
+        raise RPCError("missingCommand")
+    if command is not UNSET and method is not UNSET and command != method:
+        raise RPCError("missingCommand", "Fields 'command' and 'method' must be equal.")
+    return Request(body, name, version)
+
+
+def masked(body: dict[str, Any]) -> dict[str, Any]:
+    """The request as received, with credentials replaced so replies never echo them."""
+    if MASKED_FIELDS.isdisjoint(body):
+        return body
+    return {k: MASK if k in MASKED_FIELDS else v for k, v in body.items()}
+
+
+def success(body: dict[str, Any], result: Any, extras: Extras = NO_EXTRAS) -> bytes:
+    """The WebSocket success envelope of a request's result."""
+    return encode(
+        _Success(
+            id=body.get("id", UNSET),
+            api_version=body.get("api_version", UNSET),
+            result=result,
+            warning=extras.warning,
+            warnings=extras.warnings,
+            forwarded=extras.forwarded,
+        )
+    )
+
+
+def failure(
+    body: dict[str, Any] | None, error: RPCError, extras: Extras = NO_EXTRAS
+) -> bytes:
+    """The WebSocket error envelope; ``body`` is None when the frame held no request."""
+    reply = _Failure(
+        error=error.token,
+        error_code=error.code,
+        error_message=error.message,
+        warning=extras.warning,
+        warnings=extras.warnings,
+        forwarded=extras.forwarded,
+    )
+    if body is not None:
+        reply.id = body.get("id", UNSET)
+        reply.api_version = body.get("api_version", UNSET)
+        reply.request = masked(body)
+    if not error.extra:
+        return encode(reply)
+    merged = msgspec.to_builtins(reply)
+    merged.update(error.extra)
+    return encode(merged)

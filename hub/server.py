@@ -1,0 +1,185 @@
+"""The trio edge: listeners, handshakes, one task tree per connection, graceful shutdown.
+
+:class:`Hub` is also the in-process API: run it in your own nursery with
+``port = await nursery.start(hub.run)`` and stop it with :meth:`Hub.shutdown`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
+from wsproto.utilities import RemoteProtocolError
+
+from . import config as _config
+from .connection import Connection
+from .dispatch import Methods
+from .outbox import Outbox
+from .protocol import NO_EXTRAS, Extras
+from .session import Session
+from .stats import Stats
+from .versions import VersionPolicy
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    """A hub node: its settings, method table, state and the connections it serves."""
+
+    def __init__(self, config: _config.Config | None = None, *, methods: Methods | None = None):
+        from .methods import METHODS
+
+        self.config = config or _config.Config()
+        self.versions = VersionPolicy(
+            self.config.api.default_version, self.config.api.beta_api
+        )
+        self.methods = methods or METHODS
+        self.stats = Stats()
+        self.started = time.monotonic()
+        self.connections: set[Connection] = set()
+        self.host = self.config.server.host
+        self.port: int | None = None
+        self._admin_ips = frozenset(self.config.admin.ips)
+        self._stopping = trio.Event()
+        self._accepting = trio.CancelScope()
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until :meth:`shutdown`; reports the bound port to ``nursery.start``."""
+        cfg = self.config.server
+        listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host)
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as root:
+            async with trio.open_nursery() as conns:
+                await conns.start(self._accept, listeners, conns)
+                log.info("listening on %s", self.url)
+                task_status.started(self.port)
+                await self._stopping.wait()
+                self._accepting.cancel()
+                for conn in list(self.connections):
+                    conn.close(1001, "server shutting down")
+            root.cancel_scope.cancel()
+
+    def shutdown(self) -> None:
+        """Stop accepting and close every client with 1001; :meth:`run` returns soon after."""
+        self._stopping.set()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+    def extras(self, session: Session) -> Extras:
+        """Envelope fields owed to this session right now (load, stale data)."""
+        return NO_EXTRAS
+
+    async def _accept(
+        self,
+        listeners: list[trio.SocketListener],
+        conns: trio.Nursery,
+        *,
+        task_status: Any = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        with self._accepting:
+            await trio.serve_listeners(
+                self._serve,
+                listeners,
+                handler_nursery=conns,
+                task_status=task_status,
+            )
+
+    async def _serve(self, stream: trio.SocketStream) -> None:
+        remote = _peer_ip(stream)
+        try:
+            accepted = await self._handshake(stream, remote)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            accepted = None
+        if accepted is None:
+            await trio.aclose_forcefully(stream)
+            return
+        ws, session = accepted
+        conn = Connection(self, stream, ws, session, self.config.server)
+        self.connections.add(conn)
+        self.stats.connections_accepted += 1
+        try:
+            await conn.run()
+        finally:
+            self.connections.discard(conn)
+            self._forget(session)
+
+    async def _handshake(
+        self, stream: trio.SocketStream, remote: str
+    ) -> tuple[WSConnection, Session] | None:
+        ws = WSConnection(ConnectionType.SERVER)
+        request: Request | None = None
+        with trio.move_on_after(self.config.server.handshake_timeout):
+            while request is None:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return None
+                try:
+                    ws.receive_data(data)
+                    for event in ws.events():
+                        if isinstance(event, Request):
+                            request = event
+                except RemoteProtocolError as exc:
+                    await _reject(stream, ws, exc.event_hint, str(exc))
+                    return None
+        if request is None:
+            log.info("handshake from %s timed out", remote)
+            return None
+        admin = remote in self._admin_ips or self._bearer_ok(request)
+        await stream.send_all(ws.send(AcceptConnection()))
+        limits = self.config.limits
+        session = Session(
+            remote=remote,
+            admin=admin,
+            outbox=Outbox(limits.send_queue_bytes, limits.send_queue_messages),
+            stream_version=self.versions.default,
+        )
+        return ws, session
+
+    def _bearer_ok(self, request: Request) -> bool:
+        token = self.config.admin.token
+        if not token:
+            return False
+        expected = f"Bearer {token}".encode()
+        return any(
+            name.lower() == b"authorization" and value.strip() == expected
+            for name, value in request.extra_headers
+        )
+
+    def _forget(self, session: Session) -> None:
+        """Drop every trace of a closed session (subscriptions come with streams)."""
+
+
+def _peer_ip(stream: trio.SocketStream) -> str:
+    try:
+        peer = stream.socket.getpeername()
+    except OSError:
+        return "unknown"
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer)
+
+
+async def _reject(
+    stream: trio.SocketStream, ws: WSConnection, hint: object, reason: str
+) -> None:
+    status = hint.status_code if isinstance(hint, RejectConnection) else 400
+    body = f"{reason}\n".encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8")]
+    try:
+        data = ws.send(RejectConnection(status_code=status, headers=headers, has_body=True))
+        data += ws.send(RejectData(data=body))
+    except Exception:
+        data = b"HTTP/1.1 %d Bad Request\r\ncontent-length: %d\r\n\r\n%s" % (
+            status,
+            len(body),
+            body,
+        )
+    try:
+        await stream.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass

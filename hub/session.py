@@ -1,0 +1,40 @@
+"""What the hub knows about one client, independent of the transport that carries it."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .outbox import Outbox
+
+_ids = itertools.count(1)
+
+
+def _nothing() -> None:
+    pass
+
+
+@dataclass(eq=False, slots=True)
+class Session:
+    """One client: its address, role, stream version, subscriptions and outbound queue.
+
+    ``wake`` and ``overflow`` are set by the transport: the first tells its writer that
+    the outbox has frames, the second that the client fell too far behind.
+    """
+
+    remote: str
+    admin: bool
+    outbox: Outbox
+    id: int = field(default_factory=lambda: next(_ids))
+    stream_version: int = 1
+    wake: Callable[[], None] = _nothing
+    overflow: Callable[[], None] = _nothing
+    closed: bool = False
+
+    def send(self, frame: bytes) -> None:
+        """Queue a frame without waiting; a client that cannot keep up is cut."""
+        if self.outbox.push(frame):
+            self.wake()
+        elif not self.closed:
+            self.overflow()
