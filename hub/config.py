@@ -53,6 +53,7 @@ class SourceConfig(_Section):
 class LimitsConfig(_Section):
     send_queue_bytes: int = 4 * 1024 * 1024
     send_queue_messages: int = 10_000
+    max_subscriptions_per_connection: int = 10_000
 
 
 class Config(_Section):
@@ -67,7 +68,9 @@ class ConfigError(ValueError):
     pass
 
 
-def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+def load(
+    path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None
+) -> Config:
     """A validated Config from an optional TOML file, then ``{section: {key: value}}``."""
     data: dict[str, Any] = {}
     if path is not None:

@@ -17,7 +17,8 @@ import logging
 from typing import TYPE_CHECKING
 
 import trio
-from wsproto import ConnectionState, WSConnection
+from wsproto import WSConnection
+from wsproto.connection import ConnectionState
 from wsproto.events import (
     BytesMessage,
     CloseConnection,

@@ -84,6 +84,7 @@ class Reply(NamedTuple):
 
 async def dispatch(hub: Hub, session: Session, data: bytes | str) -> Reply:
     """Answer one text frame. Never raises: every failure becomes an error reply."""
+    hub.stats.requests += 1
     body: dict[str, Any] | None = None
     try:
         body = protocol.decode(data)
@@ -98,9 +99,8 @@ async def dispatch(hub: Hub, session: Session, data: bytes | str) -> Reply:
         return Reply(protocol.failure(body, exc, hub.extras(session)), charge)
     except Exception:
         log.exception("handler failed for %r", protocol.masked(body or {}))
-        exc = RPCError("internal")
-        hub.stats.errors[exc.token] += 1
-        return Reply(protocol.failure(body, exc, hub.extras(session)), "exception")
+        hub.stats.errors["internal"] += 1
+        return Reply(protocol.failure(body, RPCError("internal"), hub.extras(session)), "exception")
     return Reply(protocol.success(body, result, hub.extras(session)), method.cost)
 
 

@@ -24,6 +24,11 @@ ERRORS: Final[dict[str, ErrorInfo]] = {
     "invalidParams": ErrorInfo(31, "Invalid parameters."),
     "unknownCmd": ErrorInfo(32, "Unknown method."),
     "actMalformed": ErrorInfo(35, "Account malformed."),
+    "badMarket": ErrorInfo(42, "No such market."),
+    "dstAmtMalformed": ErrorInfo(51, "Destination amount/currency/issuer is malformed."),
+    "dstIsrMalformed": ErrorInfo(53, "Destination issuer is malformed."),
+    "srcCurMalformed": ErrorInfo(69, "Source currency is malformed."),
+    "srcIsrMalformed": ErrorInfo(70, "Source issuer is malformed."),
     "malformedStream": ErrorInfo(71, "Stream malformed."),
     "internal": ErrorInfo(73, "Internal error."),
     "notSupported": ErrorInfo(75, "Operation not supported."),
@@ -40,9 +45,7 @@ class RPCError(Exception):
     resume could start from.
     """
 
-    def __init__(
-        self, token: str, message: str | None = None, **extra: Any
-    ) -> None:
+    def __init__(self, token: str, message: str | None = None, **extra: Any) -> None:
         info = ERRORS[token]
         self.token = token
         self.code = info.code

@@ -10,7 +10,10 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from . import events
 from .dispatch import Call, Methods
+from .errors import RPCError
+from .subscriptions import parse_change
 
 METHODS = Methods()
 
@@ -43,10 +46,15 @@ async def server_info(call: Call) -> dict[str, Any]:
         "build_version": BUILD_VERSION,
         "server_state": "full",
         "uptime": int(time.monotonic() - hub.started),
-        "complete_ledgers": "empty",
+        "complete_ledgers": hub.ledger.complete_ledgers(),
         "load_factor": 1,
         "peers": 0,
     }
+    validated = hub.ledger.validated_ledger(time.monotonic())
+    if validated is not None:
+        info["validated_ledger"] = validated
+    else:
+        info["server_state"] = "connected"
     if hub.config.server.network_id is not None:
         info["network_id"] = hub.config.server.network_id
     info["hub"] = {
@@ -54,5 +62,62 @@ async def server_info(call: Call) -> dict[str, Any]:
         "in_flight_requests": sum(conn.inflight for conn in hub.connections),
         "requests": hub.stats.requests,
         "bytes_sent": hub.stats.bytes_sent,
+        "events_published": hub.stats.events_published,
+        "deliveries": hub.stats.deliveries,
+        "subscribers": hub.subscriptions.counts(),
     }
     return {"info": info}
+
+
+@METHODS.register("subscribe")
+async def subscribe(call: Call) -> dict[str, Any]:
+    """Add subscriptions; this connection's streams now render at this request's version."""
+    hub, session = call.hub, call.session
+    change = parse_change(call.params, admin=session.admin, subscribe=True)
+    limit = hub.config.limits.max_subscriptions_per_connection
+    if hub.subscriptions.own(session).size + change.size > limit:
+        raise RPCError(
+            "invalidParams", f"Too many subscriptions on one connection (limit {limit})."
+        )
+    hub.subscriptions.subscribe(session, change)
+    session.stream_version = call.api_version
+    return hub.ledger.subscribe_fields() if "ledger" in change.streams else {}
+
+
+@METHODS.register("unsubscribe")
+async def unsubscribe(call: Call) -> dict[str, Any]:
+    change = parse_change(call.params, admin=call.session.admin, subscribe=False)
+    call.hub.subscriptions.unsubscribe(call.session, change)
+    return {}
+
+
+@METHODS.register("ledger_closed")
+async def ledger_closed(call: Call) -> dict[str, Any]:
+    latest = call.hub.ledger.latest
+    if latest is None:
+        raise RPCError("lgrNotFound", "No ledger has closed yet.")
+    return {"ledger_hash": latest["ledger_hash"], "ledger_index": latest["ledger_index"]}
+
+
+@METHODS.register("ledger_current")
+async def ledger_current(call: Call) -> dict[str, Any]:
+    index = call.hub.ledger.index
+    if index is None:
+        raise RPCError("lgrNotFound", "No ledger has closed yet.")
+    return {"ledger_current_index": index + 1}
+
+
+@METHODS.register("publish", admin=True)
+async def publish(call: Call) -> dict[str, Any]:
+    """Publish a batch of stream messages in order; one invalid message rejects them all."""
+    messages = call.params.get("messages")
+    if not isinstance(messages, list):
+        raise RPCError("invalidParams", "Field 'messages' must be an array.")
+    batch = []
+    for i, message in enumerate(messages):
+        try:
+            batch.append(events.parse(message))
+        except events.EventError as exc:
+            raise RPCError("invalidParams", f"messages[{i}]: {exc}") from None
+    await call.hub.publish_batch(batch)
+    return {"published": len(batch)}

@@ -25,7 +25,7 @@ _encoder: Final = msgspec.json.Encoder()
 encode: Final = _encoder.encode
 
 
-class Warning(Struct, frozen=True):  # noqa: A001 - the wire name
+class Warning(Struct, frozen=True):
     """One entry of the ``warnings`` array (seed 001, "API Warnings")."""
 
     id: int
@@ -127,9 +127,7 @@ def success(body: dict[str, Any], result: Any, extras: Extras = NO_EXTRAS) -> by
     )
 
 
-def failure(
-    body: dict[str, Any] | None, error: RPCError, extras: Extras = NO_EXTRAS
-) -> bytes:
+def failure(body: dict[str, Any] | None, error: RPCError, extras: Extras = NO_EXTRAS) -> bytes:
     """The WebSocket error envelope; ``body`` is None when the frame held no request."""
     reply = _Failure(
         error=error.token,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import trio
@@ -16,15 +18,21 @@ from wsproto.events import AcceptConnection, RejectConnection, RejectData, Reque
 from wsproto.utilities import RemoteProtocolError
 
 from . import config as _config
+from . import events
 from .connection import Connection
 from .dispatch import Methods
+from .fanout import deliver
+from .ledger import LedgerState
 from .outbox import Outbox
 from .protocol import NO_EXTRAS, Extras
 from .session import Session
 from .stats import Stats
+from .subscriptions import Subscriptions
 from .versions import VersionPolicy
 
 log = logging.getLogger(__name__)
+
+Message = dict[str, Any] | events.Event | Sequence[dict[str, Any] | events.Event]
 
 
 class Hub:
@@ -34,13 +42,16 @@ class Hub:
         from .methods import METHODS
 
         self.config = config or _config.Config()
-        self.versions = VersionPolicy(
-            self.config.api.default_version, self.config.api.beta_api
-        )
+        self.versions = VersionPolicy(self.config.api.default_version, self.config.api.beta_api)
         self.methods = methods or METHODS
         self.stats = Stats()
         self.started = time.monotonic()
         self.connections: set[Connection] = set()
+        self.subscriptions: Subscriptions[Session] = Subscriptions()
+        self.ledger = LedgerState()
+        self._send, self._receive = trio.open_memory_channel[Message](
+            self.config.source.publish_queue
+        )
         self.host = self.config.server.host
         self.port: int | None = None
         self._admin_ips = frozenset(self.config.admin.ips)
@@ -53,6 +64,8 @@ class Hub:
         listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host)
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as root:
+            root.start_soon(self._fan_out)
+            await self._start_source(root)
             async with trio.open_nursery() as conns:
                 await conns.start(self._accept, listeners, conns)
                 log.info("listening on %s", self.url)
@@ -66,6 +79,25 @@ class Hub:
     def shutdown(self) -> None:
         """Stop accepting and close every client with 1001; :meth:`run` returns soon after."""
         self._stopping.set()
+
+    def publisher(self) -> trio.MemorySendChannel[Message]:
+        """A send end of the publisher channel for a source; close it when done.
+
+        Messages may be dicts (validated as they leave the channel; invalid ones are
+        logged and counted, never delivered), :class:`~hub.events.Event` objects, or
+        lists of either, which are delivered back to back.
+        """
+        return self._send.clone()
+
+    async def publish(self, message: dict[str, Any] | events.Event) -> events.Event:
+        """Validate one message and queue it for every subscriber; raises EventError."""
+        event = events.parse(message)
+        await self._send.send(event)
+        return event
+
+    async def publish_batch(self, batch: list[events.Event]) -> None:
+        """Queue already validated events so that nothing is interleaved with them."""
+        await self._send.send(batch)
 
     @property
     def url(self) -> str:
@@ -153,7 +185,42 @@ class Hub:
         )
 
     def _forget(self, session: Session) -> None:
-        """Drop every trace of a closed session (subscriptions come with streams)."""
+        """Drop every trace of a closed session."""
+        self.subscriptions.drop(session)
+
+    async def _fan_out(self) -> None:
+        async for item in self._receive:
+            for message in item if isinstance(item, Sequence) else (item,):
+                try:
+                    event = events.parse(message)
+                except events.EventError as exc:
+                    self.stats.events_rejected += 1
+                    log.warning("rejected a published message: %s", exc)
+                    continue
+                self.apply(event)
+
+    def apply(self, event: events.Event) -> None:
+        """Update the hub's own state from an event, then deliver it; never waits."""
+        if event.kind == "ledgerClosed":
+            self.ledger.update(event.body, time.monotonic())
+        self.stats.events_published += 1
+        self.stats.deliveries += deliver(event, self.subscriptions)
+
+    async def _start_source(self, nursery: trio.Nursery) -> None:
+        cfg = self.config.source
+        if cfg.source == "none":
+            return
+        if cfg.source == "simulator":
+            from .sources.simulator import LedgerSimulator, run_simulator
+
+            sim = LedgerSimulator(
+                seed=cfg.seed, tx_per_ledger=cfg.tx_per_ledger, validators=cfg.validators
+            )
+            await nursery.start(
+                partial(run_simulator, self.publisher(), interval=cfg.ledger_interval, sim=sim)
+            )
+            return
+        raise _config.ConfigError(f"unknown source {cfg.source!r}")
 
 
 def _peer_ip(stream: trio.SocketStream) -> str:
@@ -164,9 +231,7 @@ def _peer_ip(stream: trio.SocketStream) -> str:
     return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
 
-async def _reject(
-    stream: trio.SocketStream, ws: WSConnection, hint: object, reason: str
-) -> None:
+async def _reject(stream: trio.SocketStream, ws: WSConnection, hint: object, reason: str) -> None:
     status = hint.status_code if isinstance(hint, RejectConnection) else 400
     body = f"{reason}\n".encode()
     headers = [(b"content-type", b"text/plain; charset=utf-8")]

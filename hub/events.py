@@ -1,0 +1,167 @@
+"""Stream messages entering the hub: validated on entry, kept whole, tagged by ``type``.
+
+An event is the message as a rippled API v2 subscriber receives it. The Structs below
+check the fields the hub relies on (routing, ledger state); every other field, known or
+not, is kept in ``body`` and passed through untouched, so a newer rippled's additions
+reach clients without a hub release. The v1 form of a transaction (``transaction``
+with ``hash`` inside, ``Amount`` on Payments) is accepted and normalised to v2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from .accounts import Book, affected_accounts, affected_books, mentioned_accounts
+
+Hash = Annotated[str, Meta(pattern="^[0-9A-Fa-f]{64}$")]
+Index = Annotated[int, Meta(ge=0)]
+
+
+class _Message(Struct, tag_field="type"):
+    pass
+
+
+class LedgerClosed(_Message, tag="ledgerClosed"):
+    ledger_index: Index
+    ledger_hash: Hash
+    ledger_time: Index
+    fee_base: Index
+    reserve_base: Index
+    reserve_inc: Index
+    txn_count: Index = 0
+    validated_ledgers: str | UnsetType = UNSET
+
+
+class Transaction(_Message, tag="transaction"):
+    tx_json: dict[str, Any]
+    hash: Hash
+    validated: bool = False
+    meta: dict[str, Any] | UnsetType = UNSET
+    ledger_index: Index | UnsetType = UNSET
+    engine_result: str | UnsetType = UNSET
+
+
+class ValidationReceived(_Message, tag="validationReceived"):
+    validation_public_key: str
+    ledger_hash: Hash
+    ledger_index: Index | UnsetType = UNSET
+
+
+class BookChanges(_Message, tag="bookChanges"):
+    ledger_index: Index
+    ledger_hash: Hash
+    changes: list[dict[str, Any]]
+
+
+class ServerStatus(_Message, tag="serverStatus"):
+    server_status: str | UnsetType = UNSET
+
+
+class ConsensusPhase(_Message, tag="consensusPhase"):
+    consensus: str
+
+
+class ManifestReceived(_Message, tag="manifestReceived"):
+    master_key: str
+
+
+class PeerStatusChange(_Message, tag="peerStatusChange"):
+    action: str
+
+
+Known = (
+    LedgerClosed
+    | Transaction
+    | ValidationReceived
+    | BookChanges
+    | ServerStatus
+    | ConsensusPhase
+    | ManifestReceived
+    | PeerStatusChange
+)
+
+KINDS: Final = frozenset(
+    {
+        "ledgerClosed",
+        "transaction",
+        "validationReceived",
+        "bookChanges",
+        "serverStatus",
+        "consensusPhase",
+        "manifestReceived",
+        "peerStatusChange",
+    }
+)
+
+
+class EventError(ValueError):
+    """A message that is not a stream message the hub knows; says which field is wrong."""
+
+
+@dataclass(slots=True, eq=False)
+class Event:
+    """A validated message plus what routing needs, computed once at entry."""
+
+    kind: str
+    body: dict[str, Any]
+    validated: bool = False
+    accounts: frozenset[str] = frozenset()
+    books: frozenset[Book] = frozenset()
+    ledger_index: int | None = None
+
+
+def parse(message: object) -> Event:
+    """Validate one message and derive its routing facts; raises :class:`EventError`."""
+    if isinstance(message, Event):
+        return message
+    if not isinstance(message, dict):
+        raise EventError("a stream message must be a JSON object")
+    body = _normalised(message)
+    try:
+        known = msgspec.convert(body, Known)
+    except msgspec.ValidationError as exc:
+        raise EventError(str(exc)) from None
+    if isinstance(known, Transaction):
+        meta = known.meta if isinstance(known.meta, dict) else None
+        validated = known.validated
+        accounts = (
+            affected_accounts(known.tx_json, meta)
+            if validated
+            else mentioned_accounts(known.tx_json)
+        )
+        books = affected_books(meta) if validated and meta else frozenset()
+        index = known.ledger_index if isinstance(known.ledger_index, int) else None
+        return Event("transaction", body, validated, accounts, books, index)
+    if isinstance(known, LedgerClosed | BookChanges):
+        return Event(body["type"], body, ledger_index=known.ledger_index)
+    if isinstance(known, ValidationReceived) and isinstance(known.ledger_index, int):
+        return Event(body["type"], body, ledger_index=known.ledger_index)
+    return Event(body["type"], body)
+
+
+def _normalised(message: dict[str, Any]) -> dict[str, Any]:
+    """The v2 form of a v1 message; v2 messages come back as they are."""
+    kind = message.get("type")
+    if (
+        kind == "transaction"
+        and "tx_json" not in message
+        and isinstance(message.get("transaction"), dict)
+    ):
+        body = dict(message)
+        tx = dict(body.pop("transaction"))
+        if "hash" in tx:
+            body.setdefault("hash", tx.pop("hash"))
+        if tx.get("TransactionType") == "Payment" and "Amount" in tx:
+            amount = tx.pop("Amount")
+            tx.setdefault("DeliverMax", amount)
+        body["tx_json"] = tx
+        return body
+    if kind == "validationReceived" and isinstance(message.get("ledger_index"), str):
+        text = message["ledger_index"]
+        if text.isdigit():
+            return {**message, "ledger_index": int(text)}
+    return message

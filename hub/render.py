@@ -1,0 +1,68 @@
+"""An event rendered once per API version, as the WebSocket frame every subscriber gets.
+
+v1 differs from v2 where rippled's ``transJson`` and ``pubValidation`` differ: the
+transaction sits under ``transaction`` with ``hash`` inside it instead of ``tx_json``
+plus a top-level ``hash``; v1 Payments carry ``Amount`` beside ``DeliverMax``; and
+``validationReceived.ledger_index`` is a string. Version 3 renders as version 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .events import Event
+from .frames import text_frame
+from .protocol import encode
+
+
+def render_version(api_version: int) -> int:
+    """The rendering a client at ``api_version`` gets: 1, or 2 for every later version."""
+    return 1 if api_version <= 1 else 2
+
+
+def body_for(event: Event, api_version: int) -> dict[str, Any]:
+    """The message object a subscriber at ``api_version`` receives."""
+    body = event.body
+    if render_version(api_version) == 2:
+        return body
+    if event.kind == "transaction":
+        return _transaction_v1(body)
+    if event.kind == "validationReceived" and isinstance(body.get("ledger_index"), int):
+        return {**body, "ledger_index": str(body["ledger_index"])}
+    return body
+
+
+def payload(event: Event, api_version: int) -> bytes:
+    return encode(body_for(event, api_version))
+
+
+class Frames:
+    """The frames of one event, built on first use for each rendering and then shared."""
+
+    __slots__ = ("_event", "_frames")
+
+    def __init__(self, event: Event) -> None:
+        self._event = event
+        self._frames: dict[int, bytes] = {}
+
+    def __call__(self, api_version: int) -> bytes:
+        version = 1 if api_version <= 1 else 2
+        frame = self._frames.get(version)
+        if frame is None:
+            frame = self._frames[version] = text_frame(payload(self._event, version))
+        return frame
+
+
+def _transaction_v1(body: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "tx_json":
+            tx = dict(value)
+            if tx.get("TransactionType") == "Payment" and "DeliverMax" in tx:
+                tx["Amount"] = tx["DeliverMax"]
+            if "hash" in body:
+                tx["hash"] = body["hash"]
+            out["transaction"] = tx
+        elif key != "hash":
+            out[key] = value
+    return out
