@@ -1,0 +1,1 @@
+"""Benchmarks of the hub: fan-out throughput, latency, connection scale, request rate."""

@@ -1,0 +1,156 @@
+"""Routing and delivery without sockets: who gets what, how often, in which shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from wsproto.frame_protocol import FrameProtocol
+
+from hub import events
+from hub.fanout import deliver
+from hub.outbox import Outbox
+from hub.session import Session
+from hub.subscriptions import Subscriptions, parse_change
+from tests.samples import (
+    ALICE,
+    BOB,
+    CAROL,
+    DAN,
+    GATEWAY,
+    account,
+    iou_payment,
+    ledger_closed,
+    offer_crossing,
+    proposed,
+    validation,
+    xrp_payment,
+)
+
+
+def session(version: int = 1) -> Session:
+    return Session(remote="test", admin=False, outbox=Outbox(1 << 20, 1000), stream_version=version)
+
+
+def received_bytes(data: bytes) -> list[Any]:
+    proto = FrameProtocol(client=True, extensions=[])
+    proto.receive_bytes(data)
+    return [msgspec.json.decode(frame.payload) for frame in proto.received_frames()]
+
+
+def received(s: Session) -> list[Any]:
+    return received_bytes(s.outbox.take())
+
+
+def sub(subs: Subscriptions[Session], s: Session, **params: Any) -> None:
+    subs.subscribe(s, parse_change(params, admin=True, subscribe=True))
+
+
+def test_streams_route_by_type() -> None:
+    subs: Subscriptions[Session] = Subscriptions()
+    ledger, vals, txs = session(), session(), session()
+    sub(subs, ledger, streams=["ledger"])
+    sub(subs, vals, streams=["validations"])
+    sub(subs, txs, streams=["transactions"])
+    for message in (ledger_closed(5), validation(5), xrp_payment(5, 1)):
+        deliver(events.parse(message), subs)
+    assert [m["type"] for m in received(ledger)] == ["ledgerClosed"]
+    assert [m["type"] for m in received(vals)] == ["validationReceived"]
+    assert [m["type"] for m in received(txs)] == ["transaction"]
+
+
+def test_account_filter_uses_affected_accounts() -> None:
+    subs: Subscriptions[Session] = Subscriptions()
+    issuer, bystander, maker = session(2), session(2), session(2)
+    sub(subs, issuer, accounts=[GATEWAY])
+    sub(subs, bystander, accounts=[account(42)])
+    sub(subs, maker, accounts=[DAN])
+    deliver(events.parse(iou_payment(5, 1, ALICE, BOB)), subs)
+    deliver(events.parse(offer_crossing(5, 2, CAROL, DAN)), subs)
+    assert [m["hash"] for m in received(issuer)] == [
+        iou_payment(5, 1)["hash"],
+        offer_crossing(5, 2)["hash"],
+    ]
+    assert received(bystander) == []
+    assert [m["tx_json"]["TransactionType"] for m in received(maker)] == ["OfferCreate"]
+
+
+def test_balance_issuer_is_not_an_affected_account() -> None:
+    subs: Subscriptions[Session] = Subscriptions()
+    neutral = session()
+    sub(subs, neutral, accounts=[account(99)])
+    deliver(events.parse(iou_payment(5, 1)), subs)
+    assert received(neutral) == []
+
+
+def test_once_per_kind_of_subscription() -> None:
+    subs: Subscriptions[Session] = Subscriptions()
+    s = session(2)
+    sub(
+        subs,
+        s,
+        streams=["transactions"],
+        accounts=[ALICE, BOB],
+        accounts_proposed=[ALICE],
+        books=[
+            {
+                "taker_gets": {"currency": "USD", "issuer": GATEWAY},
+                "taker_pays": {"currency": "XRP"},
+                "both": True,
+            }
+        ],
+    )
+    deliver(events.parse(xrp_payment(5, 1, ALICE, BOB)), subs)
+    assert len(received(s)) == 2
+    deliver(events.parse(offer_crossing(5, 2, ALICE, DAN)), subs)
+    assert len(received(s)) == 3
+
+
+def test_validated_transaction_also_reaches_proposed_stream() -> None:
+    subs: Subscriptions[Session] = Subscriptions()
+    both, only_proposed = session(), session()
+    sub(subs, both, streams=["transactions", "transactions_proposed"])
+    sub(subs, only_proposed, streams=["transactions_proposed"])
+    deliver(events.parse(xrp_payment(5, 1)), subs)
+    assert len(received(both)) == 2
+    assert len(received(only_proposed)) == 1
+
+
+def test_proposed_transaction_reaches_only_proposed_subscribers() -> None:
+    subs: Subscriptions[Session] = Subscriptions()
+    validated, rt, rt_account, account_sub = session(), session(), session(), session()
+    sub(subs, validated, streams=["transactions"])
+    sub(subs, rt, streams=["transactions_proposed"])
+    sub(subs, rt_account, accounts_proposed=[BOB])
+    sub(subs, account_sub, accounts=[BOB])
+    deliver(events.parse(proposed(xrp_payment(5, 1, ALICE, BOB))), subs)
+    assert received(validated) == [] and received(account_sub) == []
+    assert received(rt)[0]["validated"] is False
+    assert len(received(rt_account)) == 1
+
+
+def test_books_both_directions() -> None:
+    subs: Subscriptions[Session] = Subscriptions()
+    usd = {"currency": "USD", "issuer": GATEWAY}
+    xrp = {"currency": "XRP"}
+    forward, reverse, both = session(), session(), session()
+    sub(subs, forward, books=[{"taker_gets": usd, "taker_pays": xrp}])
+    sub(subs, reverse, books=[{"taker_gets": xrp, "taker_pays": usd}])
+    sub(subs, both, books=[{"taker_gets": xrp, "taker_pays": usd, "both": True}])
+    deliver(events.parse(offer_crossing(5, 2)), subs)
+    assert len(received(forward)) == 1
+    assert received(reverse) == []
+    assert len(received(both)) == 1
+
+
+def test_each_subscriber_gets_its_version_and_bytes_are_shared() -> None:
+    subs: Subscriptions[Session] = Subscriptions()
+    v1a, v1b, v2 = session(1), session(1), session(2)
+    for s in (v1a, v1b, v2):
+        sub(subs, s, streams=["transactions"])
+    assert deliver(events.parse(xrp_payment(5, 1)), subs) == 3
+    a, b = v1a.outbox.take(), v1b.outbox.take()
+    assert a == b
+    (m1,) = received_bytes(a)
+    (m2,) = received(v2)
+    assert "transaction" in m1 and "tx_json" in m2
