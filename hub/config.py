@@ -50,7 +50,17 @@ class SourceConfig(_Section):
     publish_queue: int = 10_000
 
 
+class LoadConfig(_Section):
+    key: Literal["ip", "connection"] = "ip"
+    warning: float = 5000
+    drop: float = 25000
+    decay_window: float = 32.0
+    costs: dict[str, int] = msgspec.field(default_factory=dict)
+
+
 class LimitsConfig(_Section):
+    max_connections: int = 100_000
+    max_connections_per_ip: int = 20
     send_queue_bytes: int = 4 * 1024 * 1024
     send_queue_messages: int = 10_000
     max_subscriptions_per_connection: int = 10_000
@@ -62,6 +72,7 @@ class Config(_Section):
     admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
     source: SourceConfig = msgspec.field(default_factory=SourceConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    load: LoadConfig = msgspec.field(default_factory=LoadConfig)
 
 
 class ConfigError(ValueError):

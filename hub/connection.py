@@ -28,8 +28,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError
 
-from . import protocol
-from .dispatch import dispatch
+from .dispatch import Reply, dispatch, refuse
 from .errors import RPCError
 from .frames import text_frame
 
@@ -156,6 +155,7 @@ class Connection:
                     chunk = event.data.encode() if isinstance(event, TextMessage) else event.data
                     size += len(chunk)
                     if size > limit:
+                        self.hub.charge(self.session, self.hub.load.policy.cost("malformed"))
                         self.close(1009, f"message exceeds {limit} bytes")
                         continue
                     if not event.message_finished:
@@ -177,22 +177,24 @@ class Connection:
 
     async def _answer(self, message: bytes) -> None:
         try:
-            reply = await dispatch(self.hub, self.session, message)
-            self._reply(reply.payload)
+            self._reply(await dispatch(self.hub, self.session, message))
         finally:
             self._inflight.release()
 
     async def _refuse_binary(self) -> None:
         try:
             error = RPCError("badSyntax", "Syntax error: binary frames are not supported.")
-            self.hub.stats.errors[error.token] += 1
-            self._reply(protocol.failure(None, error, self.hub.extras(self.session)))
+            self._reply(refuse(self.hub, self.session, error))
         finally:
             self._inflight.release()
 
-    def _reply(self, payload: bytes) -> None:
-        if not self._close_queued:
-            self.session.send(text_frame(payload))
+    def _reply(self, reply: Reply) -> None:
+        if self._close_queued:
+            return
+        self.session.send(text_frame(reply.payload))
+        if reply.drop:
+            log.info("closing %s: load threshold exceeded", self.session.remote)
+            self.close(1008, "threshold exceeded")
 
     async def _keepalive(self) -> None:
         interval = self._config.ping_interval

@@ -1,4 +1,4 @@
-"""Request to handler to reply: method lookup by version, admin checks, error mapping.
+"""Request to handler to reply: method lookup by version, admin checks, load, errors.
 
 Handlers are ``async def handler(call) -> result`` and return data; they never write to
 a socket. Everything here is the same for every transport.
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import protocol
 from .errors import RPCError
+from .load import Verdict
 from .versions import VersionedTable
 
 if TYPE_CHECKING:
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Call"], Awaitable[Any]]
+
+# Errors that say "no" to a well-formed request; everything else was the client's mistake.
+_PLAIN_ERRORS = frozenset({"forbidden", "noPermission", "notSupported", "lgrNotFound", "tooBusy"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +39,15 @@ class Method:
 
 @dataclass(slots=True)
 class Call:
-    """What a handler gets: the hub, the calling session and its validated request."""
+    """What a handler gets: the hub, the calling session and its validated request.
+
+    A handler whose work grows with its input adds to ``extra_cost`` (load units).
+    """
 
     hub: Hub
     session: Session
     request: protocol.Request
+    extra_cost: int = 0
 
     @property
     def params(self) -> dict[str, Any]:
@@ -76,10 +84,10 @@ class Methods:
 
 
 class Reply(NamedTuple):
-    """An encoded reply and the load charge (a key of the cost table) it incurred."""
+    """An encoded reply, and whether the client must be cut after it is sent."""
 
     payload: bytes
-    charge: str
+    drop: bool = False
 
 
 async def dispatch(hub: Hub, session: Session, data: bytes | str) -> Reply:
@@ -92,16 +100,37 @@ async def dispatch(hub: Hub, session: Session, data: bytes | str) -> Reply:
         method = hub.methods.lookup(request.method, request.api_version)
         if method.admin and not session.admin:
             raise RPCError("forbidden")
-        result = await method.handler(Call(hub, session, request))
+        call = Call(hub, session, request)
+        result = await method.handler(call)
     except RPCError as exc:
-        hub.stats.errors[exc.token] += 1
-        charge = "request" if exc.token in _PLAIN_ERRORS else "malformed"
-        return Reply(protocol.failure(body, exc, hub.extras(session)), charge)
+        kind = "request" if exc.token in _PLAIN_ERRORS else "malformed"
+        return refuse(hub, session, exc, body, kind)
     except Exception:
         log.exception("handler failed for %r", protocol.masked(body or {}))
-        hub.stats.errors["internal"] += 1
-        return Reply(protocol.failure(body, RPCError("internal"), hub.extras(session)), "exception")
-    return Reply(protocol.success(body, result, hub.extras(session)), method.cost)
+        return refuse(hub, session, RPCError("internal"), body, "exception")
+    cost = hub.load.policy.cost(method.cost) + call.extra_cost
+    verdict = hub.charge(session, cost)
+    if verdict is Verdict.DROP:
+        return _dropped(hub, session, body)
+    return Reply(protocol.success(body, result, hub.extras(session, verdict)))
 
 
-_PLAIN_ERRORS = frozenset({"forbidden", "noPermission", "notSupported", "lgrNotFound", "tooBusy"})
+def refuse(
+    hub: Hub,
+    session: Session,
+    error: RPCError,
+    body: dict[str, Any] | None = None,
+    kind: str = "malformed",
+) -> Reply:
+    """An error reply, charged to the client as ``kind``."""
+    verdict = hub.charge(session, hub.load.policy.cost(kind))
+    if verdict is Verdict.DROP:
+        return _dropped(hub, session, body)
+    hub.stats.errors[error.token] += 1
+    return Reply(protocol.failure(body, error, hub.extras(session, verdict)))
+
+
+def _dropped(hub: Hub, session: Session, body: dict[str, Any] | None) -> Reply:
+    hub.stats.errors["slowDown"] += 1
+    error = RPCError("slowDown")
+    return Reply(protocol.failure(body, error, hub.extras(session, Verdict.DROP)), drop=True)

@@ -42,6 +42,7 @@ class Extras(Struct, frozen=True):
 
 
 NO_EXTRAS: Final = Extras()
+LOAD_WARNING: Final = Extras(warning="load")
 
 
 class _Success(Struct, kw_only=True):

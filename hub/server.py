@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -23,8 +24,9 @@ from .connection import Connection
 from .dispatch import Methods
 from .fanout import deliver
 from .ledger import LedgerState
+from .load import DEFAULT_COSTS, LoadPolicy, LoadTracker, Verdict
 from .outbox import Outbox
-from .protocol import NO_EXTRAS, Extras
+from .protocol import LOAD_WARNING, NO_EXTRAS, Extras
 from .session import Session
 from .stats import Stats
 from .subscriptions import Subscriptions
@@ -55,6 +57,18 @@ class Hub:
         self.host = self.config.server.host
         self.port: int | None = None
         self._admin_ips = frozenset(self.config.admin.ips)
+        load = self.config.load
+        self.load = LoadTracker(
+            LoadPolicy(
+                warning=load.warning,
+                drop=load.drop,
+                decay_window=load.decay_window,
+                costs={**DEFAULT_COSTS, **load.costs},
+            ),
+            clock=trio.current_time,
+        )
+        self._per_ip: Counter[str] = Counter()
+        self._open = 0
         self._stopping = trio.Event()
         self._accepting = trio.CancelScope()
 
@@ -104,9 +118,21 @@ class Hub:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self.port}"
 
-    def extras(self, session: Session) -> Extras:
-        """Envelope fields owed to this session right now (load, stale data)."""
-        return NO_EXTRAS
+    def charge(self, session: Session, cost: float) -> Verdict:
+        """Charge a request to its client's balance; admins are never charged."""
+        if session.admin:
+            return Verdict.OK
+        verdict = self.load.charge(session.load_key, cost, warned=session.warned)
+        if verdict is Verdict.WARN:
+            session.warned = True
+            self.stats.load_warnings += 1
+        elif verdict is Verdict.DROP:
+            self.stats.load_drops += 1
+        return verdict
+
+    def extras(self, session: Session, verdict: Verdict = Verdict.OK) -> Extras:
+        """Envelope fields owed to this session right now."""
+        return NO_EXTRAS if verdict is Verdict.OK else LOAD_WARNING
 
     async def _accept(
         self,
@@ -125,6 +151,26 @@ class Hub:
 
     async def _serve(self, stream: trio.SocketStream) -> None:
         remote = _peer_ip(stream)
+        self._per_ip[remote] += 1
+        self._open += 1
+        try:
+            await self._serve_client(stream, remote)
+        finally:
+            self._open -= 1
+            self._per_ip[remote] -= 1
+            if not self._per_ip[remote]:
+                del self._per_ip[remote]
+
+    def _refusal(self, remote: str, admin: bool) -> tuple[int, str] | None:
+        """Whether a new connection is over a limit: (HTTP status, reason) or None."""
+        limits = self.config.limits
+        if self._open > limits.max_connections:
+            return 503, "The hub has reached its connection limit."
+        if not admin and self._per_ip[remote] > limits.max_connections_per_ip:
+            return 429, "Too many connections from your address."
+        return None
+
+    async def _serve_client(self, stream: trio.SocketStream, remote: str) -> None:
         try:
             accepted = await self._handshake(stream, remote)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -136,6 +182,7 @@ class Hub:
         conn = Connection(self, stream, ws, session, self.config.server)
         self.connections.add(conn)
         self.stats.connections_accepted += 1
+        self.load.attach(session.load_key)
         try:
             await conn.run()
         finally:
@@ -158,12 +205,19 @@ class Hub:
                         if isinstance(event, Request):
                             request = event
                 except RemoteProtocolError as exc:
-                    await _reject(stream, ws, exc.event_hint, str(exc))
+                    hint = exc.event_hint
+                    status = hint.status_code if isinstance(hint, RejectConnection) else 400
+                    await _reject(stream, ws, status, str(exc))
                     return None
         if request is None:
             log.info("handshake from %s timed out", remote)
             return None
         admin = remote in self._admin_ips or self._bearer_ok(request)
+        refusal = self._refusal(remote, admin)
+        if refusal is not None:
+            self.stats.connections_refused += 1
+            await _reject(stream, ws, refusal[0], refusal[1])
+            return None
         await stream.send_all(ws.send(AcceptConnection()))
         limits = self.config.limits
         session = Session(
@@ -172,6 +226,7 @@ class Hub:
             outbox=Outbox(limits.send_queue_bytes, limits.send_queue_messages),
             stream_version=self.versions.default,
         )
+        session.load_key = remote if self.config.load.key == "ip" else session.id
         return ws, session
 
     def _bearer_ok(self, request: Request) -> bool:
@@ -187,6 +242,7 @@ class Hub:
     def _forget(self, session: Session) -> None:
         """Drop every trace of a closed session."""
         self.subscriptions.drop(session)
+        self.load.detach(session.load_key)
 
     async def _fan_out(self) -> None:
         async for item in self._receive:
@@ -231,8 +287,8 @@ def _peer_ip(stream: trio.SocketStream) -> str:
     return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
 
-async def _reject(stream: trio.SocketStream, ws: WSConnection, hint: object, reason: str) -> None:
-    status = hint.status_code if isinstance(hint, RejectConnection) else 400
+async def _reject(stream: trio.SocketStream, ws: WSConnection, status: int, reason: str) -> None:
+    """Answer the upgrade with a plain HTTP error and a one-line body saying why."""
     body = f"{reason}\n".encode()
     headers = [(b"content-type", b"text/plain; charset=utf-8")]
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from .outbox import Outbox
@@ -28,6 +28,8 @@ class Session:
     outbox: Outbox
     id: int = field(default_factory=lambda: next(_ids))
     stream_version: int = 1
+    load_key: Hashable = None
+    warned: bool = False
     wake: Callable[[], None] = _nothing
     overflow: Callable[[], None] = _nothing
     closed: bool = False

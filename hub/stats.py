@@ -17,3 +17,5 @@ class Stats:
     deliveries: int = 0
     bytes_sent: int = 0
     slow_closes: int = 0
+    load_warnings: int = 0
+    load_drops: int = 0

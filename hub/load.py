@@ -1,0 +1,117 @@
+"""Per-client load balances: charge each request, decay over time, warn, then drop.
+
+Pure arithmetic with an injected clock, after rippled's resource manager: a client's
+balance decays exponentially over ``decay_window`` seconds, each request adds its cost
+divided by the window, so a steady balance equals the cost per second the client spends
+(20 per plain request: 250 requests/s reach the warning at 5000). Over ``warning``
+every reply says ``warning: "load"``; over ``drop`` the request that crossed it is
+refused and the client is cut — but never before it was warned at least once.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import math
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+DEFAULT_COSTS: Final[Mapping[str, int]] = {
+    "request": 20,
+    "malformed": 100,
+    "exception": 100,
+    "subscribe_item": 4,
+    "publish": 20,
+}
+
+
+class Verdict(enum.Enum):
+    OK = "ok"
+    WARN = "warn"
+    DROP = "drop"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPolicy:
+    warning: float = 5000
+    drop: float = 25000
+    decay_window: float = 32.0
+    costs: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_COSTS))
+
+    def cost(self, kind: str, units: int = 1) -> int:
+        return self.costs.get(kind, self.costs["request"]) * units
+
+
+class _Entry:
+    __slots__ = ("level", "refs", "stamp")
+
+    def __init__(self, now: float) -> None:
+        self.level = 0.0
+        self.stamp = now
+        self.refs = 0
+
+
+class LoadTracker:
+    """Balances by key (an IP, or a connection), shared by every socket with that key."""
+
+    def __init__(self, policy: LoadPolicy, clock: Callable[[], float]) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._entries: dict[Hashable, _Entry] = {}
+
+    def attach(self, key: Hashable) -> None:
+        """A connection with this key opened; its balance lives at least as long."""
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry(self._clock())
+        entry.refs += 1
+
+    def detach(self, key: Hashable) -> None:
+        """A connection closed; forget balances that are idle and have decayed away."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.refs -= 1
+        self.sweep()
+
+    def sweep(self) -> None:
+        now = self._clock()
+        idle = [
+            key
+            for key, entry in self._entries.items()
+            if entry.refs <= 0 and self._decayed(entry, now) < 1.0
+        ]
+        for key in idle:
+            del self._entries[key]
+
+    def balance(self, key: Hashable) -> float:
+        entry = self._entries.get(key)
+        return 0.0 if entry is None else self._decayed(entry, self._clock())
+
+    def charge(self, key: Hashable, cost: float, *, warned: bool) -> Verdict:
+        """Add a cost; ``warned`` says whether this client was already sent a warning."""
+        now = self._clock()
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry(now)
+        entry.level = self._decayed(entry, now) + cost / self.policy.decay_window
+        entry.stamp = now
+        if entry.level >= self.policy.drop and warned:
+            return Verdict.DROP
+        if entry.level >= self.policy.warning:
+            return Verdict.WARN
+        return Verdict.OK
+
+    def top(self, n: int = 5) -> list[tuple[Hashable, float]]:
+        now = self._clock()
+        balances = ((key, self._decayed(e, now)) for key, e in self._entries.items())
+        return heapq.nlargest(n, balances, key=lambda kv: kv[1])
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _decayed(self, entry: _Entry, now: float) -> float:
+        elapsed = now - entry.stamp
+        if elapsed <= 0:
+            return entry.level
+        return entry.level * math.exp(-elapsed / self.policy.decay_window)
