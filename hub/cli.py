@@ -54,13 +54,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 async def _serve(hub: Hub) -> None:
     async with trio.open_nursery() as nursery:
-        await nursery.start(hub.run)
-        print(f"listening on {hub.url}", flush=True)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            await nursery.start(hub.run)
+            print(f"listening on {hub.url}", flush=True)
             async for signum in signals:
-                logging.getLogger("hub").info(
-                    "%s: shutting down", signal.Signals(signum).name
-                )
+                logging.getLogger("hub").info("%s: shutting down", signal.Signals(signum).name)
                 hub.shutdown()
                 break
 
@@ -78,7 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if args.command == "serve":
-        trio.run(_serve, Hub(cfg))
+        try:
+            trio.run(_serve, Hub(cfg))
+        except OSError as exc:
+            print(
+                f"hub: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc}", file=sys.stderr
+            )
+            return 2
     return 0
 
 

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Struct
+from msgspec import Meta, Struct
+
+from .versions import BETA_VERSION, MAX_VERSION, MIN_VERSION
+
+Port = Annotated[int, Meta(ge=0, le=65535)]
+Positive = Annotated[int, Meta(ge=1)]
+Seconds = Annotated[float, Meta(gt=0)]
 
 
 class _Section(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -20,20 +26,28 @@ class _Section(Struct, kw_only=True, forbid_unknown_fields=True):
 
 class ServerConfig(_Section):
     host: str = "127.0.0.1"
-    port: int = 6006
+    port: Port = 6006
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    max_message_size: int = 1_000_000
-    max_in_flight: int = 16
-    ping_interval: float = 30.0
-    ping_timeout: float = 30.0
-    handshake_timeout: float = 10.0
-    close_timeout: float = 1.0
+    max_message_size: Positive = 1_000_000
+    max_in_flight: Positive = 16
+    ping_interval: Seconds = 30.0
+    ping_timeout: Seconds = 30.0
+    handshake_timeout: Seconds = 10.0
+    close_timeout: Seconds = 1.0
     network_id: int | None = None
 
 
 class ApiConfig(_Section):
     default_version: int = 1
     beta_api: bool = False
+
+    def __post_init__(self) -> None:
+        last = BETA_VERSION if self.beta_api else MAX_VERSION
+        if not MIN_VERSION <= self.default_version <= last:
+            raise ValueError(
+                f"[api] default_version must be between {MIN_VERSION} and {last}"
+                + ("" if self.beta_api else " (3 needs beta_api = true)")
+            )
 
 
 class AdminConfig(_Section):
@@ -43,27 +57,27 @@ class AdminConfig(_Section):
 
 class SourceConfig(_Section):
     source: str = "simulator"
-    ledger_interval: float = 3.5
-    tx_per_ledger: int = 20
-    validators: int = 5
+    ledger_interval: Seconds = 3.5
+    tx_per_ledger: Annotated[int, Meta(ge=0)] = 20
+    validators: Annotated[int, Meta(ge=0)] = 5
     seed: int | None = None
-    publish_queue: int = 10_000
+    publish_queue: Positive = 10_000
 
 
 class LoadConfig(_Section):
     key: Literal["ip", "connection"] = "ip"
     warning: float = 5000
     drop: float = 25000
-    decay_window: float = 32.0
+    decay_window: Seconds = 32.0
     costs: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class LimitsConfig(_Section):
-    max_connections: int = 100_000
-    max_connections_per_ip: int = 20
-    send_queue_bytes: int = 4 * 1024 * 1024
-    send_queue_messages: int = 10_000
-    max_subscriptions_per_connection: int = 10_000
+    max_connections: Positive = 100_000
+    max_connections_per_ip: Positive = 20
+    send_queue_bytes: Positive = 4 * 1024 * 1024
+    send_queue_messages: Positive = 10_000
+    max_subscriptions_per_connection: Positive = 10_000
 
 
 class Config(_Section):

@@ -64,6 +64,7 @@ class Connection:
         self._close_queued = False
         self._close_written = trio.Event()
         self._last_rx = trio.current_time()
+        self._received = 0
         self.close_code: int | None = None
         session.wake = self._wake
         session.overflow = self._too_slow
@@ -147,6 +148,7 @@ class Connection:
             if not data:
                 return
             self._last_rx = trio.current_time()
+            self._received += 1
             ws.receive_data(data)
             for event in ws.events():
                 if isinstance(event, Message):
@@ -204,13 +206,13 @@ class Connection:
             if trio.current_time() < due:
                 await trio.sleep_until(due)
                 continue
-            sent = trio.current_time()
+            received = self._received
             try:
                 self._queue_control(self._ws.send(Ping(b"hub")))
             except LocalProtocolError:
                 return
             await trio.sleep(timeout)
-            if self._last_rx <= sent:
+            if self._received == received:
                 log.info("closing %s: no answer to ping", self.session.remote)
                 self.close(1001, "ping timeout")
                 return

@@ -172,22 +172,24 @@ class Hub:
 
     async def _serve_client(self, stream: trio.SocketStream, remote: str) -> None:
         try:
-            accepted = await self._handshake(stream, remote)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            accepted = None
-        if accepted is None:
-            await trio.aclose_forcefully(stream)
-            return
-        ws, session = accepted
-        conn = Connection(self, stream, ws, session, self.config.server)
-        self.connections.add(conn)
-        self.stats.connections_accepted += 1
-        self.load.attach(session.load_key)
-        try:
-            await conn.run()
+            try:
+                accepted = await self._handshake(stream, remote)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if accepted is None:
+                return
+            ws, session = accepted
+            conn = Connection(self, stream, ws, session, self.config.server)
+            self.connections.add(conn)
+            self.stats.connections_accepted += 1
+            self.load.attach(session.load_key)
+            try:
+                await conn.run()
+            finally:
+                self.connections.discard(conn)
+                self._forget(session)
         finally:
-            self.connections.discard(conn)
-            self._forget(session)
+            await trio.aclose_forcefully(stream)
 
     async def _handshake(
         self, stream: trio.SocketStream, remote: str
@@ -290,7 +292,10 @@ def _peer_ip(stream: trio.SocketStream) -> str:
 async def _reject(stream: trio.SocketStream, ws: WSConnection, status: int, reason: str) -> None:
     """Answer the upgrade with a plain HTTP error and a one-line body saying why."""
     body = f"{reason}\n".encode()
-    headers = [(b"content-type", b"text/plain; charset=utf-8")]
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
     try:
         data = ws.send(RejectConnection(status_code=status, headers=headers, has_body=True))
         data += ws.send(RejectData(data=body))

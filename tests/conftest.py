@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
 import pytest
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 from hub import Config, Hub
 from hub import config as hub_config
@@ -45,21 +46,73 @@ class Client:
             message if isinstance(message, str | bytes) else msgspec.json.encode(message).decode()
         )
 
-    async def recv(self, timeout: float = 5) -> Any:
+    async def recv(self, timeout: float = 5) -> Any:  # noqa: ASYNC109
         with trio.fail_after(timeout):
             return msgspec.json.decode(await self.ws.get_message())
 
-    async def request(self, message: dict[str, Any], timeout: float = 5) -> Any:
+    async def request(self, message: dict[str, Any], timeout: float = 5) -> Any:  # noqa: ASYNC109
         await self.send(message)
         return await self.recv(timeout)
 
 
 async def open_client(node: Hub, **kwargs: Any) -> AsyncIterator[Client]:
-    async with open_websocket_url(node.url, **kwargs) as ws:
+    async with websocket(node.url, **kwargs) as ws:
         yield Client(ws)
 
 
 @pytest.fixture
 async def client(hub: Hub) -> AsyncIterator[Client]:
-    async with open_websocket_url(hub.url) as ws:
+    async with websocket(hub.url) as ws:
         yield Client(ws)
+
+
+@asynccontextmanager
+async def websocket(url: str, **kwargs: Any) -> AsyncIterator[WebSocketConnection]:
+    """``open_websocket_url`` that also closes the socket when the hub closed first.
+
+    trio-websocket 0.12.2 never closes a client's socket when the *server* starts the
+    closing handshake (its reader sees EOF in state CLOSED and just stops, and
+    ``aclose()`` returns early). That leaks the socket and, under ``filterwarnings =
+    error``, fails whichever later test the ResourceWarning lands in.
+    """
+    conn: WebSocketConnection | None = None
+    try:
+        async with open_websocket_url(url, **kwargs) as conn:
+            yield conn
+    finally:
+        if conn is not None:
+            await trio.aclose_forcefully(conn._stream)
+
+
+async def start_hub(
+    nursery: trio.Nursery, config: Config | None = None, *, methods: Any = None
+) -> Hub:
+    """A running Hub (``make_config()`` unless given) on a free port, in ``nursery``.
+
+    Call ``node.shutdown()`` to stop it; the ``nursery`` fixture cancels it otherwise.
+    """
+    node = Hub(config or make_config(), methods=methods)
+    await nursery.start(node.run)
+    return node
+
+
+async def expect_close(client: Client, timeout: float = 5) -> int | None:  # noqa: ASYNC109
+    """Read (and drop) messages until the hub closes the connection; its close code."""
+    with trio.fail_after(timeout):
+        try:
+            while True:
+                await client.ws.get_message()
+        except ConnectionClosed as exc:
+            return exc.reason.code
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 5) -> None:  # noqa: ASYNC109
+    """Wait until ``condition()`` holds, failing after ``timeout`` seconds.
+
+    For hub state that changes on I/O the test does not own (a socket the hub closes,
+    subscriptions it forgets): there is no event to wait on from outside, so the
+    condition is re-checked until the deadline. Never a fixed sleep.
+    """
+    with trio.fail_after(timeout):
+        while not condition():  # noqa: ASYNC110
+            await trio.sleep(0.005)

@@ -6,8 +6,19 @@ import pytest
 
 from hub import events
 from hub.render import body_for, payload
-from tests.samples import ALICE, BOB, CAROL, DAN, GATEWAY, iou_payment, ledger_closed
-from tests.samples import offer_crossing, proposed, validation, xrp_payment
+from tests.samples import (
+    ALICE,
+    BOB,
+    CAROL,
+    DAN,
+    GATEWAY,
+    iou_payment,
+    ledger_closed,
+    offer_crossing,
+    proposed,
+    validation,
+    xrp_payment,
+)
 
 
 def test_known_types_parse_and_keep_unknown_fields() -> None:
@@ -83,5 +94,6 @@ def test_validated_transaction_routing_facts() -> None:
 def test_proposed_transaction_uses_mentioned_accounts_only() -> None:
     event = events.parse(proposed(iou_payment(5, 1, ALICE, BOB)))
     assert not event.validated
-    assert ALICE in event.accounts and BOB in event.accounts
+    assert ALICE in event.accounts
+    assert BOB in event.accounts
     assert event.books == frozenset()

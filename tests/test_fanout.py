@@ -124,7 +124,8 @@ def test_proposed_transaction_reaches_only_proposed_subscribers() -> None:
     sub(subs, rt_account, accounts_proposed=[BOB])
     sub(subs, account_sub, accounts=[BOB])
     deliver(events.parse(proposed(xrp_payment(5, 1, ALICE, BOB))), subs)
-    assert received(validated) == [] and received(account_sub) == []
+    assert received(validated) == []
+    assert received(account_sub) == []
     assert received(rt)[0]["validated"] is False
     assert len(received(rt_account)) == 1
 
@@ -153,4 +154,5 @@ def test_each_subscriber_gets_its_version_and_bytes_are_shared() -> None:
     assert a == b
     (m1,) = received_bytes(a)
     (m2,) = received(v2)
-    assert "transaction" in m1 and "tx_json" in m2
+    assert "transaction" in m1
+    assert "tx_json" in m2

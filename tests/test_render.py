@@ -18,7 +18,8 @@ def test_v2_is_the_message_as_published() -> None:
 def test_v1_transaction_shape() -> None:
     message = xrp_payment(10, 1)
     v1 = body_for(events.parse(message), 1)
-    assert "tx_json" not in v1 and "hash" not in v1
+    assert "tx_json" not in v1
+    assert "hash" not in v1
     assert v1["transaction"]["hash"] == message["hash"]
     assert v1["transaction"]["Amount"] == message["tx_json"]["DeliverMax"]
     assert v1["transaction"]["DeliverMax"] == message["tx_json"]["DeliverMax"]
@@ -62,5 +63,6 @@ def test_frame_decodes_as_a_websocket_text_message() -> None:
     proto.receive_bytes(Frames(events.parse(message))(2))
     (frame,) = list(proto.received_frames())
     assert frame.opcode is Opcode.TEXT
-    assert frame.frame_finished and frame.message_finished
+    assert frame.frame_finished
+    assert frame.message_finished
     assert msgspec.json.decode(frame.payload) == message

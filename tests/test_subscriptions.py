@@ -90,7 +90,9 @@ def test_index_subscribe_unsubscribe_is_exact_inverse() -> None:
     assert len(subs.books) == 2
     subs.unsubscribe("a", every)
     assert all(not s for s in subs.streams.values())
-    assert subs.accounts == {} and subs.accounts_proposed == {} and subs.books == {}
+    assert subs.accounts == {}
+    assert subs.accounts_proposed == {}
+    assert subs.books == {}
     assert subs.own("a").size == 0
     subs.unsubscribe("a", every)
 

@@ -1,0 +1,1 @@
+"""Event sources: where the hub's stream messages come from."""

@@ -1,0 +1,261 @@
+"""Load, limits and slow consumers end to end: the offender is cut, nobody else notices."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    open_websocket_url,
+    wrap_client_stream,
+)
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Request
+
+from hub import Hub
+from tests.conftest import Client, make_config
+from tests.samples import ledger_closed, xrp_payment
+
+TOKEN = "t0ken"
+ADMIN = [("Authorization", f"Bearer {TOKEN}")]
+
+
+async def start(nursery: trio.Nursery, **sections: dict[str, Any]) -> Hub:
+    sections.setdefault("admin", {"ips": [], "token": TOKEN})
+    node = Hub(make_config(**sections))
+    await nursery.start(node.run)
+    return node
+
+
+@asynccontextmanager
+async def client_from(node: Hub, source_ip: str) -> AsyncIterator[Client]:
+    """A WebSocket client whose socket is bound to ``source_ip`` (any 127.x address)."""
+    stream = await trio.open_tcp_stream("127.0.0.1", node.port, local_address=source_ip)
+    try:
+        async with trio.open_nursery() as nursery:
+            ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/")
+            try:
+                yield Client(ws)
+            finally:
+                await ws.aclose()
+    finally:
+        await stream.aclose()
+
+
+async def refusal(node: Hub, source_ip: str, headers: Any = ()) -> ConnectionRejected:
+    """The rejection a new connection from ``source_ip`` gets (it must be refused)."""
+    stream = await trio.open_tcp_stream("127.0.0.1", node.port, local_address=source_ip)
+    found: list[BaseException] = []
+    try:
+        async with trio.open_nursery() as nursery:
+            await wrap_client_stream(nursery, stream, "127.0.0.1", "/", extra_headers=list(headers))
+    except* ConnectionRejected as group:
+        found.extend(group.exceptions)
+    finally:
+        await stream.aclose()
+    assert len(found) == 1, "the connection was accepted"
+    rejected = found[0]
+    assert isinstance(rejected, ConnectionRejected)
+    return rejected
+
+
+async def flood_until_closed(client: Client) -> list[Any]:
+    """Send pings one at a time until the hub closes the socket; return every reply."""
+    replies = []
+    with trio.fail_after(30):
+        try:
+            while True:
+                replies.append(await client.request({"command": "ping", "id": len(replies)}))
+        except ConnectionClosed:
+            return replies
+
+
+async def test_warn_then_slow_down_then_close(nursery: trio.Nursery, mock_clock: Any) -> None:
+    """On a stopped clock nothing decays, so the count of requests is exact."""
+    node = await start(nursery, load={"warning": 100, "drop": 300})
+    async with client_from(node, "127.0.0.1") as flooder:
+        replies = await flood_until_closed(flooder)
+        close = flooder.ws.closed
+    warned = [i for i, r in enumerate(replies) if r.get("warning") == "load"]
+    assert warned, "a client must be warned before it is dropped"
+    assert all(r["status"] == "success" for r in replies[: warned[0]])
+    assert all(r.get("warning") == "load" for r in replies[warned[0] :])
+    last = replies[-1]
+    assert last["error"] == "slowDown"
+    assert last["error_code"] == 10
+    assert last["id"] == len(replies) - 1
+    assert close is not None
+    assert close.code == 1008
+    assert close.reason == "threshold exceeded"
+    # 300 balance units at 20/32 per ping: the 480th ping crosses the threshold.
+    assert len(replies) == 300 * 32 // 20
+    assert node.stats.load_drops == 1
+
+
+async def test_errors_carry_the_load_warning_too(nursery: trio.Nursery) -> None:
+    node = await start(nursery, load={"warning": 50, "drop": 100_000})
+    async with client_from(node, "127.0.0.1") as client:
+        for _ in range(60):
+            await client.request({"command": "nope"})
+        reply = await client.request({"command": "nope", "id": 1})
+        assert reply["error"] == "unknownCmd"
+        assert reply["warning"] == "load"
+        await client.send("not json")
+        reply = await client.recv()
+        assert reply["error"] == "badSyntax"
+        assert reply["warning"] == "load"
+
+
+async def test_malformed_requests_cost_more(nursery: trio.Nursery) -> None:
+    node = await start(nursery)
+    async with client_from(node, "127.0.0.1") as client:
+        await client.request({"command": "ping"})
+        after_ping = node.load.balance("127.0.0.1")
+        await client.request({"command": "nope"})
+        after_bad = node.load.balance("127.0.0.1")
+    assert after_ping == pytest.approx(20 / 32, rel=0.01)
+    assert after_bad - after_ping == pytest.approx(100 / 32, rel=0.01)
+
+
+async def test_other_clients_see_nothing(nursery: trio.Nursery) -> None:
+    node = await start(nursery, load={"warning": 100, "drop": 300})
+    async with (
+        open_websocket_url(node.url, extra_headers=ADMIN) as admin_ws,
+        client_from(node, "127.0.0.2") as bystander,
+        client_from(node, "127.0.0.1") as flooder,
+    ):
+        admin = Client(admin_ws)
+        sub = await bystander.request({"command": "subscribe", "streams": ["ledger"]})
+        assert sub["status"] == "success"
+        async with trio.open_nursery() as inner:
+            inner.start_soon(flood_until_closed, flooder)
+            for i in range(1, 21):
+                reply = await admin.request({"command": "publish", "messages": [ledger_closed(i)]})
+                assert reply["status"] == "success"
+        got = [(await bystander.recv())["ledger_index"] for _ in range(20)]
+        assert got == list(range(1, 21))
+        reply = await bystander.request({"command": "ping", "id": "still here"})
+        assert reply == {"id": "still here", "status": "success", "type": "response", "result": {}}
+    assert node.stats.load_drops == 1
+
+
+async def test_sockets_from_one_ip_share_a_balance(nursery: trio.Nursery) -> None:
+    node = await start(nursery)
+    async with client_from(node, "127.0.0.3") as a, client_from(node, "127.0.0.3") as b:
+        await a.request({"command": "ping"})
+        await b.request({"command": "ping"})
+    assert node.load.balance("127.0.0.3") == pytest.approx(40 / 32, rel=0.01)
+
+
+async def test_connection_key_separates_sockets(nursery: trio.Nursery) -> None:
+    node = await start(nursery, load={"key": "connection", "warning": 100, "drop": 300})
+    async with client_from(node, "127.0.0.1") as a, client_from(node, "127.0.0.1") as b:
+        await flood_until_closed(a)
+        reply = await b.request({"command": "ping"})
+        assert "warning" not in reply
+
+
+async def test_admins_are_exempt(nursery: trio.Nursery) -> None:
+    node = await start(nursery, load={"warning": 10, "drop": 20})
+    async with open_websocket_url(node.url, extra_headers=ADMIN) as ws:
+        admin = Client(ws)
+        for i in range(200):
+            reply = await admin.request({"command": "ping", "id": i})
+            assert "warning" not in reply
+    assert node.stats.load_warnings == 0
+
+
+async def test_per_ip_connection_limit_is_429(nursery: trio.Nursery) -> None:
+    node = await start(nursery, limits={"max_connections_per_ip": 2})
+    async with client_from(node, "127.0.0.4"), client_from(node, "127.0.0.4"):
+        rejected = await refusal(node, "127.0.0.4")
+        assert rejected.status_code == 429
+        assert rejected.body == b"Too many connections from your address.\n"
+        async with client_from(node, "127.0.0.5") as other:
+            assert (await other.request({"command": "ping"}))["status"] == "success"
+        async with open_websocket_url(node.url, extra_headers=ADMIN) as ws:
+            assert (await Client(ws).request({"command": "ping"}))["status"] == "success"
+    assert node.stats.connections_refused == 1
+
+
+async def test_hub_connection_limit_is_503(nursery: trio.Nursery) -> None:
+    node = await start(nursery, limits={"max_connections": 2})
+    async with client_from(node, "127.0.0.6"), client_from(node, "127.0.0.7"):
+        rejected = await refusal(node, "127.0.0.1", ADMIN)
+        assert rejected.status_code == 503
+
+
+async def test_stalled_handshake_is_closed(nursery: trio.Nursery) -> None:
+    node = await start(nursery, server={"port": 0, "handshake_timeout": 0.3})
+    stream = await trio.open_tcp_stream("127.0.0.1", node.port)
+    await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    with trio.fail_after(5):
+        assert await stream.receive_some(100) == b""
+    await stream.aclose()
+
+
+async def test_subscription_cap(nursery: trio.Nursery) -> None:
+    from tests.samples import account
+
+    node = await start(nursery, limits={"max_subscriptions_per_connection": 5})
+    async with client_from(node, "127.0.0.1") as client:
+        accounts = [account(i) for i in range(6)]
+        reply = await client.request({"command": "subscribe", "accounts": accounts})
+        assert reply["error"] == "invalidParams"
+        assert "limit 5" in reply["error_message"]
+        reply = await client.request({"command": "subscribe", "accounts": accounts[:5]})
+        assert reply["status"] == "success"
+        reply = await client.request({"command": "subscribe", "streams": ["ledger"]})
+        assert reply["error"] == "invalidParams"
+
+
+async def silent_subscriber(port: int, streams: list[str]) -> trio.SocketStream:
+    """A subscriber with a tiny receive buffer that never reads after subscribing."""
+    sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    await sock.connect(("127.0.0.1", port))
+    stream = trio.SocketStream(sock)
+    ws = WSConnection(ConnectionType.CLIENT)
+    await stream.send_all(ws.send(Request(host="127.0.0.1", target="/")))
+    while not any(isinstance(e, AcceptConnection) for e in ws.events()):
+        ws.receive_data(await stream.receive_some(4096))
+    from wsproto.events import TextMessage
+
+    request = {"command": "subscribe", "streams": streams}
+    await stream.send_all(ws.send(TextMessage(msgspec.json.encode(request).decode())))
+    return stream
+
+
+async def test_slow_consumer_is_closed_and_others_get_everything(nursery: trio.Nursery) -> None:
+    node = await start(nursery, limits={"send_queue_bytes": 512 * 1024})
+    silent = await silent_subscriber(node.port, ["transactions"])
+    async with (
+        open_websocket_url(node.url, extra_headers=ADMIN) as admin_ws,
+        client_from(node, "127.0.0.8") as reader,
+    ):
+        admin = Client(admin_ws)
+        await reader.request({"command": "subscribe", "streams": ["transactions"]})
+        seq = 0
+        with trio.fail_after(60):
+            while node.stats.slow_closes == 0:
+                assert seq < 50_000, "the silent subscriber was never cut"
+                batch = [xrp_payment(1, s) for s in range(seq, seq + 100)]
+                reply = await admin.request({"command": "publish", "messages": batch})
+                assert reply["status"] == "success"
+                for expected in range(seq, seq + 100):
+                    message = await reader.recv()
+                    assert message["transaction"]["Sequence"] == expected
+                seq += 100
+        assert (await reader.request({"command": "ping", "id": 1}))["status"] == "success"
+    assert node.stats.slow_closes == 1
+    with trio.fail_after(10):
+        while await silent.receive_some(1 << 20):
+            pass
+    await silent.aclose()

@@ -1,0 +1,396 @@
+"""The wire format without I/O: decode, validate, masking, envelopes (seed 001), errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub import protocol
+from hub.errors import ERRORS, RPCError
+from hub.protocol import MASK, MASKED_FIELDS, Extras, Warning
+from hub.versions import VersionPolicy
+
+POLICY = VersionPolicy()
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def keys_in_order(payload: bytes) -> list[str]:
+    return list(json.loads(payload))
+
+
+# --- decode ---------------------------------------------------------------------------
+
+
+def test_decode_object() -> None:
+    assert protocol.decode(b'{"command":"ping","id":1}') == {"command": "ping", "id": 1}
+    assert protocol.decode('{"command":"ping"}') == {"command": "ping"}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not json",
+        b"{",
+        b'{"command":"ping"',
+        b'{"command":"ping"} trailing',
+        b"\xff\xfe",
+        b"1e400",
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
+def test_decode_rejects_non_json_as_bad_syntax(data: bytes) -> None:
+    with pytest.raises(RPCError) as info:
+        protocol.decode(data)
+    assert info.value.token == "badSyntax"
+    assert info.value.code == 1
+
+
+@pytest.mark.parametrize(
+    "data", [b"[]", b'[{"command":"ping"}]', b'"ping"', b"5", b"null", b"true", b"1.5"]
+)
+def test_decode_rejects_json_that_is_not_an_object(data: bytes) -> None:
+    with pytest.raises(RPCError) as info:
+        protocol.decode(data)
+    assert info.value.token == "badSyntax"
+    assert "JSON object" in info.value.message
+
+
+# --- validate -------------------------------------------------------------------------
+
+
+def test_validate_command() -> None:
+    request = protocol.validate({"command": "ping"}, POLICY)
+    assert (request.method, request.api_version) == ("ping", 1)
+
+
+def test_validate_method_alone() -> None:
+    assert protocol.validate({"method": "ping"}, POLICY).method == "ping"
+
+
+def test_validate_command_and_method_equal() -> None:
+    assert protocol.validate({"command": "ping", "method": "ping"}, POLICY).method == "ping"
+
+
+def test_validate_keeps_the_body() -> None:
+    body = {"command": "ping", "id": 7, "x": [1]}
+    assert protocol.validate(body, POLICY).body is body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"id": 1},
+        {"command": ""},
+        {"command": 5},
+        {"command": None},
+        {"command": ["ping"]},
+        {"method": 5},
+        {"command": "ping", "method": "server_info"},
+        {"command": "ping", "method": 5},
+        {"command": 5, "method": "ping"},
+    ],
+)
+def test_validate_missing_command(body: dict[str, Any]) -> None:
+    with pytest.raises(RPCError) as info:
+        protocol.validate(body, POLICY)
+    assert info.value.token == "missingCommand"
+    assert info.value.code == 6001
+
+
+def test_validate_mismatch_message_names_both_fields() -> None:
+    with pytest.raises(RPCError) as info:
+        protocol.validate({"command": "ping", "method": "version"}, POLICY)
+    assert "command" in info.value.message
+    assert "method" in info.value.message
+
+
+def test_validate_version_is_checked_before_the_command() -> None:
+    with pytest.raises(RPCError) as info:
+        protocol.validate({"api_version": 9}, POLICY)
+    assert info.value.token == "invalid_API_version"
+
+
+@pytest.mark.parametrize("raw", ["2", 2.0, True, 0, 4, None])
+def test_validate_bad_api_version(raw: object) -> None:
+    with pytest.raises(RPCError) as info:
+        protocol.validate({"command": "ping", "api_version": raw}, POLICY)
+    assert info.value.code == 6000
+
+
+def test_validate_default_version_follows_policy() -> None:
+    assert protocol.validate({"command": "ping"}, VersionPolicy(default=2)).api_version == 2
+    assert (
+        protocol.validate({"command": "ping", "api_version": 1}, VersionPolicy(2)).api_version == 1
+    )
+
+
+def test_validate_beta_version() -> None:
+    with pytest.raises(RPCError):
+        protocol.validate({"command": "ping", "api_version": 3}, POLICY)
+    beta = VersionPolicy(beta=True)
+    assert protocol.validate({"command": "ping", "api_version": 3}, beta).api_version == 3
+
+
+# --- masked ---------------------------------------------------------------------------
+
+
+def test_masked_fields_are_the_documented_set() -> None:
+    assert frozenset({"secret", "seed", "seed_hex", "passphrase", "admin_password"}) == (
+        MASKED_FIELDS
+    )
+    assert MASK == "<masked>"
+
+
+def test_masked_replaces_every_credential() -> None:
+    body = {
+        "command": "sign",
+        "id": 3,
+        "secret": "sEdX",
+        "seed": "sEdY",
+        "seed_hex": "00FF",
+        "passphrase": "pass",
+        "admin_password": "pw",
+        "tx_json": {"Account": "r1"},
+    }
+    assert protocol.masked(body) == {
+        "command": "sign",
+        "id": 3,
+        "secret": "<masked>",
+        "seed": "<masked>",
+        "seed_hex": "<masked>",
+        "passphrase": "<masked>",
+        "admin_password": "<masked>",
+        "tx_json": {"Account": "r1"},
+    }
+
+
+def test_masked_does_not_change_the_original_or_the_order() -> None:
+    body = {"a": 1, "secret": "s", "b": 2}
+    out = protocol.masked(body)
+    assert body == {"a": 1, "secret": "s", "b": 2}
+    assert list(out) == ["a", "secret", "b"]
+
+
+def test_masked_masks_non_string_credentials_too() -> None:
+    assert protocol.masked({"secret": None, "seed": 5})["seed"] == MASK
+    assert protocol.masked({"secret": None})["secret"] == MASK
+
+
+def test_masked_leaves_clean_requests_alone() -> None:
+    body = {"command": "ping", "id": 1}
+    assert protocol.masked(body) == body
+
+
+# --- success envelope -----------------------------------------------------------------
+
+
+def test_success_bytes_match_seed_001_shape() -> None:
+    """Seed 001's WebSocket example: id, status, type, result, in that order."""
+    payload = protocol.success({"id": 2, "command": "ping"}, {"ledger_index": 6760970})
+    assert payload == (
+        b'{"id":2,"status":"success","type":"response","result":{"ledger_index":6760970}}'
+    )
+
+
+def test_success_without_id_has_no_id() -> None:
+    payload = protocol.success({"command": "ping"}, {})
+    assert payload == b'{"status":"success","type":"response","result":{}}'
+
+
+def test_success_echoes_api_version() -> None:
+    payload = protocol.success({"id": "a", "command": "ping", "api_version": 2}, {})
+    assert json.loads(payload) == {
+        "id": "a",
+        "status": "success",
+        "type": "response",
+        "api_version": 2,
+        "result": {},
+    }
+    keys = keys_in_order(payload)
+    assert keys.index("id") < keys.index("status") < keys.index("type") < keys.index("result")
+
+
+def test_success_has_no_request_and_no_error_fields() -> None:
+    decoded = json.loads(protocol.success({"command": "ping", "secret": "x"}, {}))
+    assert set(decoded) == {"status", "type", "result"}
+
+
+@pytest.mark.parametrize(
+    ("id_json", "id_value"),
+    [
+        (b"5", 5),
+        (b'"5"', "5"),
+        (b"null", None),
+        (b'{"a":[1,"b",null]}', {"a": [1, "b", None]}),
+        (b"[1,2]", [1, 2]),
+        (b"true", True),
+        (b"1.5", 1.5),
+        (b"-7", -7),
+        (b"123456789012345678901234567890", 123456789012345678901234567890),
+        (b'""', ""),
+    ],
+)
+def test_id_round_trips_with_its_type(id_json: bytes, id_value: Any) -> None:
+    body = protocol.decode(b'{"command":"ping","id":' + id_json + b"}")
+    ok = protocol.success(body, {})
+    err = protocol.failure(body, RPCError("unknownCmd"))
+    for payload in (ok, err):
+        assert payload.startswith(b'{"id":' + id_json + b',"status":')
+        echoed = json.loads(payload)["id"]
+        assert echoed == id_value
+        assert type(echoed) is type(id_value)
+
+
+@given(json_values)
+def test_any_json_id_is_echoed_verbatim(id_value: Any) -> None:
+    body = protocol.decode(msgspec.json.encode({"command": "ping", "id": id_value}))
+    echoed = msgspec.json.decode(protocol.success(body, {}))["id"]
+    assert msgspec.json.encode(echoed) == msgspec.json.encode(id_value)
+
+
+def test_success_extras() -> None:
+    extras = Extras(
+        warning="load",
+        warnings=(Warning(2001, "This is a clio server."), Warning(1, "x", {"k": 1})),
+        forwarded=True,
+    )
+    decoded = json.loads(protocol.success({"id": 1}, {}, extras))
+    assert decoded["warning"] == "load"
+    assert decoded["warnings"] == [
+        {"id": 2001, "message": "This is a clio server."},
+        {"id": 1, "message": "x", "details": {"k": 1}},
+    ]
+    assert decoded["forwarded"] is True
+
+
+def test_no_extras_by_default() -> None:
+    decoded = json.loads(protocol.success({"id": 1}, {}))
+    assert not {"warning", "warnings", "forwarded"} & set(decoded)
+
+
+# --- failure envelope -----------------------------------------------------------------
+
+
+def test_failure_bytes() -> None:
+    body = {"id": 9, "command": "nope", "api_version": 2, "secret": "snoop"}
+    payload = protocol.failure(body, RPCError("unknownCmd"))
+    assert json.loads(payload) == {
+        "id": 9,
+        "status": "error",
+        "type": "response",
+        "api_version": 2,
+        "error": "unknownCmd",
+        "error_code": 32,
+        "error_message": "Unknown method.",
+        "request": {"id": 9, "command": "nope", "api_version": 2, "secret": "<masked>"},
+    }
+    assert b"snoop" not in payload
+
+
+def test_failure_without_request_is_the_clio_bad_syntax_reply() -> None:
+    payload = protocol.failure(None, RPCError("badSyntax"))
+    assert payload == (
+        b'{"status":"error","type":"response","error":"badSyntax","error_code":1,'
+        b'"error_message":"Syntax error."}'
+    )
+
+
+def test_failure_without_id_has_no_id() -> None:
+    decoded = json.loads(protocol.failure({"command": "x"}, RPCError("unknownCmd")))
+    assert "id" not in decoded
+    assert "api_version" not in decoded
+    assert decoded["request"] == {"command": "x"}
+
+
+def test_failure_custom_message() -> None:
+    decoded = json.loads(protocol.failure({}, RPCError("invalidParams", "Missing field 'x'.")))
+    assert decoded["error_message"] == "Missing field 'x'."
+    assert decoded["error_code"] == 31
+
+
+def test_failure_extra_fields_are_added_at_top_level() -> None:
+    error = RPCError("lgrNotFound", first_ledger=3)
+    decoded = json.loads(protocol.failure({"id": 1, "command": "x"}, error))
+    assert decoded["first_ledger"] == 3
+    assert decoded["error"] == "lgrNotFound"
+    assert decoded["status"] == "error"
+    assert decoded["id"] == 1
+
+
+def test_failure_keeps_load_warning() -> None:
+    """Unlike rippled (XRPLF/rippled#3268) the hub keeps ``warning`` on error replies."""
+    payload = protocol.failure({"id": 1}, RPCError("slowDown"), Extras(warning="load"))
+    assert json.loads(payload)["warning"] == "load"
+
+
+# --- the error table ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [
+        ("badSyntax", 1),
+        ("forbidden", 3),
+        ("noPermission", 6),
+        ("tooBusy", 9),
+        ("slowDown", 10),
+        ("lgrNotFound", 21),
+        ("invalidParams", 31),
+        ("unknownCmd", 32),
+        ("actMalformed", 35),
+        ("malformedStream", 71),
+        ("internal", 73),
+        ("notSupported", 75),
+        ("invalid_API_version", 6000),
+        ("missingCommand", 6001),
+    ],
+)
+def test_error_codes(token: str, code: int) -> None:
+    assert ERRORS[token].code == code
+    error = RPCError(token)
+    assert (error.token, error.code) == (token, code)
+    assert error.message == ERRORS[token].message
+    assert error.message
+
+
+def test_error_messages_from_rippled() -> None:
+    assert ERRORS["badSyntax"].message == "Syntax error."
+    assert ERRORS["forbidden"].message == "Bad credentials."
+    assert ERRORS["unknownCmd"].message == "Unknown method."
+    assert ERRORS["invalidParams"].message == "Invalid parameters."
+    assert ERRORS["slowDown"].message == "You are placing too much load on the server."
+
+
+def test_error_codes_are_unique() -> None:
+    codes = [info.code for info in ERRORS.values()]
+    assert len(codes) == len(set(codes))
+
+
+def test_unknown_token_is_a_programming_error() -> None:
+    with pytest.raises(KeyError):
+        RPCError("noSuchToken")
+
+
+def test_rpc_error_str() -> None:
+    assert str(RPCError("unknownCmd")) == "unknownCmd: Unknown method."

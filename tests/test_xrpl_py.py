@@ -1,0 +1,94 @@
+"""xrpl-py, the XRPL Foundation's Python client, talks to the hub unmodified.
+
+xrpl-py is asyncio and the hub is trio: the hub runs in this test's trio loop and xrpl-py
+runs in its own ``asyncio.run`` on a worker thread (``trio.to_thread.run_sync``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import trio
+from xrpl.asyncio.clients import AsyncWebsocketClient
+from xrpl.models.requests import GenericRequest, Ping, ServerInfo
+from xrpl.models.response import ResponseStatus
+
+from hub import Hub
+
+from .conftest import make_config, start_hub
+
+ACCOUNT = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh"
+
+
+def in_asyncio(url: str, session: Any) -> Any:
+    """Run ``session(client)`` against ``url`` with xrpl-py, in a fresh asyncio loop."""
+
+    async def main() -> Any:
+        async with asyncio.timeout(10), AsyncWebsocketClient(url) as client:
+            return await session(client)
+
+    return asyncio.run(main())
+
+
+async def run_xrpl_py(node: Hub, session: Any) -> Any:
+    with trio.fail_after(15):
+        return await trio.to_thread.run_sync(in_asyncio, node.url, session)
+
+
+async def test_server_info_and_ping(hub: Hub) -> None:
+    async def session(client: AsyncWebsocketClient) -> Any:
+        return await client.request(ServerInfo()), await client.request(Ping())
+
+    info, ping = await run_xrpl_py(hub, session)
+    assert info.is_successful()
+    assert info.status == ResponseStatus.SUCCESS
+    assert isinstance(info.result["info"]["build_version"], str)
+    assert info.result["info"]["hub"]["connections"] == 1
+    assert isinstance(info.id, str)  # xrpl-py makes up string ids: echoed as strings
+    assert "SERVER_INFO" in info.id.upper()
+    assert ping.is_successful()
+    assert ping.result == {}
+
+
+async def test_caller_ids_and_version_2(hub: Hub) -> None:
+    async def session(client: AsyncWebsocketClient) -> Any:
+        ping = await client.request(Ping(id="my-ping"))
+        # xrpl-py sends api_version 2 unless told otherwise.
+        version = await client.request(GenericRequest(method="version", id="v"))
+        return ping, version
+
+    ping, version = await run_xrpl_py(hub, session)
+    assert ping.is_successful()
+    assert ping.id == "my-ping"
+    assert version.is_successful()
+    assert version.result == {"version": {"first": 1, "last": 2}}
+
+
+async def test_error_replies_parse(hub: Hub) -> None:
+    async def session(client: AsyncWebsocketClient) -> Any:
+        failed = await client.request(GenericRequest(method="no_such_method", account=ACCOUNT))
+        after = await client.request(Ping())
+        return failed, after
+
+    failed, after = await run_xrpl_py(hub, session)
+    assert not failed.is_successful()
+    assert failed.status == ResponseStatus.ERROR
+    assert failed.result["error"] == "unknownCmd"
+    assert failed.result["error_code"] == 32
+    assert failed.result["request"]["account"] == ACCOUNT
+    assert after.is_successful()
+
+
+async def test_many_concurrent_requests(nursery: trio.Nursery) -> None:
+    node = await start_hub(nursery, make_config(server={"network_id": 21338}))
+
+    async def session(client: AsyncWebsocketClient) -> Any:
+        requests = [ServerInfo() if i % 2 else Ping() for i in range(40)]
+        return await asyncio.gather(*(client.request(r) for r in requests))
+
+    responses = await run_xrpl_py(node, session)
+    assert len(responses) == 40
+    assert all(r.is_successful() for r in responses)
+    assert all(r.result["info"]["network_id"] == 21338 for r in responses[1::2])
+    assert len({r.id for r in responses}) == 40
