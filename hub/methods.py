@@ -57,16 +57,73 @@ async def server_info(call: Call) -> dict[str, Any]:
         info["server_state"] = "connected"
     if hub.config.server.network_id is not None:
         info["network_id"] = hub.config.server.network_id
-    info["hub"] = {
+    info["hub"] = _hub_figures(call)
+    return {"info": info}
+
+
+def _hub_figures(call: Call) -> dict[str, Any]:
+    """The hub's own live figures; client addresses only for admins."""
+    hub, stats = call.hub, call.hub.stats
+    queued = [len(conn.session.outbox) for conn in hub.connections]
+    queued_bytes = [conn.session.outbox.nbytes for conn in hub.connections]
+    top = [
+        {"client": str(key), "balance": round(balance)}
+        if call.session.admin
+        else {"balance": round(balance)}
+        for key, balance in hub.load.top(5)
+    ]
+    return {
         "connections": len(hub.connections),
         "in_flight_requests": sum(conn.inflight for conn in hub.connections),
-        "requests": hub.stats.requests,
-        "bytes_sent": hub.stats.bytes_sent,
-        "events_published": hub.stats.events_published,
-        "deliveries": hub.stats.deliveries,
+        "requests": stats.requests,
+        "events_published": stats.events_published,
+        "events_rejected": stats.events_rejected,
+        "deliveries": stats.deliveries,
+        "bytes_sent": stats.bytes_sent,
         "subscribers": hub.subscriptions.counts(),
+        "queues": {
+            "messages": sum(queued),
+            "bytes": sum(queued_bytes),
+            "max_bytes": max(queued_bytes, default=0),
+        },
+        "load": {
+            "warnings": stats.load_warnings,
+            "drops": stats.load_drops,
+            "slow_consumer_closes": stats.slow_closes,
+            "connections_refused": stats.connections_refused,
+            "top_balances": top,
+        },
     }
-    return {"info": info}
+
+
+@METHODS.register("connections", admin=True)
+async def connections(call: Call) -> dict[str, Any]:
+    """Every open connection, for operators hunting a noisy or stuck client."""
+    hub = call.hub
+    out = []
+    for conn in sorted(hub.connections, key=lambda c: c.session.id):
+        session = conn.session
+        own = hub.subscriptions.own(session)
+        out.append(
+            {
+                "id": session.id,
+                "remote": session.remote,
+                "admin": session.admin,
+                "api_version": session.stream_version,
+                "balance": round(hub.load.balance(session.load_key)),
+                "warned": session.warned,
+                "in_flight": conn.inflight,
+                "queued_messages": len(session.outbox),
+                "queued_bytes": session.outbox.nbytes,
+                "subscriptions": {
+                    "streams": sorted(own.streams),
+                    "accounts": len(own.accounts),
+                    "accounts_proposed": len(own.accounts_proposed),
+                    "books": len(own.books),
+                },
+            }
+        )
+    return {"connections": out}
 
 
 @METHODS.register("subscribe")
@@ -79,6 +136,7 @@ async def subscribe(call: Call) -> dict[str, Any]:
         raise RPCError(
             "invalidParams", f"Too many subscriptions on one connection (limit {limit})."
         )
+    call.extra_cost = hub.load.policy.cost("subscribe_item", change.size)
     hub.subscriptions.subscribe(session, change)
     session.stream_version = call.api_version
     return hub.ledger.subscribe_fields() if "ledger" in change.streams else {}

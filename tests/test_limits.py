@@ -259,3 +259,49 @@ async def test_slow_consumer_is_closed_and_others_get_everything(nursery: trio.N
         while await silent.receive_some(1 << 20):
             pass
     await silent.aclose()
+
+
+async def test_large_subscribe_costs_in_proportion(nursery: trio.Nursery) -> None:
+    from tests.samples import account
+
+    node = await start(nursery)
+    async with client_from(node, "127.0.0.9") as client:
+        reply = await client.request({"command": "subscribe", "streams": ["ledger"]})
+        assert reply["status"] == "success"
+        small = node.load.balance("127.0.0.9")
+        accounts = [account(i) for i in range(1000)]
+        reply = await client.request({"command": "subscribe", "accounts": accounts})
+        assert reply["status"] == "success"
+        big = node.load.balance("127.0.0.9") - small
+    assert small == pytest.approx((20 + 4) / 32, rel=0.01)
+    assert big == pytest.approx((20 + 4 * 1000) / 32, rel=0.01)
+
+
+async def test_warned_and_dropped_clients_are_visible(nursery: trio.Nursery) -> None:
+    node = await start(nursery, load={"warning": 100, "drop": 300})
+    async with open_websocket_url(node.url, extra_headers=ADMIN) as ws:
+        admin = Client(ws)
+        async with client_from(node, "127.0.0.10") as flooder:
+            await flooder.request({"command": "subscribe", "streams": ["ledger", "validations"]})
+            await flood_until_closed(flooder)
+        async with client_from(node, "127.0.0.11") as quiet:
+            await quiet.request({"command": "subscribe", "streams": ["ledger"], "api_version": 2})
+            info = (await admin.request({"command": "server_info"}))["result"]["info"]["hub"]
+            listing = (await admin.request({"command": "connections"}))["result"]["connections"]
+            public = (await quiet.request({"command": "server_info"}))["result"]["info"]["hub"]
+            denied = await quiet.request({"command": "connections"})
+    assert info["load"]["warnings"] >= 1
+    assert info["load"]["drops"] == 1
+    assert info["load"]["top_balances"][0]["client"] == "127.0.0.10"
+    assert info["load"]["top_balances"][0]["balance"] >= 300
+    assert "client" not in public["load"]["top_balances"][0]
+    assert info["queues"] == {"messages": 0, "bytes": 0, "max_bytes": 0}
+    assert denied["error"] == "forbidden"
+    by_remote = {c["remote"]: c for c in listing}
+    assert set(by_remote) == {"127.0.0.1", "127.0.0.11"}
+    quiet_row = by_remote["127.0.0.11"]
+    assert quiet_row["api_version"] == 2
+    assert quiet_row["admin"] is False
+    assert quiet_row["subscriptions"]["streams"] == ["ledger"]
+    assert quiet_row["balance"] == 1
+    assert by_remote["127.0.0.1"]["admin"] is True
