@@ -18,7 +18,7 @@ import trio
 
 from hub import Hub
 
-from .conftest import IN_CI
+from .conftest import IN_CI, make_config
 
 JS_DIR = Path(__file__).parent / "js"
 NODE_MIN = (20, 19)  # xrpl 5.3.0's engines field
@@ -59,10 +59,10 @@ def node_binary() -> str:
     return node
 
 
-async def run_client(node: str, url: str) -> dict[str, Any]:
+async def run_client(node: str, url: str, script: str = "client.mjs", *args: str) -> dict[str, Any]:
     with trio.fail_after(60):
         done = await trio.run_process(
-            [node, str(JS_DIR / "client.mjs"), url],
+            [node, str(JS_DIR / script), url, *args],
             capture_stdout=True,
             capture_stderr=True,
             check=False,
@@ -110,3 +110,26 @@ async def test_xrpl_js_server_info_ping_and_errors(hub: Hub, node_binary: str) -
 
     assert summary["after_error"]["result"] == {}
     assert summary["disconnected"] is True
+
+
+async def test_xrpl_js_emits_stream_events(nursery: trio.Nursery, node_binary: str) -> None:
+    """xrpl.js emits an event per message ``type``: the hub's streams reach its handlers."""
+    node = Hub(make_config(source={"source": "simulator", "ledger_interval": 0.1, "seed": 3}))
+    await nursery.start(node.run)
+    summary = await run_client(node_binary, node.url, "streams.mjs", "4")
+    node.shutdown()
+    assert summary["subscribe"]["type"] == "response"
+    indexes = [ledger["index"] for ledger in summary["ledgers"]]
+    assert indexes == list(range(indexes[0], indexes[0] + len(indexes)))
+    assert len(indexes) >= 4
+    assert summary["validations"] > 0
+    txs = summary["transactions"]
+    assert txs, "no transaction event reached xrpl.js"
+    assert all(tx["validated"] is True for tx in txs)
+    assert all(len(tx["hash"]) == 64 and tx["type"] for tx in txs)
+    # Every ledger after the first whose transactions arrived whole matches its txn_count.
+    by_ledger: dict[int, int] = {}
+    for tx in txs:
+        by_ledger[tx["ledger_index"]] = by_ledger.get(tx["ledger_index"], 0) + 1
+    for ledger in summary["ledgers"][1:-1]:
+        assert by_ledger.get(ledger["index"], 0) == ledger["txn_count"]

@@ -92,3 +92,34 @@ async def test_many_concurrent_requests(nursery: trio.Nursery) -> None:
     assert all(r.is_successful() for r in responses)
     assert all(r.result["info"]["network_id"] == 21338 for r in responses[1::2])
     assert len({r.id for r in responses}) == 40
+
+
+async def test_xrpl_py_stream_messages(nursery: trio.Nursery) -> None:
+    """xrpl-py's ``async for message in client`` yields the hub's stream messages."""
+    from xrpl.models.requests import StreamParameter, Subscribe
+
+    node = Hub(make_config(source={"source": "simulator", "ledger_interval": 0.1, "seed": 5}))
+    await nursery.start(node.run)
+
+    async def session(client: AsyncWebsocketClient) -> Any:
+        reply = await client.request(
+            Subscribe(streams=[StreamParameter.LEDGER, StreamParameter.TRANSACTIONS])
+        )
+        ledgers, txs = [], []
+        async for message in client:
+            if message.get("type") == "ledgerClosed":
+                ledgers.append(message)
+                if len(ledgers) == 3:
+                    break
+            elif message.get("type") == "transaction":
+                txs.append(message)
+        return reply, ledgers, txs
+
+    reply, ledgers, txs = await run_xrpl_py(node, session)
+    node.shutdown()
+    assert reply.is_successful()
+    indexes = [m["ledger_index"] for m in ledgers]
+    assert indexes == list(range(indexes[0], indexes[0] + 3))
+    assert txs
+    # xrpl-py asks for API v2: transactions come as tx_json plus a top-level hash.
+    assert all("tx_json" in tx and len(tx["hash"]) == 64 for tx in txs)
