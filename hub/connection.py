@@ -110,8 +110,8 @@ class Connection:
         self._wake()
 
     def _wake(self) -> None:
-        if self._lot.statistics().tasks_waiting:
-            self._lot.unpark_all()
+        if self._lot:
+            self._lot.unpark()
 
     def _too_slow(self) -> None:
         self.hub.stats.slow_closes += 1
