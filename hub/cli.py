@@ -11,6 +11,7 @@ from typing import Any
 
 import trio
 
+from . import client
 from . import config as _config
 from .server import Hub
 
@@ -29,6 +30,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ledger-interval", type=float, help="[source] ledger_interval (3.5 s)")
     serve.add_argument("--tx-per-ledger", type=int, help="[source] tx_per_ledger (20)")
     serve.add_argument("--seed", type=int, help="[source] seed, for a reproducible simulator")
+    serve.add_argument("--speed", type=float, help="[source] speed of a replay (1; 0 = no pauses)")
+    serve.add_argument(
+        "--loop", action="store_true", default=None, help="[source] loop: replay forever"
+    )
+    record = sub.add_parser("record", help="write a hub's, rippled's or Clio's stream to a file")
+    record.add_argument("url", help="ws:// or wss:// URL to subscribe to")
+    record.add_argument("file", help="JSON-lines file to write")
+    record.add_argument(
+        "--streams",
+        default="ledger,transactions,validations,book_changes",
+        help="comma-separated streams (ledger,transactions,validations,book_changes)",
+    )
+    record.add_argument("--count", type=int, help="stop after this many messages")
+    record.add_argument("--duration", type=float, help="stop after this many seconds")
+    client.add_parsers(sub)
     return parser
 
 
@@ -40,6 +56,8 @@ _FLAGS = {
     "ledger_interval": "source",
     "tx_per_ledger": "source",
     "seed": "source",
+    "speed": "source",
+    "loop": "source",
 }
 
 
@@ -65,6 +83,10 @@ async def _serve(hub: Hub) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "record":
+        return _record(args)
+    if args.command in ("call", "tail"):
+        return client.main(args)
     try:
         cfg = _config.load(args.config, _overrides(args))
     except _config.ConfigError as exc:
@@ -83,6 +105,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"hub: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc}", file=sys.stderr
             )
             return 2
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    from .record import record
+
+    logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
+    streams = [name for name in args.streams.split(",") if name]
+
+    async def until_signal() -> None:
+        async with trio.open_nursery() as nursery:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+
+                async def stop_on_signal() -> None:
+                    async for _ in signals:
+                        nursery.cancel_scope.cancel()
+
+                nursery.start_soon(stop_on_signal)
+                await record(
+                    args.url, args.file, streams=streams, count=args.count, duration=args.duration
+                )
+                nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(until_signal)
+    except (OSError, RuntimeError) as exc:
+        print(f"hub record: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -62,6 +62,13 @@ class SourceConfig(_Section):
     validators: Annotated[int, Meta(ge=0)] = 5
     seed: int | None = None
     publish_queue: Positive = 10_000
+    speed: Annotated[float, Meta(ge=0)] = 1.0
+    loop: bool = False
+    upstream_streams: list[str] = msgspec.field(
+        default_factory=lambda: ["ledger", "transactions", "validations", "book_changes"]
+    )
+    forward_pool: Positive = 2
+    forward_timeout: Seconds = 10.0
 
 
 class LoadConfig(_Section):
@@ -80,6 +87,26 @@ class LimitsConfig(_Section):
     max_subscriptions_per_connection: Positive = 10_000
 
 
+class HealthConfig(_Section):
+    # Seconds without a new ledger (counted from startup until the first one) before
+    # GET /health answers 503 and replies carry warning 2002 (Clio's 60 s).
+    max_ledger_age: Seconds = 60.0
+
+
+class ClusterConfig(_Section):
+    # redis://[:password@]host:port/db makes this hub a node of a cluster (hub.broker).
+    broker: str | None = None
+    key_prefix: str = "hub"
+    stream_maxlen: Positive = 100_000
+    timeout: Seconds = 2.0
+    # Processes accepting on one port (hub.workers); 1 serves in this process.
+    workers: Positive = 1
+
+    def __post_init__(self) -> None:
+        if self.broker is not None and not self.broker.startswith(("redis://", "rediss://")):
+            raise ValueError("[cluster] broker must be a redis:// or rediss:// URL")
+
+
 class Config(_Section):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
@@ -87,6 +114,8 @@ class Config(_Section):
     source: SourceConfig = msgspec.field(default_factory=SourceConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     load: LoadConfig = msgspec.field(default_factory=LoadConfig)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
+    cluster: ClusterConfig = msgspec.field(default_factory=ClusterConfig)
 
 
 class ConfigError(ValueError):

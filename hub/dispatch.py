@@ -90,29 +90,84 @@ class Reply(NamedTuple):
     drop: bool = False
 
 
-async def dispatch(hub: Hub, session: Session, data: bytes | str) -> Reply:
-    """Answer one text frame. Never raises: every failure becomes an error reply."""
+@dataclass(slots=True)
+class Outcome:
+    """What one request came to, before a transport renders it.
+
+    Exactly one of ``result`` and ``error`` is meaningful: ``error`` is None on success.
+    ``body`` is the request object, or None when the input held none. ``verdict`` is the
+    load verdict of the charge; at ``DROP`` the error is ``slowDown`` and the transport
+    cuts the client (WebSocket: close 1008; JSON-RPC: HTTP 503).
+    """
+
+    body: dict[str, Any] | None
+    verdict: Verdict
+    result: Any = None
+    error: RPCError | None = None
+
+
+async def execute(hub: Hub, session: Session, data: bytes | str | dict[str, Any]) -> Outcome:
+    """Run one request through the method table: the core every transport shares.
+
+    ``data`` is a text frame, or a request object a transport already decoded (JSON-RPC).
+    Never raises: every failure becomes an error outcome, charged to the client.
+    """
     hub.stats.requests += 1
     body: dict[str, Any] | None = None
     try:
-        body = protocol.decode(data)
+        body = data if isinstance(data, dict) else protocol.decode(data)
         request = protocol.validate(body, hub.versions)
-        method = hub.methods.lookup(request.method, request.api_version)
+        method = hub.lookup(request.method, request.api_version)
         if method.admin and not session.admin:
             raise RPCError("forbidden")
         call = Call(hub, session, request)
         result = await method.handler(call)
     except RPCError as exc:
         kind = "request" if exc.token in _PLAIN_ERRORS else "malformed"
-        return refuse(hub, session, exc, body, kind)
+        return judge(hub, session, exc, body, kind)
     except Exception:
         log.exception("handler failed for %r", protocol.masked(body or {}))
-        return refuse(hub, session, RPCError("internal"), body, "exception")
+        return judge(hub, session, RPCError("internal"), body, "exception")
     cost = hub.load.policy.cost(method.cost) + call.extra_cost
     verdict = hub.charge(session, cost)
     if verdict is Verdict.DROP:
-        return _dropped(hub, session, body)
-    return Reply(protocol.success(body, result, hub.extras(session, verdict)))
+        return _dropped(hub, body)
+    return Outcome(body, verdict, result)
+
+
+def judge(
+    hub: Hub,
+    session: Session,
+    error: RPCError,
+    body: dict[str, Any] | None = None,
+    kind: str = "malformed",
+) -> Outcome:
+    """An error outcome, charged to the client as ``kind``."""
+    verdict = hub.charge(session, hub.load.policy.cost(kind))
+    if verdict is Verdict.DROP:
+        return _dropped(hub, body)
+    hub.stats.errors[error.token] += 1
+    return Outcome(body, verdict, error=error)
+
+
+def _dropped(hub: Hub, body: dict[str, Any] | None) -> Outcome:
+    hub.stats.errors["slowDown"] += 1
+    return Outcome(body, Verdict.DROP, error=RPCError("slowDown"))
+
+
+def render(hub: Hub, session: Session, outcome: Outcome) -> Reply:
+    """The WebSocket envelope of an outcome (seed 001's WebSocket shape)."""
+    extras = hub.extras(session, outcome.verdict)
+    if outcome.error is None:
+        assert outcome.body is not None
+        return Reply(protocol.success(outcome.body, outcome.result, extras))
+    payload = protocol.failure(outcome.body, outcome.error, extras)
+    return Reply(payload, drop=outcome.verdict is Verdict.DROP)
+
+
+async def dispatch(hub: Hub, session: Session, data: bytes | str) -> Reply:
+    """Answer one text frame. Never raises: every failure becomes an error reply."""
+    return render(hub, session, await execute(hub, session, data))
 
 
 def refuse(
@@ -123,14 +178,4 @@ def refuse(
     kind: str = "malformed",
 ) -> Reply:
     """An error reply, charged to the client as ``kind``."""
-    verdict = hub.charge(session, hub.load.policy.cost(kind))
-    if verdict is Verdict.DROP:
-        return _dropped(hub, session, body)
-    hub.stats.errors[error.token] += 1
-    return Reply(protocol.failure(body, error, hub.extras(session, verdict)))
-
-
-def _dropped(hub: Hub, session: Session, body: dict[str, Any] | None) -> Reply:
-    hub.stats.errors["slowDown"] += 1
-    error = RPCError("slowDown")
-    return Reply(protocol.failure(body, error, hub.extras(session, Verdict.DROP)), drop=True)
+    return render(hub, session, judge(hub, session, error, body, kind))

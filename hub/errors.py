@@ -32,6 +32,7 @@ ERRORS: Final[dict[str, ErrorInfo]] = {
     "malformedStream": ErrorInfo(71, "Stream malformed."),
     "internal": ErrorInfo(73, "Internal error."),
     "notSupported": ErrorInfo(75, "Operation not supported."),
+    "failedToForward": ErrorInfo(90, "Failed to forward request to p2p node"),
     "invalid_API_version": ErrorInfo(6000, "Invalid API version."),
     "missingCommand": ErrorInfo(6001, "Method is not specified or is not a string."),
 }

@@ -55,13 +55,16 @@ def route(event: Event, subs: Subscriptions[Session]) -> list[Iterable[Session]]
     return groups
 
 
-def deliver(event: Event, subs: Subscriptions[Session]) -> int:
-    """Queue an event for every subscriber it routes to; returns the number of deliveries."""
+def deliver(event: Event, subs: Subscriptions[Session], stamp: float | None = None) -> int:
+    """Queue an event for every subscriber it routes to; returns the number of deliveries.
+
+    ``stamp`` is the fan-out time, kept by each outbox for the publish-to-write latency.
+    """
     frames = Frames(event)
     count = 0
     for group in route(event, subs):
         for session in group:
-            session.send(frames(session.stream_version))
+            session.send(frames(session.stream_version), stamp)
             count += 1
     return count
 

@@ -86,11 +86,13 @@ def _hub_figures(call: Call) -> dict[str, Any]:
             "bytes": sum(queued_bytes),
             "max_bytes": max(queued_bytes, default=0),
         },
+        **({"upstream": hub.upstream.as_json()} if hub.upstream else {}),
         "load": {
             "warnings": stats.load_warnings,
             "drops": stats.load_drops,
             "slow_consumer_closes": stats.slow_closes,
             "connections_refused": stats.connections_refused,
+            "warned_clients": sum(conn.session.warned for conn in hub.connections),
             "top_balances": top,
         },
     }
@@ -130,6 +132,7 @@ async def connections(call: Call) -> dict[str, Any]:
 async def subscribe(call: Call) -> dict[str, Any]:
     """Add subscriptions; this connection's streams now render at this request's version."""
     hub, session = call.hub, call.session
+    _needs_a_stream(call)
     change = parse_change(call.params, admin=session.admin, subscribe=True)
     limit = hub.config.limits.max_subscriptions_per_connection
     if hub.subscriptions.own(session).size + change.size > limit:
@@ -142,8 +145,21 @@ async def subscribe(call: Call) -> dict[str, Any]:
     return hub.ledger.subscribe_fields() if "ledger" in change.streams else {}
 
 
+def _needs_a_stream(call: Call) -> None:
+    """A transport without a stream (JSON-RPC) needs a callback ``url``, as in rippled;
+    the hub sends no callbacks, so with one it is ``noPermission`` or ``notSupported``."""
+    if call.session.streams:
+        return
+    if "url" not in call.params:
+        raise RPCError("invalidParams", "Over JSON-RPC, subscriptions need a callback 'url'.")
+    if not call.session.admin:
+        raise RPCError("noPermission")
+    raise RPCError("notSupported", "The hub does not send subscription callbacks to a URL.")
+
+
 @METHODS.register("unsubscribe")
 async def unsubscribe(call: Call) -> dict[str, Any]:
+    _needs_a_stream(call)
     change = parse_change(call.params, admin=call.session.admin, subscribe=False)
     call.hub.subscriptions.unsubscribe(call.session, change)
     return {}

@@ -4,13 +4,17 @@ Fan-out appends the shared frame bytes and never waits; the connection's writer 
 everything queued as one buffer and writes it in one call. When a client falls so far
 behind that its queue passes either bound, the verdict is to cut it, not to block
 (rippled's ``send_queue_limit``, Clio's ``ws_max_sending_queue_size``).
+
+``stamp`` is the fan-out time of the oldest stream message queued since the last
+``take()``: the writer reads it once per write for the publish-to-write latency, so
+timing costs nothing per message.
 """
 
 from __future__ import annotations
 
 
 class Outbox:
-    __slots__ = ("_frames", "_nbytes", "max_bytes", "max_messages", "overflowed")
+    __slots__ = ("_frames", "_nbytes", "max_bytes", "max_messages", "overflowed", "stamp")
 
     def __init__(self, max_bytes: int, max_messages: int) -> None:
         self._frames: list[bytes] = []
@@ -18,8 +22,9 @@ class Outbox:
         self.max_bytes = max_bytes
         self.max_messages = max_messages
         self.overflowed = False
+        self.stamp: float | None = None
 
-    def push(self, frame: bytes) -> bool:
+    def push(self, frame: bytes, stamp: float | None = None) -> bool:
         """Queue a data frame; False (and the queue freed) when it would pass a bound."""
         if self.overflowed:
             return False
@@ -28,9 +33,12 @@ class Outbox:
             self.overflowed = True
             self._frames = []
             self._nbytes = 0
+            self.stamp = None
             return False
         self._frames.append(frame)
         self._nbytes = size
+        if self.stamp is None:
+            self.stamp = stamp
         return True
 
     def push_control(self, frame: bytes) -> None:
@@ -45,7 +53,16 @@ class Outbox:
             return b""
         self._frames = []
         self._nbytes = 0
+        self.stamp = None
         return frames[0] if len(frames) == 1 else b"".join(frames)
+
+    def take_frames(self) -> list[bytes]:
+        """Everything queued, in order, as the list of frames; the queue is left empty."""
+        frames = self._frames
+        self._frames = []
+        self._nbytes = 0
+        self.stamp = None
+        return frames
 
     @property
     def nbytes(self) -> int:

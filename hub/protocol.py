@@ -70,6 +70,34 @@ class _Failure(Struct, kw_only=True):
     forwarded: bool | UnsetType = UNSET
 
 
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    """A whole reply from the upstream, to be passed on as the client's own."""
+
+    reply: dict[str, Any]
+
+
+_UPSTREAM_ENVELOPE: Final = frozenset({"id", "api_version", "request", "forwarded"})
+
+
+def forwarded(body: dict[str, Any], forwarded: Forwarded, extras: Extras = NO_EXTRAS) -> bytes:
+    """The upstream's reply with the client's ``id``, ``api_version`` and ``request``."""
+    out: dict[str, Any] = {}
+    if "id" in body:
+        out["id"] = body["id"]
+    out.update((k, v) for k, v in forwarded.reply.items() if k not in _UPSTREAM_ENVELOPE)
+    if "api_version" in body:
+        out["api_version"] = body["api_version"]
+    if out.get("status") == "error":
+        out["request"] = masked(body)
+    if isinstance(extras.warning, str):
+        out["warning"] = extras.warning
+    if isinstance(extras.warnings, tuple):
+        out["warnings"] = [*out.get("warnings", ()), *extras.warnings]
+    out["forwarded"] = True
+    return encode(out)
+
+
 @dataclass(slots=True)
 class Request:
     """A request that named a method and a supported version."""
@@ -116,6 +144,8 @@ def masked(body: dict[str, Any]) -> dict[str, Any]:
 
 def success(body: dict[str, Any], result: Any, extras: Extras = NO_EXTRAS) -> bytes:
     """The WebSocket success envelope of a request's result."""
+    if isinstance(result, Forwarded):
+        return forwarded(body, result, extras)
     return encode(
         _Success(
             id=body.get("id", UNSET),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -19,15 +19,21 @@ from wsproto.events import AcceptConnection, RejectConnection, RejectData, Reque
 from wsproto.utilities import RemoteProtocolError
 
 from . import config as _config
-from . import events
+from . import events, httpd
 from .connection import Connection
-from .dispatch import Methods
+from .dispatch import Method, Methods
+from .errors import RPCError
 from .fanout import deliver
+from .forward import Forwarder
+from .health import STALE, STALE_LOAD, Health
 from .ledger import LedgerState
 from .load import DEFAULT_COSTS, LoadPolicy, LoadTracker, Verdict
+from .metrics import Metrics
 from .outbox import Outbox
 from .protocol import LOAD_WARNING, NO_EXTRAS, Extras
 from .session import Session
+from .sources.replay import Replay, run_replay
+from .sources.upstream import Relay, UpstreamStatus, run_upstream
 from .stats import Stats
 from .subscriptions import Subscriptions
 from .versions import VersionPolicy
@@ -69,6 +75,10 @@ class Hub:
         )
         self._per_ip: Counter[str] = Counter()
         self._open = 0
+        self.health = Health(self.config.health.max_ledger_age, trio.current_time)
+        self.metrics = Metrics(self)
+        self.upstream: UpstreamStatus | None = None
+        self.forwarder: Forwarder | None = None
         self._stopping = trio.Event()
         self._accepting = trio.CancelScope()
 
@@ -83,8 +93,10 @@ class Hub:
             async with trio.open_nursery() as conns:
                 await conns.start(self._accept, listeners, conns)
                 log.info("listening on %s", self.url)
+                self.health.start()
                 task_status.started(self.port)
                 await self._stopping.wait()
+                self.health.stop()
                 self._accepting.cancel()
                 for conn in list(self.connections):
                     conn.close(1001, "server shutting down")
@@ -131,8 +143,15 @@ class Hub:
         return verdict
 
     def extras(self, session: Session, verdict: Verdict = Verdict.OK) -> Extras:
-        """Envelope fields owed to this session right now."""
+        """Envelope fields owed to this session right now: the load warning, and
+        Clio's warning 2002 while the latest ledger is stale (see :mod:`hub.health`)."""
+        if self.health.stale():
+            return STALE if verdict is Verdict.OK else STALE_LOAD
         return NO_EXTRAS if verdict is Verdict.OK else LOAD_WARNING
+
+    def is_admin(self, remote: str, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+        """Admin by address (``[admin] ips``) or by ``Authorization: Bearer <token>``."""
+        return remote in self._admin_ips or self._bearer_ok(headers)
 
     async def _accept(
         self,
@@ -161,7 +180,7 @@ class Hub:
             if not self._per_ip[remote]:
                 del self._per_ip[remote]
 
-    def _refusal(self, remote: str, admin: bool) -> tuple[int, str] | None:
+    def refusal(self, remote: str, admin: bool) -> tuple[int, str] | None:
         """Whether a new connection is over a limit: (HTTP status, reason) or None."""
         limits = self.config.limits
         if self._open > limits.max_connections:
@@ -194,13 +213,18 @@ class Hub:
     async def _handshake(
         self, stream: trio.SocketStream, remote: str
     ) -> tuple[WSConnection, Session] | None:
+        """One port for everything: the first request's head is parsed with h11; a
+        WebSocket upgrade goes on to wsproto with the same bytes, anything else is plain
+        HTTP served by :mod:`hub.httpd` (JSON-RPC, health, metrics, dashboard)."""
         ws = WSConnection(ConnectionType.SERVER)
         request: Request | None = None
+        head: httpd.Head | None = None
         with trio.move_on_after(self.config.server.handshake_timeout):
-            while request is None:
-                data = await stream.receive_some(65536)
-                if not data:
-                    return None
+            head = await httpd.read_head(stream)
+            if head is None:
+                return None
+            data = head.raw
+            while head.websocket and request is None:
                 try:
                     ws.receive_data(data)
                     for event in ws.events():
@@ -211,11 +235,18 @@ class Hub:
                     status = hint.status_code if isinstance(hint, RejectConnection) else 400
                     await _reject(stream, ws, status, str(exc))
                     return None
+                if request is None:
+                    data = await stream.receive_some(65536)
+                    if not data:
+                        return None
+        if head is not None and not head.websocket:
+            await httpd.serve(self, stream, remote, head)
+            return None
         if request is None:
             log.info("handshake from %s timed out", remote)
             return None
-        admin = remote in self._admin_ips or self._bearer_ok(request)
-        refusal = self._refusal(remote, admin)
+        admin = self.is_admin(remote, request.extra_headers)
+        refusal = self.refusal(remote, admin)
         if refusal is not None:
             self.stats.connections_refused += 1
             await _reject(stream, ws, refusal[0], refusal[1])
@@ -231,14 +262,14 @@ class Hub:
         session.load_key = remote if self.config.load.key == "ip" else session.id
         return ws, session
 
-    def _bearer_ok(self, request: Request) -> bool:
+    def _bearer_ok(self, headers: Iterable[tuple[bytes, bytes]]) -> bool:
         token = self.config.admin.token
         if not token:
             return False
         expected = f"Bearer {token}".encode()
         return any(
             name.lower() == b"authorization" and value.strip() == expected
-            for name, value in request.extra_headers
+            for name, value in headers
         )
 
     def _forget(self, session: Session) -> None:
@@ -247,26 +278,65 @@ class Hub:
         self.load.detach(session.load_key)
 
     async def _fan_out(self) -> None:
-        async for item in self._receive:
-            for message in item if isinstance(item, Sequence) else (item,):
+        """Apply published events in order; writers run only once the queue is drained.
+
+        Everything already waiting in the channel is applied before yielding, so each
+        connection's writer wakes once for all of it and writes it in one go.
+        """
+        receive = self._receive
+        async for item in receive:
+            while True:
+                self._apply_item(item)
                 try:
-                    event = events.parse(message)
-                except events.EventError as exc:
-                    self.stats.events_rejected += 1
-                    log.warning("rejected a published message: %s", exc)
-                    continue
-                self.apply(event)
+                    item = receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+
+    def _apply_item(self, item: Message) -> None:
+        for message in item if isinstance(item, Sequence) else (item,):
+            try:
+                event = events.parse(message)
+            except events.EventError as exc:
+                self.stats.events_rejected += 1
+                log.warning("rejected a published message: %s", exc)
+                continue
+            self.apply(event)
 
     def apply(self, event: events.Event) -> None:
         """Update the hub's own state from an event, then deliver it; never waits."""
         if event.kind == "ledgerClosed":
             self.ledger.update(event.body, time.monotonic())
+            self.health.ledger_seen()
         self.stats.events_published += 1
-        self.stats.deliveries += deliver(event, self.subscriptions)
+        self.stats.deliveries += deliver(event, self.subscriptions, trio.current_time())
+
+    def lookup(self, name: str, version: int) -> Method:
+        """The method for a request; unknown ones go upstream when there is one."""
+        try:
+            return self.methods.lookup(name, version)
+        except RPCError:
+            if self.forwarder is None:
+                raise
+            return self.forwarder.method
 
     async def _start_source(self, nursery: trio.Nursery) -> None:
         cfg = self.config.source
+        kind, _, where = cfg.source.partition(":")
         if cfg.source == "none":
+            return
+        if kind == "upstream":
+            urls = [url.strip() for url in where.split(",") if url.strip()]
+            if not urls:
+                raise _config.ConfigError("upstream: needs at least one ws:// or wss:// URL")
+            self.upstream = UpstreamStatus(urls)
+            relay = Relay(urls, streams=cfg.upstream_streams)
+            await nursery.start(run_upstream, self.publisher(), relay, self.upstream)
+            self.forwarder = Forwarder(urls, cfg.forward_pool, cfg.forward_timeout)
+            await nursery.start(self.forwarder.run)
+            return
+        if kind == "replay":
+            replay = Replay(where, speed=cfg.speed, loop=cfg.loop)
+            await nursery.start(partial(run_replay, self.publisher(), replay))
             return
         if cfg.source == "simulator":
             from .sources.simulator import LedgerSimulator, run_simulator

@@ -20,7 +20,8 @@ class Session:
     """One client: its address, role, stream version, subscriptions and outbound queue.
 
     ``wake`` and ``overflow`` are set by the transport: the first tells its writer that
-    the outbox has frames, the second that the client fell too far behind.
+    the outbox has frames, the second that the client fell too far behind. ``streams``
+    is False for a transport that cannot carry stream messages (a JSON-RPC request).
     """
 
     remote: str
@@ -33,10 +34,14 @@ class Session:
     wake: Callable[[], None] = _nothing
     overflow: Callable[[], None] = _nothing
     closed: bool = False
+    streams: bool = True
 
-    def send(self, frame: bytes) -> None:
-        """Queue a frame without waiting; a client that cannot keep up is cut."""
-        if self.outbox.push(frame):
+    def send(self, frame: bytes, stamp: float | None = None) -> None:
+        """Queue a frame without waiting; a client that cannot keep up is cut.
+
+        ``stamp`` is the fan-out time of a stream message (for the latency metric).
+        """
+        if self.outbox.push(frame, stamp):
             self.wake()
         elif not self.closed:
             self.overflow()

@@ -1,0 +1,1 @@
+"""Minimal broadcast servers run beside the hub, on the same load, as a yardstick."""

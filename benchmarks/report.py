@@ -1,0 +1,204 @@
+"""Turning raw counts into figures: percentiles, ratios, the stdout table, progress, JSON.
+
+Latencies arrive as the workers' histograms (4.096 µs buckets, see
+:mod:`benchmarks.loadgen`); a percentile is reported as the upper edge of its bucket,
+so figures are never optimistic by more than one bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from .loadgen import HIST_SHIFT
+
+QUANTILES = {"p50": 0.50, "p99": 0.99, "p99_9": 0.999}
+
+
+def merge_histograms(parts: Iterable[Mapping[int, int]]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for part in parts:
+        for bucket, n in part.items():
+            out[bucket] = out.get(bucket, 0) + n
+    return out
+
+
+def latency_ms(hist: Mapping[int, int], slow: list[int]) -> dict[str, float | None]:
+    """p50, p99, p99.9 and max in milliseconds (None without samples)."""
+    total = sum(hist.values()) + len(slow)
+    out: dict[str, float | None] = dict.fromkeys((*QUANTILES, "max"), None)
+    if not total:
+        return out
+    buckets = sorted(hist.items())
+    slow = sorted(slow)
+
+    def at_rank(rank: int) -> float:
+        seen = 0
+        for bucket, n in buckets:
+            seen += n
+            if seen >= rank:
+                return ((bucket + 1) << HIST_SHIFT) / 1e6
+        return slow[rank - seen - 1] / 1e6
+
+    for name, q in QUANTILES.items():
+        out[name] = round(at_rank(max(1, math.ceil(q * total))), 3)
+    out["max"] = round(at_rank(total), 3)
+    return out
+
+
+LOWER_IS_BETTER = ("latency_p50", "latency_p99", "latency_p99_9", "latency_max", "cpu", "rss")
+
+
+def ratios(hub: Mapping[str, Any], peer: Mapping[str, Any]) -> dict[str, float | None]:
+    """hub/peer for each comparable figure (deliveries: higher is better; the rest lower)."""
+
+    def div(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 2) if a is not None and b else None
+
+    out = {"deliveries_per_s": div(hub["deliveries_per_s"], peer["deliveries_per_s"])}
+    for name in ("p50", "p99", "p99_9", "max"):
+        out[f"latency_{name}"] = div(hub["latency_ms"][name], peer["latency_ms"][name])
+    out["cpu"] = div(hub["server_cpu_percent"], peer["server_cpu_percent"])
+    out["rss"] = div(hub["server_rss_mib"], peer["server_rss_mib"])
+    return out
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 10_000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _extra(run: Mapping[str, Any]) -> str:
+    parts = []
+    if run.get("rss_per_conn_kib") is not None:
+        parts.append(f"{run['rss_per_conn_kib']:.1f} KiB/conn")
+    if run.get("handshakes_per_s") and run.get("rss_per_conn_kib") is not None:
+        parts.append(f"{run['handshakes_per_s']:,.0f} handshakes/s")
+    if run.get("requests_per_s"):
+        parts.append(f"{run['requests_per_s']:,.0f} req/s")
+    if run.get("loadgen_cpu_percent") is not None:
+        parts.append(f"loadgen {run['loadgen_cpu_percent']:.0f}% CPU")
+    return ", ".join(parts)
+
+
+def table(results: Mapping[str, Any]) -> str:
+    """The human-readable summary: one row per run, then the hub/peer ratios."""
+    head = (
+        "scenario",
+        "server",
+        "conns",
+        "deliv/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "lost",
+        "CPU %",
+        "RSS MiB",
+        "notes",
+    )
+    rows: list[tuple[str, ...]] = []
+    for name, scenario in results["scenarios"].items():
+        for server, run in scenario["runs"].items():
+            lat = run["latency_ms"]
+            rows.append(
+                (
+                    name,
+                    server,
+                    str(run["connections"]),
+                    _num(run["deliveries_per_s"], 0),
+                    _num(lat["p50"], 2),
+                    _num(lat["p99"], 2),
+                    _num(lat["p99_9"], 2),
+                    _num(lat["max"], 2),
+                    str(run["lost"]),
+                    _num(run["server_cpu_percent"], 0),
+                    _num(run["server_rss_mib"], 1),
+                    _extra(run),
+                )
+            )
+    lines = [_grid(head, rows)]
+    ratio_rows: list[tuple[str, ...]] = []
+    for name, scenario in results["scenarios"].items():
+        for peer, r in scenario.get("ratios", {}).items():
+            ratio_rows.append(
+                (
+                    name,
+                    f"hub/{peer}",
+                    _num(r["deliveries_per_s"], 2),
+                    _num(r["latency_p50"], 2),
+                    _num(r["latency_p99"], 2),
+                    _num(r["latency_p99_9"], 2),
+                    _num(r["latency_max"], 2),
+                    _num(r["cpu"], 2),
+                    _num(r["rss"], 2),
+                )
+            )
+    if ratio_rows:
+        lines.append("")
+        lines.append("hub/peer ratios (deliveries: higher is better; latency, CPU, RSS: lower)")
+        lines.append(
+            _grid(
+                ("scenario", "ratio", "deliv/s", "p50", "p99", "p99.9", "max", "CPU", "RSS"),
+                ratio_rows,
+            )
+        )
+    for note in results.get("skipped", []):
+        lines.append(f"skipped: {note}")
+    return "\n".join(lines)
+
+
+def _grid(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)
+    ]
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.ljust(w) if i in (0, 1, len(cells) - 1) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(head), sep, *(fmt(r) for r in rows)])
+
+
+def write_json(path: str | Path, results: Mapping[str, Any]) -> None:
+    Path(path).write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+
+
+class Progress:
+    """One status line on stderr: rewritten in place on a terminal, every 2 s otherwise."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last = 0.0
+        self._width = 0
+
+    def update(self, text: str) -> None:
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write("\r" + text.ljust(self._width))
+            self._width = len(text)
+            self.stream.flush()
+        elif now - self._last >= 2.0:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self._last = now
+
+    def line(self, text: str) -> None:
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self._width = 0
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self._last = 0.0

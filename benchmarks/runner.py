@@ -1,0 +1,494 @@
+"""Process orchestration: the server under test, the worker pool, one measured run.
+
+The server (the hub, or a peer) runs as a subprocess pinned to its own CPUs before it
+execs, so every thread it starts stays there; the load generator (subscriber workers
+and the publisher) runs on the other CPUs. The runner itself mostly sleeps: it hands
+out connections, starts the publisher, samples the server's CPU and RSS with psutil,
+waits for the subscribers to drain, and collects their counts and histograms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection as Pipe
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from .loadgen import publisher_main, worker_main
+from .report import Progress, latency_ms, merge_histograms
+from .scenarios import Scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = Path(__file__).resolve().parent / "peers"
+MIB = 1024 * 1024
+
+HUB_CONFIG = """\
+# Written by benchmarks/runner.py: limits raised so that only speed is measured.
+[server]
+log_level = "warning"
+max_message_size = 67108864
+handshake_timeout = 60
+ping_interval = 600
+ping_timeout = 600
+
+[source]
+source = "none"
+publish_queue = 100000
+
+[limits]
+max_connections = 200000
+send_queue_bytes = 1073741824
+send_queue_messages = 1000000
+"""
+
+
+def raise_fd_limit() -> int:
+    """Soft fd limit up to the hard one (children inherit it); returns the new limit."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+@dataclass
+class Affinity:
+    server: list[int] | None
+    loadgen: list[int] | None
+
+    @classmethod
+    def default(cls) -> Affinity:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return cls(None, None)
+        return cls(cpus[:1], cpus[1:])
+
+
+class ServerProcess:
+    """A server under test: the hub or a peer, started and pinned, stopped on exit."""
+
+    def __init__(self, kind: str, cpus: list[int] | None, workdir: Path) -> None:
+        self.kind = kind
+        if kind == "hub":
+            config = workdir / "hub.toml"
+            config.write_text(HUB_CONFIG)
+            cmd = [sys.executable, "-m", "hub", "serve", "--port", "0", "--source", "none"]
+            cmd += ["--config", str(config)]
+        elif kind == "websockets":
+            cmd = [sys.executable, "-m", "benchmarks.peers.websockets_peer", "--port", "0"]
+        elif kind == "ws":
+            cmd = ["node", str(PEERS / "ws_peer.mjs"), "0"]
+        else:
+            raise ValueError(f"unknown server {kind!r}")
+        self.log = workdir / f"{kind}.log"
+
+        def pin() -> None:
+            if cpus:
+                os.sched_setaffinity(0, set(cpus))
+
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=pin,
+            )
+        self.url = self._read_url(timeout=30)
+        self.ps = psutil.Process(self.proc.pid)
+        self.peak_rss = 0
+
+    def _read_url(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline().decode().strip() if ready else ""
+        if not line.startswith("listening on "):
+            self.stop()
+            tail = self.log.read_text()[-2000:]
+            raise RuntimeError(f"{self.kind} did not start (said {line!r}); log:\n{tail}")
+        return line.removeprefix("listening on ").strip()
+
+    def rss(self) -> int:
+        """The server's resident memory, all its threads (one process) included."""
+        rss = int(self.ps.memory_info().rss)
+        self.peak_rss = max(self.peak_rss, rss)
+        return rss
+
+    def cpu(self) -> float:
+        times = self.ps.cpu_times()
+        return float(times.user + times.system)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def node_peer_problem() -> str | None:
+    """Why the Node ``ws`` peer cannot run here (None when it can); installs it if needed."""
+    if shutil.which("node") is None:
+        return "ws peer: node is not on this machine"
+    if (PEERS / "node_modules" / "ws").is_dir():
+        return None
+    if shutil.which("npm") is None:
+        return "ws peer: npm is not on this machine to install ws"
+    done = subprocess.run(
+        ["npm", "ci", "--prefix", str(PEERS), "--no-audit", "--no-fund", "--loglevel=error"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        return f"ws peer: npm ci failed: {done.stderr.strip()[-300:]}"
+    return None
+
+
+class Pool:
+    """The load generator: subscriber worker processes plus one publisher process."""
+
+    def __init__(self, workers: int, cpus: list[int] | None) -> None:
+        ctx = mp.get_context("spawn")
+        self.counters = ctx.RawArray("q", workers)
+        self.connected = ctx.RawArray("q", workers)
+        self.pipes: list[Pipe] = []
+        self.procs: list[Any] = []
+        for slot in range(workers):
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(
+                target=worker_main,
+                args=(slot, cpus, self.counters, self.connected, theirs),
+                daemon=True,
+                name=f"bench-worker-{slot}",
+            )
+            proc.start()
+            self.pipes.append(mine)
+            self.procs.append(proc)
+        self.publisher, theirs = ctx.Pipe()
+        self.publisher_proc = ctx.Process(
+            target=publisher_main,
+            args=(cpus, self.counters, theirs),
+            daemon=True,
+            name="bench-publisher",
+        )
+        self.publisher_proc.start()
+        self.ps = [psutil.Process(p.pid) for p in [*self.procs, self.publisher_proc]]
+
+    def received(self) -> int:
+        return sum(self.counters)
+
+    def cpu(self) -> float:
+        total = 0.0
+        for p in self.ps:
+            times = p.cpu_times()
+            total += times.user + times.system
+        return total
+
+    def ask(
+        self,
+        messages: Sequence[tuple[Pipe, str, dict[str, Any]]],
+        progress: Callable[[], None],
+        timeout: float = 600,
+    ) -> list[Any]:
+        """Send each pipe its command and wait for every answer, updating progress."""
+        for pipe, command, args in messages:
+            pipe.send((command, args))
+        answers: dict[int, Any] = {}
+        pending = {id(pipe): pipe for pipe, _, _ in messages}
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the load generator did not answer")
+            for ready in wait(list(pending.values()), timeout=0.25):
+                assert isinstance(ready, Pipe)
+                answers[id(ready)] = ready.recv()
+                del pending[id(ready)]
+            for proc in self.procs:
+                if not proc.is_alive():
+                    raise RuntimeError(f"{proc.name} died (exit code {proc.exitcode})")
+            progress()
+        return [answers[id(pipe)] for pipe, _, _ in messages]
+
+    def close(self) -> None:
+        for pipe in [*self.pipes, self.publisher]:
+            with contextlib.suppress(OSError):
+                pipe.send(("exit", {}))
+        for proc in [*self.procs, self.publisher_proc]:
+            proc.join(5)
+            if proc.is_alive():
+                proc.terminate()
+
+
+def api_versions_for(count: int, versions: Sequence[int]) -> list[int]:
+    return [versions[i % len(versions)] for i in range(count)]
+
+
+def run_one(
+    scenario: Scenario,
+    kind: str,
+    pool: Pool,
+    affinity: Affinity,
+    versions: Sequence[int],
+    progress: Progress,
+) -> dict[str, Any]:
+    """One scenario against one server: connect, subscribe, load, drain, count."""
+    label = f"[{scenario.name}/{kind}]"
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        server = ServerProcess(kind, affinity.server, Path(tmp))
+        try:
+            return _measure(scenario, kind, server, pool, versions, progress, label)
+        finally:
+            server.stop()
+
+
+def _measure(
+    scenario: Scenario,
+    kind: str,
+    server: ServerProcess,
+    pool: Pool,
+    versions: Sequence[int],
+    progress: Progress,
+    label: str,
+) -> dict[str, Any]:
+    n = scenario.connections
+    base_rss = server.rss()
+    workers = len(pool.pipes)
+    assigned: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
+    for index, version in enumerate(api_versions_for(n, versions if kind == "hub" else [2])):
+        assigned[index % workers].append((index, version))
+
+    def show(phase: str) -> Callable[[], None]:
+        def status() -> None:
+            rss = server.rss()
+            progress.update(
+                f"{label} {phase}: connected {sum(pool.connected):,}/{n:,}"
+                f"  received {pool.received():,}  server RSS {rss / MIB:.0f} MiB"
+            )
+
+        return status
+
+    connects = pool.ask(
+        [
+            (
+                pipe,
+                "connect",
+                {
+                    "url": server.url,
+                    "conns": assigned[slot],
+                    "mode": scenario.mode,
+                    "subscribers": n,
+                    "check_rendering": kind == "hub",
+                    "concurrency": 128,
+                    # Bigger reads mean fewer syscalls; idle connections keep the default.
+                    "read_buffer": 65536 if n <= 2000 else 16384,
+                },
+            )
+            for slot, pipe in enumerate(pool.pipes)
+        ],
+        show("connecting"),
+    )
+    opened = sum(c["opened"] for c in connects)
+    started = min(c["started"] for c in connects if c["opened"] or c["failed"])
+    done = max(c["done"] for c in connects)
+    handshakes = opened / (done - started) if done > started else None
+    if scenario.mode != "requests":
+        pool.ask(
+            [
+                (
+                    pipe,
+                    "subscribe",
+                    {
+                        "streams": list(scenario.streams),
+                        "accounts": scenario.accounts,
+                        "wait_s": 120,
+                    },
+                )
+                for pipe in pool.pipes
+            ],
+            show("subscribing"),
+        )
+    time.sleep(0.5)
+    connected_rss = server.rss()
+    progress.line(
+        f"{label} {opened:,}/{n:,} connected"
+        + (f" at {handshakes:,.0f} handshakes/s" if handshakes else "")
+        + f", server RSS {base_rss / MIB:.1f} -> {connected_rss / MIB:.1f} MiB"
+    )
+
+    cpu0, load0, t0 = server.cpu(), pool.cpu(), time.time()
+    published: dict[str, Any] = {"published": 0, "expected": 0, "errors": 0, "first_error": ""}
+    requests_per_s = None
+    if scenario.mode == "requests":
+        pool.ask([(p, "pings", {"inflight": scenario.inflight}) for p in pool.pipes], lambda: None)
+        end = time.monotonic() + scenario.duration
+        before = pool.received()
+        t_start = time.monotonic()
+        while time.monotonic() < end:
+            time.sleep(0.25)
+            rate = (pool.received() - before) / (time.monotonic() - t_start)
+            progress.update(f"{label} pinging: {pool.received():,} round trips, {rate:,.0f}/s")
+        pool.ask([(p, "stop_pings", {"wait_s": 10}) for p in pool.pipes], lambda: None)
+        requests_per_s = (pool.received() - before) / (time.monotonic() - t_start)
+    else:
+        params = scenario.publisher_params()
+        t_pub = time.monotonic()
+
+        def publishing() -> None:
+            elapsed = time.monotonic() - t_pub
+            got = pool.received()
+            progress.update(
+                f"{label} publishing {elapsed:5.1f}s: {got:,} deliveries"
+                f" ({got / max(elapsed, 1e-9):,.0f}/s), server RSS {server.rss() / MIB:.0f} MiB"
+            )
+
+        (published,) = pool.ask(
+            [(pool.publisher, "run", {"url": server.url, **params})], publishing
+        )
+        _drain(pool, published["expected"], progress, label)
+    t1 = time.time()
+    cpu1, load1 = server.cpu(), pool.cpu()
+    final_rss = server.rss()
+    results = pool.ask(
+        [(p, "finish", {"published": published["published"]}) for p in pool.pipes], lambda: None
+    )
+    hist = merge_histograms(r["hist"] for r in results)
+    slow = [x for r in results for x in r["slow"]]
+    totals = {
+        key: sum(r[key] for r in results)
+        for key in (
+            "received",
+            "expected",
+            "lost",
+            "out_of_order",
+            "gaps",
+            "wrong",
+            "closed",
+            "dropped",
+        )
+    }
+    last_rx = max(r["last_rx"] for r in results) / 1e9
+    if scenario.mode == "requests":
+        deliveries_per_s = None
+    elif last_rx > published.get("started", t0):
+        deliveries_per_s = totals["received"] / (last_rx - published["started"])
+    else:
+        deliveries_per_s = None
+    window = max(t1 - t0, 1e-9)
+    lost = totals["lost"] + (n - opened) + totals["wrong"]
+    run = {
+        "server": kind,
+        "connections": n,
+        "opened": opened,
+        "published": published["published"],
+        "publish_errors": published["errors"],
+        **totals,
+        "lost": lost,
+        "deliveries_per_s": round(deliveries_per_s) if deliveries_per_s else None,
+        "requests_per_s": round(requests_per_s) if requests_per_s else None,
+        "latency_ms": latency_ms(hist, slow),
+        "server_cpu_percent": round(100 * (cpu1 - cpu0) / window, 1),
+        "loadgen_cpu_percent": round(100 * (load1 - load0) / window, 1),
+        "server_rss_base_mib": round(base_rss / MIB, 1),
+        "server_rss_mib": round(max(final_rss, connected_rss) / MIB, 1),
+        "server_rss_peak_mib": round(server.peak_rss / MIB, 1),
+        "rss_per_conn_kib": (
+            round((connected_rss - base_rss) / 1024 / n, 2) if n and scenario.memory else None
+        ),
+        "handshakes_per_s": round(handshakes) if handshakes else None,
+        "elapsed_s": round(t1 - t0, 2),
+        "notes": [note for r in results for note in r["notes"]][:10],
+    }
+    if published.get("first_error"):
+        run["notes"].append(f"publish error: {published['first_error']}")
+    progress.line(f"{label} done: {summary(run)}")
+    return run
+
+
+def _drain(pool: Pool, expected: int, progress: Progress, label: str, stall: float = 5.0) -> None:
+    """Wait until the subscribers received everything, or made no progress for ``stall`` s."""
+    last, since = pool.received(), time.monotonic()
+    while True:
+        got = pool.received()
+        if got >= expected:
+            return
+        if got != last:
+            last, since = got, time.monotonic()
+        elif time.monotonic() - since > stall:
+            return
+        progress.update(f"{label} draining: {got:,}/{expected:,}")
+        time.sleep(0.01)
+
+
+def summary(run: dict[str, Any]) -> str:
+    lat = run["latency_ms"]
+    parts = []
+    if run["deliveries_per_s"]:
+        parts.append(f"{run['deliveries_per_s']:,} deliveries/s")
+    if run["requests_per_s"]:
+        parts.append(f"{run['requests_per_s']:,} req/s")
+    if lat["p50"] is not None:
+        parts.append(f"p50 {lat['p50']} p99 {lat['p99']} max {lat['max']} ms")
+    parts.append(f"lost {run['lost']}")
+    parts.append(f"server CPU {run['server_cpu_percent']}%")
+    parts.append(f"RSS {run['server_rss_mib']} MiB")
+    return ", ".join(parts)
+
+
+def machine(affinity: Affinity, workers: int) -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    node = shutil.which("node")
+    node_version = (
+        subprocess.run(
+            [node, "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if node
+        else None
+    )
+    from importlib.metadata import version
+
+    def pkg(name: str) -> str | None:
+        try:
+            return version(name)
+        except Exception:
+            return None
+
+    return {
+        "platform": platform.platform(),
+        "cpu": model or platform.processor(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 1024**3, 1),
+        "python": platform.python_version(),
+        "node": node_version,
+        "packages": {n: pkg(n) for n in ("picows", "websockets", "msgspec", "trio", "wsproto")},
+        "server_cpus": affinity.server,
+        "loadgen_cpus": affinity.loadgen,
+        "loadgen_processes": workers,
+        "fd_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    }

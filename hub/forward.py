@@ -1,0 +1,123 @@
+"""Forward what the hub does not answer itself to the upstream, as Clio forwards to rippled.
+
+A small pool of persistent upstream connections carries the requests; each reply goes
+back with the client's own ``id`` and ``"forwarded": true`` (seed 001). Admin-only
+rippled methods are never forwarded for non-admin clients. Each pooled connection is
+a task in the forwarder's nursery that reconnects with backoff on its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
+
+from .dispatch import Call, Method
+from .errors import RPCError
+from .protocol import Forwarded
+from .sources.upstream import Backoff
+from .wsclient import connect
+
+log = logging.getLogger(__name__)
+
+# rippled's admin methods (Handler.cpp, Role::ADMIN): never forwarded for non-admins.
+ADMIN_METHODS: Final = frozenset(
+    {
+        "can_delete", "connect", "consensus_info", "crawl_shards", "download_shard",
+        "feature", "fetch_info", "get_counts", "ledger_accept", "ledger_cleaner",
+        "ledger_request", "log_level", "logrotate", "node_to_shard", "peer_reservations_add",
+        "peer_reservations_del", "peer_reservations_list", "peers", "print", "simulate_admin",
+        "stop", "unl_list", "validation_create", "validator_info", "validator_list_sites",
+        "validators", "wallet_propose", "ledger_diff", "blacklist",
+    }
+)  # fmt: skip
+
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+
+class _Slot:
+    """One pooled upstream connection and the requests waiting on it."""
+
+    def __init__(self) -> None:
+        self.ws: WebSocketConnection | None = None
+        self.waiting: dict[str, trio.MemorySendChannel[dict[str, Any]]] = {}
+
+    async def call(self, body: dict[str, Any], request_id: str, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+        ws = self.ws
+        if ws is None:
+            raise RPCError("failedToForward")
+        send, receive = trio.open_memory_channel[dict[str, Any]](1)
+        self.waiting[request_id] = send
+        try:
+            await ws.send_message(_encode({**body, "id": request_id}).decode())
+            with trio.fail_after(timeout):
+                return await receive.receive()
+        except (ConnectionClosed, trio.EndOfChannel, trio.TooSlowError) as exc:
+            raise RPCError("failedToForward", f"Failed to forward request: {exc!r}") from None
+        finally:
+            self.waiting.pop(request_id, None)
+
+    async def run(self, urls: Sequence[str]) -> None:
+        backoff = Backoff()
+        for url in itertools.cycle(urls):
+            try:
+                async with connect(url) as ws:
+                    self.ws = ws
+                    backoff.reset()
+                    while True:
+                        reply = _decode(await ws.get_message())
+                        waiter = self.waiting.get(str(reply.get("id")))
+                        if waiter is not None:
+                            waiter.send_nowait(reply)
+            except (OSError, HandshakeError, ConnectionClosed) as exc:
+                log.info("forwarding link to %s: %s", url, exc or type(exc).__name__)
+            finally:
+                self.ws = None
+                for waiter in self.waiting.values():
+                    waiter.close()
+            await trio.sleep(backoff.next())
+
+
+class Forwarder:
+    """The pool; :attr:`method` is the handler the hub falls back to for unknown methods."""
+
+    def __init__(self, urls: Sequence[str], size: int = 2, timeout: float = 10.0) -> None:
+        self.urls = urls
+        self.size = size
+        self.timeout = timeout
+        self._slots = [_Slot() for _ in range(self.size)]
+        self._ids = itertools.count(1)
+        self._turn = itertools.cycle(range(self.size))
+        self.method = Method("(forwarded)", 0, self._handle, admin=False, cost="request")
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            for slot in self._slots:
+                nursery.start_soon(slot.run, self.urls)
+            task_status.started()
+
+    @property
+    def connected(self) -> int:
+        return sum(slot.ws is not None for slot in self._slots)
+
+    async def forward(self, body: dict[str, Any], api_version: int) -> dict[str, Any]:
+        """The upstream's reply to ``body``, asked at the client's resolved version."""
+        for _ in range(self.size):
+            slot = self._slots[next(self._turn)]
+            if slot.ws is not None:
+                request = {k: v for k, v in body.items() if k != "id"}
+                request["api_version"] = api_version
+                return await slot.call(request, f"hub-fwd-{next(self._ids)}", self.timeout)
+        raise RPCError("failedToForward", "No upstream connection is available.")
+
+    async def _handle(self, call: Call) -> Forwarded:
+        name = call.request.method
+        if name in ADMIN_METHODS and not call.session.admin:
+            raise RPCError("forbidden")
+        return Forwarded(await self.forward(call.params, call.api_version))

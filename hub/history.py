@@ -1,0 +1,78 @@
+"""What the hub published for the last N ledgers, so a client that reconnects can resume.
+
+Ledger-bound messages (``ledgerClosed``, validated ``transaction``, ``bookChanges``,
+``validationReceived``) are kept in publish order with the frames they were sent as,
+so a replay is byte-identical to what a live subscriber got. Ledgers leave from the
+old end once more than ``ledgers`` have closed. ``resumable_from`` is the smallest
+``since_ledger`` the history can still serve: everything of every later ledger is
+here. Messages bound to no ledger (proposed transactions, server status, consensus,
+manifests, peer status) are live only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .events import Event
+from .render import Frames
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    ledger_index: int
+    event: Event
+    frames: Frames
+
+
+class History:
+    def __init__(self, ledgers: int = 256) -> None:
+        self.ledgers = ledgers
+        self._entries: deque[Entry] = deque()
+        self._closed: deque[int] = deque()
+        self._floor: int | None = None
+
+    def add(self, event: Event, frames: Frames) -> None:
+        """Keep one published message (if it belongs to a ledger)."""
+        index = event.ledger_index
+        if index is None or (event.kind == "transaction" and not event.validated):
+            return
+        if event.kind == "ledgerClosed":
+            if self._floor is None:
+                self._floor = index - 1
+            self._closed.append(index)
+            while len(self._closed) > self.ledgers:
+                self._floor = self._closed.popleft()
+                self._evict(self._floor)
+        if self._floor is not None and index <= self._floor:
+            return
+        self._entries.append(Entry(index, event, frames))
+
+    @property
+    def resumable_from(self) -> int | None:
+        """The smallest ``since_ledger`` served, or None before the first ledger."""
+        return self._floor
+
+    @property
+    def latest(self) -> int | None:
+        return self._closed[-1] if self._closed else None
+
+    def since(self, since_ledger: int) -> Iterator[Entry]:
+        """Every kept message of the ledgers after ``since_ledger``, in publish order."""
+        return (entry for entry in self._entries if entry.ledger_index > since_ledger)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def nbytes(self) -> int:
+        """Approximate memory of the kept frames (what a resume would send)."""
+        return sum(len(entry.frames(2)) for entry in self._entries)
+
+    def _evict(self, upto: int) -> None:
+        entries = self._entries
+        while entries and entries[0].ledger_index <= upto:
+            entries.popleft()
+        # Stragglers (a late validation of an evicted ledger) are dropped lazily here.
+        if any(entry.ledger_index <= upto for entry in entries):
+            self._entries = deque(e for e in entries if e.ledger_index > upto)

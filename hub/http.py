@@ -1,0 +1,171 @@
+"""The hub's plain HTTP requests, answered without a socket: request in, response out.
+
+| route | answers |
+| --- | --- |
+| ``POST /`` | JSON-RPC (rippled's HTTP API), through the same core as the WebSocket side |
+| ``GET /`` | the live dashboard page (``hub/dashboard.html``, self-contained) |
+| ``GET /health`` | 200 while serving with a fresh ledger, else 503; a small JSON body |
+| ``GET /metrics`` | Prometheus text format |
+
+**JSON-RPC.** Each request is a transient :class:`~hub.session.Session`: admin by
+address or bearer token as on the WebSocket side, charged to its IP's load balance
+(the same balance its WebSocket connections draw on). A client whose balance reached
+``[load] drop`` is answered 503 ``Server is overloaded`` (rippled's reply); under it
+every reply carries ``warning: "load"`` from ``[load] warning``, as on WebSocket.
+rippled wants a callback ``url`` for ``subscribe`` over JSON-RPC, so a subscribe
+without one is ``invalidParams``; the hub sends no callbacks, so with one it is
+``noPermission`` (non-admin) or ``notSupported``.
+
+**Connection limits.** ``[limits] max_connections`` and ``max_connections_per_ip``
+count every TCP connection, HTTP ones included, and apply to JSON-RPC and the
+dashboard with the same 503/429 as an upgrade. ``/health`` and ``/metrics`` are always
+answered: monitoring must see a node that is full.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any, Final
+
+from . import jsonrpc
+from .dispatch import execute
+from .load import Verdict
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .outbox import Outbox
+from .session import Session
+
+if TYPE_CHECKING:
+    from .server import Hub
+
+Headers = list[tuple[bytes, bytes]]
+
+_JSON: Final = (b"content-type", b"application/json")
+_TEXT: Final = (b"content-type", b"text/plain; charset=utf-8")
+_HTML: Final = (b"content-type", b"text/html; charset=utf-8")
+_NO_STORE: Final = (b"cache-control", b"no-store")
+OVERLOADED: Final = "Server is overloaded"
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPRequest:
+    method: str
+    target: str
+    headers: Headers
+    body: bytes
+    remote: str
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPResponse:
+    """A whole response; ``close`` asks the transport to end the connection after it."""
+
+    status: int
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+    close: bool = False
+
+
+def text(status: int, message: str, *, close: bool = False) -> HTTPResponse:
+    return HTTPResponse(status, [_TEXT], f"{message}\n".encode(), close)
+
+
+def _json(status: int, body: Any) -> HTTPResponse:
+    return HTTPResponse(status, [_JSON, _NO_STORE], json.dumps(body).encode())
+
+
+@cache
+def dashboard_page() -> bytes:
+    return files("hub").joinpath("dashboard.html").read_bytes()
+
+
+async def handle(hub: Hub, request: HTTPRequest) -> HTTPResponse:
+    """Answer one plain HTTP request; counted in ``hub_http_responses``."""
+    route, response = await _route(hub, request)
+    hub.metrics.http.labels(route, str(response.status)).inc()
+    return response
+
+
+async def _route(hub: Hub, request: HTTPRequest) -> tuple[str, HTTPResponse]:
+    path = request.target.partition("?")[0]
+    method = request.method
+    if path == "/health":
+        if method not in ("GET", "HEAD"):
+            return "health", _not_allowed("GET, HEAD")
+        return "health", health(hub)
+    if path == "/metrics":
+        if method not in ("GET", "HEAD"):
+            return "metrics", _not_allowed("GET, HEAD")
+        return "metrics", HTTPResponse(
+            200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], hub.metrics.render()
+        )
+    if path not in ("/", "/index.html"):
+        return "other", text(404, "Not found.")
+    route = "jsonrpc" if method == "POST" else "dashboard"
+    if method not in ("GET", "HEAD", "POST"):
+        return route, _not_allowed("GET, HEAD, POST")
+    admin = hub.is_admin(request.remote, request.headers)
+    refusal = hub.refusal(request.remote, admin)
+    if refusal is not None:
+        hub.stats.connections_refused += 1
+        return route, text(refusal[0], refusal[1], close=True)
+    if method == "POST":
+        return route, await json_rpc(hub, request.body, request.remote, admin)
+    return route, HTTPResponse(200, [_HTML, _NO_STORE], dashboard_page())
+
+
+def health(hub: Hub) -> HTTPResponse:
+    """200 while the hub serves and its latest ledger is fresh, 503 otherwise."""
+    report = hub.health.report()
+    report["ledger_index"] = hub.ledger.index
+    report["connections"] = len(hub.connections)
+    return _json(200 if hub.health.healthy() else 503, report)
+
+
+def _not_allowed(allow: str) -> HTTPResponse:
+    response = text(405, "Method not allowed.")
+    return HTTPResponse(405, [*response.headers, (b"allow", allow.encode())], response.body)
+
+
+def rpc_session(hub: Hub, remote: str, admin: bool) -> Session:
+    """A transient session for one JSON-RPC request, charged to its IP.
+
+    It counts as warned when its IP's balance is already past the warning level: every
+    reply in that range carried ``warning: "load"``, so the client has been told.
+    """
+    session = Session(
+        remote=remote,
+        admin=admin,
+        outbox=Outbox(0, 0),
+        stream_version=hub.versions.default,
+        streams=False,
+    )
+    session.load_key = remote
+    session.warned = hub.load.balance(remote) >= hub.load.policy.warning
+    return session
+
+
+async def json_rpc(hub: Hub, data: bytes, remote: str, admin: bool) -> HTTPResponse:
+    """One JSON-RPC request: 200 with the JSON-RPC envelope, 400 text, or 503 overloaded."""
+    session = rpc_session(hub, remote, admin)
+    if not admin and hub.load.balance(remote) >= hub.load.policy.drop:
+        hub.stats.load_drops += 1
+        return text(503, OVERLOADED, close=True)
+    try:
+        body, echo = jsonrpc.parse(data)
+    except jsonrpc.BadRequest as exc:
+        verdict = hub.charge(session, hub.load.policy.cost("malformed"))
+        if verdict is Verdict.DROP:
+            return text(503, OVERLOADED, close=True)
+        return text(400, str(exc))
+    outcome = await execute(hub, session, body)
+    if outcome.verdict is Verdict.DROP:
+        return text(503, OVERLOADED, close=True)
+    extras = hub.extras(session, outcome.verdict)
+    if outcome.error is None:
+        payload = jsonrpc.success(outcome.result, extras, echo, body=body)
+    else:
+        payload = jsonrpc.failure(outcome.body, outcome.error, extras, echo)
+    return HTTPResponse(200, [_JSON], payload)

@@ -1,0 +1,212 @@
+"""Prometheus metrics of one hub, in a registry of its own (never the global one).
+
+Almost everything is read from the hub's state when Prometheus scrapes — the counters
+:class:`~hub.stats.Stats` already keeps, the connections, the subscription index —
+so serving clients pays nothing for it. Two things are recorded as they happen: HTTP
+responses by route and status, and the publish-to-write latency, observed once per
+socket write for the oldest stream message in it (see :mod:`hub.outbox`).
+
+Components the hub depends on (an upstream rippled/Clio, a broker) register a probe
+with :meth:`Metrics.probe`; each shows as ``hub_component_up{component, name}``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from .server import Hub
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# Fan-out to socket write: tens of microseconds when idle, up to seconds for a client
+# that reads slowly (its queue then waits for the socket to drain).
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+
+
+class Metrics:
+    """The registry of one hub, and the few metrics that are recorded as they happen."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.latency = Histogram(
+            "hub_publish_to_write_seconds",
+            "Seconds from fan-out of a stream message to the socket write that carried it "
+            "(observed once per write, for the oldest message in it).",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.http = PromCounter(
+            "hub_http_responses",
+            "Plain HTTP responses (JSON-RPC, health, metrics, dashboard) by route and status.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self._probes: dict[tuple[str, str], Callable[[], bool]] = {}
+        self.registry.register(_HubCollector(hub, self._probes))
+
+    def probe(self, component: str, name: str, up: Callable[[], bool]) -> None:
+        """Report a component's state as ``hub_component_up{component, name}`` (1 or 0)."""
+        self._probes[(component, name)] = up
+
+    def unprobe(self, component: str, name: str) -> None:
+        self._probes.pop((component, name), None)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+class _HubCollector(Collector):
+    """Reads the hub's live state at scrape time."""
+
+    def __init__(self, hub: Hub, probes: dict[tuple[str, str], Callable[[], bool]]) -> None:
+        self._hub = hub
+        self._probes = probes
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        hub, stats = self._hub, self._hub.stats
+
+        by_kind: Counter[tuple[str, str]] = Counter()
+        warned = queued = queued_bytes = max_bytes = 0
+        for conn in hub.connections:
+            session = conn.session
+            by_kind[(str(session.stream_version), str(session.admin).lower())] += 1
+            warned += session.warned
+            queued += len(session.outbox)
+            nbytes = session.outbox.nbytes
+            queued_bytes += nbytes
+            max_bytes = max(max_bytes, nbytes)
+        connections = GaugeMetricFamily(
+            "hub_connections",
+            "Open WebSocket connections by the API version of their streams and admin role.",
+            labels=["api_version", "admin"],
+        )
+        for (version, admin), n in sorted(by_kind.items()):
+            connections.add_metric([version, admin], n)
+        yield connections
+
+        yield _counter(
+            "hub_connections_accepted", "WebSocket upgrades accepted.", stats.connections_accepted
+        )
+        yield _counter(
+            "hub_connections_refused",
+            "Connections refused over a limit (HTTP 429 or 503).",
+            stats.connections_refused,
+        )
+
+        subs = GaugeMetricFamily(
+            "hub_subscriptions",
+            "Subscribers per stream; accounts, accounts_proposed and books count connections "
+            "with at least one such subscription.",
+            labels=["stream"],
+        )
+        for stream, n in hub.subscriptions.counts().items():
+            subs.add_metric([stream], n)
+        yield subs
+
+        yield _counter(
+            "hub_requests", "Requests answered (WebSocket and JSON-RPC).", stats.requests
+        )
+        errors = CounterMetricFamily(
+            "hub_errors", "Error replies by error token.", labels=["token"]
+        )
+        for token, n in sorted(stats.errors.items()):
+            errors.add_metric([token], n)
+        yield errors
+
+        yield _counter(
+            "hub_events_published", "Stream messages fanned out.", stats.events_published
+        )
+        yield _counter(
+            "hub_events_rejected", "Published messages rejected as invalid.", stats.events_rejected
+        )
+        yield _counter("hub_deliveries", "Stream messages queued to subscribers.", stats.deliveries)
+        yield _counter("hub_sent_bytes", "Bytes written to WebSocket clients.", stats.bytes_sent)
+
+        yield _gauge(
+            "hub_outbound_queue_messages", "Messages queued to clients, all connections.", queued
+        )
+        yield _gauge(
+            "hub_outbound_queue_bytes", "Bytes queued to clients, all connections.", queued_bytes
+        )
+        yield _gauge(
+            "hub_outbound_queue_max_bytes", "Bytes queued to the most backed-up client.", max_bytes
+        )
+
+        yield _counter(
+            "hub_load_warnings", "Replies that carried warning: load.", stats.load_warnings
+        )
+        yield _counter(
+            "hub_load_drops",
+            "Clients cut at the load drop threshold (WebSocket 1008, JSON-RPC 503).",
+            stats.load_drops,
+        )
+        yield _counter(
+            "hub_slow_consumer_closes", "Clients closed for falling behind.", stats.slow_closes
+        )
+        yield _gauge(
+            "hub_warned_clients", "Open connections that have been sent warning: load.", warned
+        )
+
+        index = hub.ledger.index
+        age = hub.health.ledger_age()
+        yield _gauge(
+            "hub_ledger_index", "Index of the latest ledger seen (0 before one).", index or 0
+        )
+        yield _gauge(
+            "hub_ledger_age_seconds",
+            "Seconds since the latest ledger arrived (-1 before one).",
+            -1 if age is None else age,
+        )
+        yield _gauge(
+            "hub_healthy",
+            "1 while serving with a fresh ledger (GET /health is 200).",
+            hub.health.healthy(),
+        )
+
+        source = GaugeMetricFamily("hub_source_info", "The configured source.", labels=["source"])
+        source.add_metric([hub.config.source.source], 1)
+        yield source
+        components = GaugeMetricFamily(
+            "hub_component_up",
+            "State of an upstream or broker the hub depends on: 1 up, 0 down.",
+            labels=["component", "name"],
+        )
+        for (component, name), up in sorted(self._probes.items()):
+            components.add_metric([component, name], 1 if up() else 0)
+        yield components
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)

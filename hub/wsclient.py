@@ -1,0 +1,50 @@
+"""Client WebSocket connections for the hub's own outgoing links (upstream, forwarding).
+
+trio-websocket 0.12.2 leaves the client's socket open when the *server* starts the
+closing handshake, so a relay reconnecting to a restarted upstream would leak a file
+descriptor each time. Here the TCP (or TLS) stream is opened by us and always closed
+by us, and trio-websocket only runs the protocol over it.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+from trio_websocket import WebSocketConnection, wrap_client_stream
+
+
+@asynccontextmanager
+async def connect(url: str, **kwargs: Any) -> AsyncIterator[WebSocketConnection]:
+    """A connected client for ``ws://`` or ``wss://`` ``url``; its socket dies with it."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"not a WebSocket URL: {url!r}")
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    stream: trio.abc.Stream
+    if secure:
+        stream = await trio.open_ssl_over_tcp_stream(
+            parts.hostname, port, ssl_context=ssl.create_default_context()
+        )
+    else:
+        stream = await trio.open_tcp_stream(parts.hostname, port)
+    try:
+        async with trio.open_nursery() as nursery:
+            ws = await wrap_client_stream(nursery, stream, parts.hostname, resource, **kwargs)
+            try:
+                yield ws
+            finally:
+                await ws.aclose()
+    except BaseExceptionGroup as group:
+        # The nursery is ours, not the caller's: a lone error surfaces as itself.
+        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+            raise group.exceptions[0] from None
+        raise
+    finally:
+        await trio.aclose_forcefully(stream)

@@ -1,0 +1,485 @@
+"""The HTTP side: JSON-RPC (seed 001's shape), health, metrics, one port with WebSocket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+import trio.testing
+from prometheus_client.parser import text_string_to_metric_families
+
+from hub import Hub, jsonrpc
+from hub.dispatch import Call, Methods
+from hub.http import HTTPRequest, HTTPResponse, handle
+from hub.protocol import Forwarded
+from tests.conftest import Client, make_config, start_hub, websocket
+from tests.httpraw import exchange, fetch, http_client, rpc
+from tests.samples import ALICE, BOB, ledger_closed, xrp_payment
+
+TOKEN = "s3cret-token"
+
+
+def post(body: Any, remote: str = "127.0.0.1", headers: Any = ()) -> HTTPRequest:
+    data = body if isinstance(body, bytes) else msgspec.json.encode(body)
+    return HTTPRequest("POST", "/", list(headers), data, remote)
+
+
+def get(target: str, remote: str = "127.0.0.1") -> HTTPRequest:
+    return HTTPRequest("GET", target, [], b"", remote)
+
+
+def body_of(response: HTTPResponse) -> Any:
+    return msgspec.json.decode(response.body)
+
+
+# ---- JSON-RPC without a socket ------------------------------------------------------------
+
+
+async def test_success_is_result_with_status_inside() -> None:
+    hub = Hub(make_config())
+    response = await handle(hub, post({"method": "ping", "params": [{}]}))
+    assert response.status == 200
+    assert (b"content-type", b"application/json") in response.headers
+    assert response.body == b'{"result":{"status":"success"}}'
+
+
+async def test_params_may_be_absent() -> None:
+    hub = Hub(make_config())
+    response = await handle(hub, post({"method": "ping"}))
+    assert body_of(response) == {"result": {"status": "success"}}
+
+
+async def test_error_shape_follows_rippled() -> None:
+    hub = Hub(make_config())
+    response = await handle(hub, post({"method": "no_such", "params": [{"x": 1}]}))
+    assert response.status == 200
+    reply = body_of(response)
+    assert reply == {
+        "result": {
+            "error": "unknownCmd",
+            "error_code": 32,
+            "error_message": "Unknown method.",
+            "request": {"x": 1, "command": "no_such"},
+            "status": "error",
+        }
+    }
+    assert list(reply["result"]) == ["error", "error_code", "error_message", "request", "status"]
+
+
+async def test_api_version_is_read_from_params_and_resolved_like_websocket() -> None:
+    hub = Hub(make_config())
+    v1 = body_of(await handle(hub, post({"method": "version", "params": [{"api_version": 1}]})))
+    v2 = body_of(await handle(hub, post({"method": "version", "params": [{"api_version": 2}]})))
+    default = body_of(await handle(hub, post({"method": "version"})))
+    assert v1["result"]["version"] == {"first": "1.0.0", "good": "1.0.0", "last": "1.0.0"}
+    assert v2["result"]["version"] == {"first": 1, "last": 2}
+    assert default == v1  # [api] default_version is 1, as rippled
+    bad = body_of(await handle(hub, post({"method": "ping", "params": [{"api_version": 9}]})))
+    assert bad["result"]["error"] == "invalid_API_version"
+    assert bad["result"]["error_code"] == 6000
+    assert bad["result"]["status"] == "error"
+
+
+async def test_id_jsonrpc_and_ripplerpc_are_echoed_at_the_top() -> None:
+    hub = Hub(make_config())
+    reply = body_of(
+        await handle(hub, post({"method": "ping", "id": 7, "jsonrpc": "2.0", "ripplerpc": "2.0"}))
+    )
+    assert reply == {"id": 7, "jsonrpc": "2.0", "ripplerpc": "2.0", "result": {"status": "success"}}
+
+
+async def test_credentials_are_masked_in_the_request() -> None:
+    hub = Hub(make_config())
+    reply = body_of(
+        await handle(hub, post({"method": "nope", "params": [{"secret": "s", "seed": "x"}]}))
+    )
+    assert reply["result"]["request"] == {
+        "secret": "<masked>",
+        "seed": "<masked>",
+        "command": "nope",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        (b"not json", "Unable to parse request: "),
+        (b"[1, 2]", "Unable to parse request: "),
+        (b"{}", "Null method"),
+        (b'{"method": null}', "Null method"),
+        (b'{"method": 5}', "method is not string"),
+        (b'{"method": ""}', "method is empty"),
+        (b'{"method": "ping", "params": {}}', "params unparseable"),
+        (b'{"method": "ping", "params": [{}, {}]}', "params unparseable"),
+        (b'{"method": "ping", "params": [5]}', "params unparseable"),
+    ],
+)
+async def test_bodies_rippled_refuses_are_400_text(body: bytes, text: str) -> None:
+    hub = Hub(make_config())
+    response = await handle(hub, post(body))
+    assert response.status == 400
+    assert (b"content-type", b"text/plain; charset=utf-8") in response.headers
+    assert response.body.decode().startswith(text)
+
+
+@pytest.mark.parametrize("method", ["subscribe", "unsubscribe"])
+async def test_subscribe_over_json_rpc_needs_a_url(method: str) -> None:
+    hub = Hub(make_config(admin={"ips": [], "token": TOKEN}))
+    auth = [(b"authorization", f"Bearer {TOKEN}".encode())]
+    params = {"streams": ["ledger"]}
+    no_url = body_of(await handle(hub, post({"method": method, "params": [params]})))
+    assert no_url["result"]["error"] == "invalidParams"
+    with_url = {**params, "url": "http://127.0.0.1:9/"}
+    public = body_of(await handle(hub, post({"method": method, "params": [with_url]})))
+    assert public["result"]["error"] == "noPermission"
+    admin = body_of(await handle(hub, post({"method": method, "params": [with_url]}, headers=auth)))
+    assert admin["result"]["error"] == "notSupported"
+    assert not hub.subscriptions.counts()["ledger"]
+
+
+async def test_admin_by_bearer_token_as_on_websocket() -> None:
+    hub = Hub(make_config(admin={"ips": [], "token": TOKEN}))
+    request = {"method": "publish", "params": [{"messages": []}]}
+    refused = body_of(await handle(hub, post(request)))
+    assert refused["result"]["error"] == "forbidden"
+    wrong = [(b"authorization", b"Bearer nope")]
+    assert (
+        body_of(await handle(hub, post(request, headers=wrong)))["result"]["error"] == "forbidden"
+    )
+    auth = [(b"Authorization", f"Bearer {TOKEN}".encode())]
+    allowed = body_of(await handle(hub, post(request, headers=auth)))
+    assert allowed == {"result": {"published": 0, "status": "success"}}
+
+
+async def test_one_method_table_for_both_transports() -> None:
+    """A method registered once is answered over JSON-RPC with the same versioning."""
+    methods = Methods()
+
+    @methods.register("echo")
+    async def echo_v1(call: Call) -> dict[str, Any]:
+        return {"v": 1, "got": call.params.get("x")}
+
+    @methods.register("echo", since=2)
+    async def echo_v2(call: Call) -> dict[str, Any]:
+        return {"v": 2, "got": call.params.get("x")}
+
+    hub = Hub(make_config(), methods=methods)
+    for version in (1, 2):
+        params = {"x": "y", "api_version": version}
+        reply = body_of(await handle(hub, post({"method": "echo", "params": [params]})))
+        assert reply == {"result": {"v": version, "got": "y", "status": "success"}}
+
+
+async def test_forwarded_reply_is_rendered_in_json_rpc_shape() -> None:
+    """What the hub forwards upstream (scale-out) comes back in the JSON-RPC shape too."""
+    methods = Methods()
+
+    @methods.register("account_info")
+    async def upstream(call: Call) -> Forwarded:
+        if call.params.get("fail"):
+            reply = {"status": "error", "type": "response", "error": "actNotFound",
+                     "error_code": 19, "error_message": "Account not found."}  # fmt: skip
+        else:
+            reply = {"status": "success", "type": "response", "result": {"account_data": {}}}
+        return Forwarded(reply)
+
+    hub = Hub(make_config(), methods=methods)
+    ok = body_of(await handle(hub, post({"method": "account_info", "params": [{}]})))
+    assert ok == {"result": {"account_data": {}, "status": "success"}, "forwarded": True}
+    failed = body_of(await handle(hub, post({"method": "account_info", "params": [{"fail": 1}]})))
+    assert failed["forwarded"] is True
+    assert failed["result"] == {
+        "error": "actNotFound",
+        "error_code": 19,
+        "error_message": "Account not found.",
+        "request": {"fail": 1, "command": "account_info"},
+        "status": "error",
+    }
+
+
+async def test_routes_and_methods() -> None:
+    hub = Hub(make_config())
+    assert (await handle(hub, get("/nowhere"))).status == 404
+    not_allowed = await handle(hub, HTTPRequest("PUT", "/health", [], b"", "127.0.0.1"))
+    assert not_allowed.status == 405
+    assert (b"allow", b"GET, HEAD") in not_allowed.headers
+    page = await handle(hub, get("/"))
+    assert page.status == 200
+    assert (b"content-type", b"text/html; charset=utf-8") in page.headers
+    assert b"<title>" in page.body
+    assert b"http://" not in page.body.replace(b"http://www.w3.org/2000/svg", b"")
+    assert b"https://" not in page.body  # self-contained: nothing from a CDN
+
+
+async def test_health_of_a_hub_that_is_not_serving_is_503() -> None:
+    hub = Hub(make_config())
+    response = await handle(hub, get("/health"))
+    assert response.status == 503
+    assert body_of(response)["status"] == "stopped"
+
+
+# ---- one port, end to end -------------------------------------------------------------
+
+
+async def test_websocket_json_rpc_health_metrics_and_page_share_one_port(
+    nursery: trio.Nursery,
+) -> None:
+    node = await start_hub(nursery)
+    async with websocket(node.url) as ws:
+        client = Client(ws)
+        assert (await client.request({"command": "ping", "id": 1}))["result"] == {}
+        async with http_client(node.port) as http:  # keep-alive: four requests, one socket
+            reply = await http.request("POST", "/", {"method": "ping", "params": [{}]})
+            assert reply.json() == {"result": {"status": "success"}}
+            assert (await http.request("GET", "/health")).status == 200
+            metrics = await http.request("GET", "/metrics")
+            assert metrics.headers["content-type"].startswith("text/plain; version=")
+            page = await http.request("GET", "/")
+            assert page.headers["content-type"] == "text/html; charset=utf-8"
+            head = await http.request("HEAD", "/")
+            assert head.body == b""
+            assert head.headers["content-length"] == str(len(page.body))
+        assert (await client.request({"command": "ping", "id": 2}))["id"] == 2
+
+
+async def test_upgrade_with_a_frame_in_the_same_packet(nursery: trio.Nursery) -> None:
+    """The head is parsed by h11, then wsproto gets the very same bytes, frames included."""
+    node = await start_hub(nursery)
+    payload = b'{"command":"ping","id":3}'
+    frame = bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload  # masked, key 0
+    handshake = (
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    stream = await trio.open_tcp_stream("127.0.0.1", node.port)
+    try:
+        await stream.send_all(handshake + frame)
+        received = b""
+        with trio.fail_after(5):
+            while b'"id":3' not in received:
+                received += await stream.receive_some(65536)
+        assert received.startswith(b"HTTP/1.1 101 ")
+    finally:
+        await stream.aclose()
+
+
+async def test_body_over_max_message_size_is_413(nursery: trio.Nursery) -> None:
+    node = await start_hub(nursery, make_config(server={"port": 0, "max_message_size": 100}))
+    async with http_client(node.port) as http:
+        response = await http.request("POST", "/", b"{" + b" " * 200 + b"}")
+        assert response.status == 413
+        assert await http.closed_by_server()
+    at_limit = {"method": "ping", "params": [{"pad": "x" * 50}]}
+    assert (await fetch(node.port, "POST", "/", at_limit)).status == 200
+
+
+async def test_malformed_http_is_400_and_closed(nursery: trio.Nursery) -> None:
+    node = await start_hub(nursery)
+    answer = await exchange(node.port, b"GARBAGE\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ")
+
+
+async def test_idle_keep_alive_connection_is_closed(nursery: trio.Nursery) -> None:
+    node = await start_hub(nursery, make_config(server={"port": 0, "handshake_timeout": 0.2}))
+    async with http_client(node.port) as http:
+        assert (await http.request("GET", "/health")).status == 200
+        assert await http.closed_by_server(timeout=5)
+
+
+async def test_connection_limits_apply_to_json_rpc_but_not_to_monitoring(
+    nursery: trio.Nursery,
+) -> None:
+    config = make_config(admin={"ips": []}, limits={"max_connections_per_ip": 1})
+    node = await start_hub(nursery, config)
+    async with http_client(node.port, source_ip="127.0.0.5") as first:
+        assert (await first.request("POST", "/", {"method": "ping"})).status == 200
+        refused = await fetch(node.port, "POST", "/", {"method": "ping"}, source_ip="127.0.0.5")
+        assert refused.status == 429
+        assert refused.text == "Too many connections from your address.\n"
+        assert (await fetch(node.port, "GET", "/health", source_ip="127.0.0.5")).status == 200
+        assert (await fetch(node.port, "GET", "/metrics", source_ip="127.0.0.5")).status == 200
+        other = await fetch(node.port, "POST", "/", {"method": "ping"}, source_ip="127.0.0.6")
+        assert other.status == 200
+    assert node.stats.connections_refused == 1
+
+
+async def test_json_rpc_load_warns_then_answers_503(
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock
+) -> None:
+    # decay_window 32 and request cost 640: each request adds 20 to the balance.
+    config = make_config(
+        admin={"ips": []}, load={"warning": 100, "drop": 200, "costs": {"request": 640}}
+    )
+    node = await start_hub(nursery, config)
+    warned_at = None
+    async with http_client(node.port, source_ip="127.0.0.9") as http:
+        for i in range(1, 10):
+            reply = await http.request("POST", "/", {"method": "ping"})
+            assert reply.status == 200
+            if "warning" in reply.json():
+                assert reply.json() == {"result": {"status": "success"}, "warning": "load"}
+                warned_at = warned_at or i
+        assert warned_at == 5
+        dropped = await http.request("POST", "/", {"method": "ping"})
+        assert dropped.status == 503
+        assert dropped.text == "Server is overloaded\n"
+        assert await http.closed_by_server()
+    again = await rpc(node.port, "ping", source_ip="127.0.0.9")
+    assert again.status == 503  # still over the threshold: refused before dispatch
+    assert (await rpc(node.port, "ping", source_ip="127.0.0.10")).status == 200  # others fine
+    assert node.stats.load_drops == 2
+    # The balance is the IP's: its WebSocket connections draw on the same one.
+    mock_clock.jump(32 * 3)
+    assert (await rpc(node.port, "ping", source_ip="127.0.0.9")).status == 200
+
+
+# ---- health and the stale-ledger warning ------------------------------------------------
+
+
+async def test_health_flips_to_503_when_ledgers_stop(
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock
+) -> None:
+    node = await start_hub(nursery, make_config(health={"max_ledger_age": 60}))
+
+    async def health() -> tuple[int, Any]:
+        response = await fetch(node.port, "GET", "/health")
+        return response.status, response.json()
+
+    status, body = await health()
+    assert (status, body["status"], body["ledger_index"]) == (200, "ok", None)  # startup grace
+    mock_clock.jump(60)
+    status, body = await health()
+    assert (status, body["status"]) == (503, "stale")  # never saw a ledger
+
+    await node.publish(ledger_closed(5))
+    await trio.testing.wait_all_tasks_blocked()
+    status, body = await health()
+    assert (status, body["status"], body["ledger_index"], body["ledger_age"]) == (200, "ok", 5, 0)
+
+    mock_clock.jump(59.5)
+    assert (await health())[0] == 200
+    mock_clock.jump(0.5)
+    status, body = await health()
+    assert (status, body["status"], body["ledger_age"]) == (503, "stale", 60)
+
+    await node.publish(ledger_closed(6))
+    await trio.testing.wait_all_tasks_blocked()
+    assert (await health())[0] == 200
+
+
+async def test_stale_ledger_adds_clio_warning_2002_to_replies(
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock
+) -> None:
+    node = await start_hub(nursery, make_config(health={"max_ledger_age": 60}))
+    await node.publish(ledger_closed(5))
+    await trio.testing.wait_all_tasks_blocked()
+    warning = [{"id": 2002, "message": "This server may be out of date"}]
+    async with websocket(node.url) as ws:
+        client = Client(ws)
+        fresh = await client.request({"command": "ping", "id": 1})
+        assert "warnings" not in fresh
+        mock_clock.jump(61)
+        stale = await client.request({"command": "ping", "id": 2})
+        assert stale["warnings"] == warning
+        error = await client.request({"command": "nope", "id": 3})
+        assert error["status"] == "error"
+        assert error["warnings"] == warning
+        over_rpc = (await rpc(node.port, "ping")).json()
+        assert over_rpc == {"result": {"status": "success"}, "warnings": warning}
+        await node.publish(ledger_closed(6))
+        await trio.testing.wait_all_tasks_blocked()
+        assert "warnings" not in await client.request({"command": "ping", "id": 4})
+
+
+# ---- metrics ------------------------------------------------------------------------------
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text exposition, by name and sorted labels."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+async def test_metrics_match_what_happened(nursery: trio.Nursery) -> None:
+    config = make_config(admin={"ips": [], "token": TOKEN})
+    node = await start_hub(nursery, config)
+    auth = [("Authorization", f"Bearer {TOKEN}")]
+    async with websocket(node.url) as ws2, websocket(node.url, extra_headers=auth) as ws1:
+        v2, v1 = Client(ws2), Client(ws1)
+        sub = {"command": "subscribe", "streams": ["ledger", "transactions"], "api_version": 2}
+        assert (await v2.request(sub))["status"] == "success"
+        sub = {"command": "subscribe", "streams": ["ledger"], "api_version": 1}
+        assert (await v1.request(sub))["status"] == "success"
+        assert (await v2.request({"command": "no_such"}))["error"] == "unknownCmd"
+        assert (await rpc(node.port, "ping")).status == 200
+        assert (await rpc(node.port, "ping", {"api_version": 7})).status == 200
+        await node.publish(ledger_closed(10, txn_count=1))
+        await node.publish(xrp_payment(10, 0, ALICE, BOB))
+        assert (await v2.recv())["type"] == "ledgerClosed"
+        assert (await v2.recv())["type"] == "transaction"
+        assert (await v1.recv())["type"] == "ledgerClosed"
+        await trio.testing.wait_all_tasks_blocked()
+
+        response = await fetch(node.port, "GET", "/metrics")
+        found = samples(response.text)
+
+    def value(name: str, **labels: str) -> float:
+        return found[(name, tuple(sorted(labels.items())))]
+
+    assert value("hub_connections", api_version="2", admin="false") == 1
+    assert value("hub_connections", api_version="1", admin="true") == 1
+    assert value("hub_subscriptions", stream="ledger") == 2
+    assert value("hub_subscriptions", stream="transactions") == 1
+    assert value("hub_subscriptions", stream="validations") == 0
+    assert value("hub_connections_accepted_total") == 2
+    assert value("hub_requests_total") == 5
+    assert value("hub_errors_total", token="unknownCmd") == 1
+    assert value("hub_errors_total", token="invalid_API_version") == 1
+    assert value("hub_events_published_total") == 2
+    assert value("hub_deliveries_total") == 3
+    assert value("hub_sent_bytes_total") == node.stats.bytes_sent > 0
+    assert value("hub_outbound_queue_messages") == 0
+    assert value("hub_ledger_index") == 10
+    assert value("hub_healthy") == 1
+    assert value("hub_load_warnings_total") == value("hub_load_drops_total") == 0
+    assert value("hub_http_responses_total", route="jsonrpc", status="200") == 2
+    # Three deliveries, written in two or three flushes, each observed once.
+    count = value("hub_publish_to_write_seconds_count")
+    assert 2 <= count <= 3
+    assert value("hub_publish_to_write_seconds_bucket", le="+Inf") == count
+    assert value("hub_source_info", source="none") == 1
+
+
+async def test_component_probes_show_upstream_and_broker_state() -> None:
+    hub = Hub(make_config())
+    up = {"value": True}
+    hub.metrics.probe("upstream", "ws://10.0.0.1:6006", lambda: up["value"])
+    hub.metrics.probe("broker", "redis", lambda: False)
+    found = samples(hub.metrics.render().decode())
+    key = ("hub_component_up", (("component", "upstream"), ("name", "ws://10.0.0.1:6006")))
+    assert found[key] == 1
+    assert found[("hub_component_up", (("component", "broker"), ("name", "redis")))] == 0
+    up["value"] = False
+    assert samples(hub.metrics.render().decode())[key] == 0
+
+
+def test_each_hub_has_its_own_registry() -> None:
+    first, second = Hub(make_config()), Hub(make_config())
+    assert first.metrics.registry is not second.metrics.registry
+    first.metrics.latency.observe(0.001)
+    assert b"hub_publish_to_write_seconds_count 1.0" in first.metrics.render()
+    assert b"hub_publish_to_write_seconds_count 0.0" in second.metrics.render()
+
+
+# ---- JSON-RPC envelope helpers ----------------------------------------------------------
+
+
+def test_parse_sets_command_from_method() -> None:
+    body, echo = jsonrpc.parse(b'{"method": "x", "id": 1, "params": [{"command": "y", "a": 2}]}')
+    assert body == {"command": "x", "a": 2}
+    assert echo == {"id": 1}
