@@ -107,6 +107,10 @@ class ClusterConfig(_Section):
             raise ValueError("[cluster] broker must be a redis:// or rediss:// URL")
 
 
+class HistoryConfig(_Section):
+    ledgers: Annotated[int, Meta(ge=0)] = 256
+
+
 class Config(_Section):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
@@ -114,6 +118,7 @@ class Config(_Section):
     source: SourceConfig = msgspec.field(default_factory=SourceConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     load: LoadConfig = msgspec.field(default_factory=LoadConfig)
+    history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     cluster: ClusterConfig = msgspec.field(default_factory=ClusterConfig)
 

@@ -233,6 +233,8 @@ class Connection:
         if self._close_queued:
             return
         self.session.send(text_frame(reply.payload))
+        for frame in reply.followups:
+            self.session.send(frame)
         if reply.drop:
             log.info("closing %s: load threshold exceeded", self.session.remote)
             self.close(1008, "threshold exceeded")

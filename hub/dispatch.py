@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import protocol
@@ -41,13 +41,15 @@ class Method:
 class Call:
     """What a handler gets: the hub, the calling session and its validated request.
 
-    A handler whose work grows with its input adds to ``extra_cost`` (load units).
+    A handler whose work grows with its input adds to ``extra_cost`` (load units);
+    ``followups`` are frames to send right after the reply (a resume's replay).
     """
 
     hub: Hub
     session: Session
     request: protocol.Request
     extra_cost: int = 0
+    followups: list[bytes] = field(default_factory=list)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -88,6 +90,7 @@ class Reply(NamedTuple):
 
     payload: bytes
     drop: bool = False
+    followups: tuple[bytes, ...] = ()
 
 
 @dataclass(slots=True)
@@ -104,6 +107,7 @@ class Outcome:
     verdict: Verdict
     result: Any = None
     error: RPCError | None = None
+    followups: tuple[bytes, ...] = ()
 
 
 async def execute(hub: Hub, session: Session, data: bytes | str | dict[str, Any]) -> Outcome:
@@ -132,7 +136,7 @@ async def execute(hub: Hub, session: Session, data: bytes | str | dict[str, Any]
     verdict = hub.charge(session, cost)
     if verdict is Verdict.DROP:
         return _dropped(hub, body)
-    return Outcome(body, verdict, result)
+    return Outcome(body, verdict, result, followups=tuple(call.followups))
 
 
 def judge(
@@ -160,7 +164,8 @@ def render(hub: Hub, session: Session, outcome: Outcome) -> Reply:
     extras = hub.extras(session, outcome.verdict)
     if outcome.error is None:
         assert outcome.body is not None
-        return Reply(protocol.success(outcome.body, outcome.result, extras))
+        payload = protocol.success(outcome.body, outcome.result, extras)
+        return Reply(payload, followups=outcome.followups)
     payload = protocol.failure(outcome.body, outcome.error, extras)
     return Reply(payload, drop=outcome.verdict is Verdict.DROP)
 

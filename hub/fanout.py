@@ -55,12 +55,18 @@ def route(event: Event, subs: Subscriptions[Session]) -> list[Iterable[Session]]
     return groups
 
 
-def deliver(event: Event, subs: Subscriptions[Session], stamp: float | None = None) -> int:
+def deliver(
+    event: Event,
+    subs: Subscriptions[Session],
+    stamp: float | None = None,
+    frames: Frames | None = None,
+) -> int:
     """Queue an event for every subscriber it routes to; returns the number of deliveries.
 
-    ``stamp`` is the fan-out time, kept by each outbox for the publish-to-write latency.
+    ``stamp`` is the fan-out time, kept by each outbox for the publish-to-write latency;
+    ``frames`` lets the caller keep the rendered frames (the history does).
     """
-    frames = Frames(event)
+    frames = frames or Frames(event)
     count = 0
     for group in route(event, subs):
         for session in group:

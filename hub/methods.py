@@ -13,7 +13,9 @@ from typing import Any
 from . import events
 from .dispatch import Call, Methods
 from .errors import RPCError
-from .subscriptions import parse_change
+from .fanout import route
+from .session import Session
+from .subscriptions import Change, Subscriptions, parse_change
 
 METHODS = Methods()
 
@@ -87,6 +89,8 @@ def _hub_figures(call: Call) -> dict[str, Any]:
             "max_bytes": max(queued_bytes, default=0),
         },
         **({"upstream": hub.upstream.as_json()} if hub.upstream else {}),
+        **({"broker": hub.broker.status.as_json()} if hub.broker else {}),
+        **({"worker": hub.worker} if hub.worker else {}),
         "load": {
             "warnings": stats.load_warnings,
             "drops": stats.load_drops,
@@ -139,10 +143,55 @@ async def subscribe(call: Call) -> dict[str, Any]:
         raise RPCError(
             "invalidParams", f"Too many subscriptions on one connection (limit {limit})."
         )
+    since = _since_ledger(call)
     call.extra_cost = hub.load.policy.cost("subscribe_item", change.size)
     hub.subscriptions.subscribe(session, change)
     session.stream_version = call.api_version
-    return hub.ledger.subscribe_fields() if "ledger" in change.streams else {}
+    result = hub.ledger.subscribe_fields() if "ledger" in change.streams else {}
+    if since is not None:
+        result.update(_replay(call, change, since))
+    return result
+
+
+def _since_ledger(call: Call) -> int | None:
+    """The validated ``since_ledger`` of a resume, or None; raises before anything changes."""
+    if "since_ledger" not in call.params:
+        return None
+    since = call.params["since_ledger"]
+    if type(since) is not int or since < 0:
+        raise RPCError("invalidParams", "Field 'since_ledger' must be a ledger index.")
+    floor = call.hub.history.resumable_from
+    if floor is None or since < floor:
+        where = "no ledger yet" if floor is None else f"since_ledger {floor} at the earliest"
+        raise RPCError(
+            "lgrNotFound",
+            f"Cannot resume after ledger {since}: the history holds {where}.",
+            since_ledger_min=floor,
+        )
+    return since
+
+
+def _replay(call: Call, change: Change, since: int) -> dict[str, Any]:
+    """Queue, after the reply, what the new subscriptions missed after ledger ``since``.
+
+    Routed with the live rules against this request's subscriptions alone and sent as
+    the very frames live subscribers got; no await separates it from going live, so
+    nothing is missed or sent twice at the seam.
+    """
+    session = call.session
+    only_these: Subscriptions[Session] = Subscriptions()
+    only_these.subscribe(session, change)
+    version = call.api_version
+    for entry in call.hub.history.since(since):
+        for group in route(entry.event, only_these):
+            if session in group:
+                call.followups.append(entry.frames(version))
+    latest = call.hub.history.latest
+    return {
+        "resumed_from": since + 1,
+        "resumed_to": max(since, latest if latest is not None else since),
+        "resumed_messages": len(call.followups),
+    }
 
 
 def _needs_a_stream(call: Call) -> None:
