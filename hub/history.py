@@ -2,7 +2,8 @@
 
 Ledger-bound messages (``ledgerClosed``, validated ``transaction``, ``bookChanges``,
 ``validationReceived``) are kept in publish order with the frames they were sent as,
-so a replay is byte-identical to what a live subscriber got. Ledgers leave from the
+so a replay is byte-identical to what a live subscriber got. Only the frames (every
+rendering) and the routing facts are kept, not the decoded message. Ledgers leave from the
 old end once more than ``ledgers`` have closed. ``resumable_from`` is the smallest
 ``since_ledger`` the history can still serve: everything of every later ledger is
 here. Messages bound to no ledger (proposed transactions, server status, consensus,
@@ -47,7 +48,9 @@ class History:
                 self._evict(self._floor)
         if self._floor is not None and index <= self._floor:
             return
-        self._entries.append(Entry(index, event, frames))
+        frames.freeze()
+        routing = Event(event.kind, {}, event.validated, event.accounts, event.books, index)
+        self._entries.append(Entry(index, routing, frames))
 
     @property
     def resumable_from(self) -> int | None:
@@ -66,8 +69,8 @@ class History:
         return len(self._entries)
 
     def nbytes(self) -> int:
-        """Approximate memory of the kept frames (what a resume would send)."""
-        return sum(len(entry.frames(2)) for entry in self._entries)
+        """The bytes of the kept frames, every rendering (what resumes can send)."""
+        return sum(entry.frames.nbytes for entry in self._entries)
 
     def _evict(self, upto: int) -> None:
         entries = self._entries

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from .events import Event
 from .frames import text_frame
 from .protocol import encode
+
+decode_json = msgspec.json.Decoder(dict[str, Any]).decode
 
 
 def render_version(api_version: int) -> int:
@@ -39,18 +43,40 @@ def payload(event: Event, api_version: int) -> bytes:
 class Frames:
     """The frames of one event, built on first use for each rendering and then shared."""
 
-    __slots__ = ("_event", "_frames")
+    __slots__ = ("_event", "_frames", "_kind")
 
     def __init__(self, event: Event) -> None:
-        self._event = event
+        self._event: Event | None = event
+        self._kind = event.kind
         self._frames: dict[int, bytes] = {}
 
     def __call__(self, api_version: int) -> bytes:
-        version = 1 if api_version <= 1 else 2
+        version = render_version(api_version)
         frame = self._frames.get(version)
         if frame is None:
-            frame = self._frames[version] = text_frame(payload(self._event, version))
+            event = self._event or self._thaw()
+            frame = self._frames[version] = text_frame(payload(event, version))
         return frame
+
+    def freeze(self) -> None:
+        """Keep only the v2 frame and let go of the event, for long-lived copies.
+
+        A v1 frame asked for later is rendered from the v2 frame's own JSON, which decodes
+        to the same message in the same key order, so it is byte-identical to the v1
+        frame live subscribers got.
+        """
+        self._frames = {2: self(2)}
+        self._event = None
+
+    def _thaw(self) -> Event:
+        frame = self._frames[2]
+        size = frame[1] & 0x7F
+        start = 2 if size < 126 else 4 if size == 126 else 10
+        return Event(self._kind, decode_json(frame[start:]))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(frame) for frame in self._frames.values())
 
 
 def _transaction_v1(body: dict[str, Any]) -> dict[str, Any]:

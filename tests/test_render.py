@@ -66,3 +66,14 @@ def test_frame_decodes_as_a_websocket_text_message() -> None:
     assert frame.frame_finished
     assert frame.message_finished
     assert msgspec.json.decode(frame.payload) == message
+
+
+def test_frozen_frames_render_v1_byte_identical() -> None:
+    from hub.sources.simulator import LedgerSimulator
+
+    for message in LedgerSimulator(seed=4, tx_per_ledger=10).close_ledger():
+        live = Frames(events.parse(message))
+        kept = Frames(events.parse(message))
+        kept.freeze()
+        assert kept(1) == live(1)
+        assert kept(2) == live(2)
