@@ -51,9 +51,7 @@ def main() -> None:
     parser.add_argument("--ledgers", type=int, default=256)
     parser.add_argument("--tx-per-ledger", type=int, default=20)
     args = parser.parse_args()
-    results = [
-        measure(args.ledgers, args.tx_per_ledger, versions) for versions in ((2,), (1, 2))
-    ]
+    results = [measure(args.ledgers, args.tx_per_ledger, versions) for versions in ((2,), (1, 2))]
     print(json.dumps(results, indent=2))
 
 

@@ -13,7 +13,9 @@ The rules of this file:
   every stream in one ``XREAD`` from the last sequence number it applied and applies
   what comes back sorted by sequence (:func:`merge`). Because the script is atomic,
   once entry *n* is visible every entry before it is too; with ``COUNT`` a stream may
-  be cut short, so entries past the shortest cut wait for the next read.
+  be cut short, so entries past the shortest cut wait for the next read. Only a
+  non-blocking ``XREAD`` is such a snapshot: a blocked one is answered with just the
+  stream that woke it, so it serves only as the signal to read again.
 - **One resume point.** Everything up to the last applied sequence has been applied
   (entries arrive without gaps), so one number is the position in every stream; a
   node that lost Redis reads on from it when Redis is back (:func:`resume`).
@@ -38,13 +40,14 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import trio
 
 from . import events
+from .config import ClusterConfig
 from .sources.upstream import Backoff
 
 if TYPE_CHECKING:
@@ -183,6 +186,28 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
+class BusStatus(Protocol):
+    url: str
+    connected: bool
+
+    def as_json(self) -> dict[str, Any]: ...
+
+
+class Bus(Protocol):
+    """Where a node's published events go and its delivered events come from, in one
+    order: :class:`Broker` (Redis) or, in a worker process, its parent's pipe
+    (:class:`hub.workers.PipeBus`)."""
+
+    @property
+    def status(self) -> BusStatus: ...
+
+    async def submit(self, batch: list[events.Event]) -> None: ...
+
+    async def run(
+        self, apply: Callable[[events.Event], None], *, task_status: Any = ...
+    ) -> None: ...
+
+
 @dataclass(slots=True)
 class BrokerStatus:
     """What ``server_info`` reports as ``hub.broker``."""
@@ -248,7 +273,7 @@ class Broker:
         self.block = block
         self.batch = batch
         self.count = count
-        self._backoff = backoff
+        self.backoff = backoff
         self.status = BrokerStatus(redacted(url), secrets.token_hex(8))
         self._send, self._receive = trio.open_memory_channel[list[events.Event]](queue)
         self._positioned = trio.Event()
@@ -286,21 +311,23 @@ class Broker:
             log.warning("broker %s: %s failed: %s", self.status.url, what, exc or type(exc))
         self.status.connected = False
 
-    async def _read(self, client: coredis.Redis[bytes], apply: Callable[[events.Event], None]) -> None:
+    async def _read(
+        self, client: coredis.Redis[bytes], apply: Callable[[events.Event], None]
+    ) -> None:
         import coredis
 
-        backoff = self._backoff()
+        backoff = self.backoff()
         status = self.status
         streams = self.keys.streams()
         script = client.register_script(POSITION)
         while True:
             try:
                 with trio.fail_after(self.timeout):
-                    epoch_raw, seq = await script(
+                    answer: Any = await script(
                         keys=[self.keys.epoch, self.keys.seq], args=[secrets.token_hex(8)]
                     )
-                epoch = epoch_raw.decode() if isinstance(epoch_raw, bytes) else str(epoch_raw)
-                start, why = resume(status.epoch, status.last_seq, epoch, int(seq))
+                epoch, seq = _position(answer)
+                start, why = resume(status.epoch, status.last_seq, epoch, seq)
                 if why not in ("start", "resume"):
                     log.warning("broker %s: %s", status.url, why)
                 status.epoch, status.last_seq = epoch, start
@@ -308,16 +335,18 @@ class Broker:
                 backoff.reset()
                 self._positioned.set()
                 while True:
-                    position = f"{status.last_seq}-0"
-                    with trio.fail_after(self.block + self.timeout):
-                        reply = await client.xread(
-                            dict.fromkeys(streams, position),
-                            count=self.count,
-                            block=int(self.block * 1000),
-                        )
+                    position = dict.fromkeys(streams, f"{status.last_seq}-0")
+                    with trio.fail_after(self.timeout):
+                        reply = await client.xread(position, count=self.count)
                     status.connected = True
                     if reply:
                         self._apply(_entries(reply), apply)
+                        continue
+                    # Nothing new: wait for an append. A blocked XREAD is answered with
+                    # only the stream that woke it, so its reply is not a snapshot of
+                    # all streams: it only says when to read again.
+                    with trio.fail_after(self.block + self.timeout):
+                        await client.xread(position, count=1, block=int(self.block * 1000))
             except (coredis.exceptions.RedisError, trio.TooSlowError, OSError) as exc:
                 self._failed("read", exc)
                 await trio.sleep(backoff.next())
@@ -352,7 +381,7 @@ class Broker:
     async def _write(self, client: coredis.Redis[bytes]) -> None:
         import coredis
 
-        backoff = self._backoff()
+        backoff = self.backoff()
         script = client.register_script(APPEND)
         await self._positioned.wait()
         while True:
@@ -394,6 +423,25 @@ class Broker:
                 break
             pending.events.extend(more)
         return pending
+
+
+def from_config(cluster: ClusterConfig) -> Broker | None:
+    """The broker ``[cluster]`` asks for, or None for a hub on its own."""
+    if cluster.broker is None:
+        return None
+    return Broker(
+        cluster.broker,
+        prefix=cluster.key_prefix,
+        maxlen=cluster.stream_maxlen,
+        timeout=cluster.timeout,
+        block=min(1.0, cluster.timeout),
+    )
+
+
+def _position(answer: Any) -> tuple[str, int]:
+    """The POSITION script's ``{epoch, seq}``."""
+    epoch, seq = answer
+    return (epoch.decode() if isinstance(epoch, bytes) else str(epoch)), int(seq)
 
 
 def _entries(reply: Mapping[Any, Iterable[Any]]) -> dict[Any, list[tuple[bytes | str, bytes]]]:

@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--loop", action="store_true", default=None, help="[source] loop: replay forever"
     )
+    serve.add_argument(
+        "--broker", help="[cluster] broker: redis://host:port/db makes this hub a cluster node"
+    )
+    serve.add_argument(
+        "--workers", type=int, help="[cluster] workers: processes accepting on the port (1)"
+    )
     record = sub.add_parser("record", help="write a hub's, rippled's or Clio's stream to a file")
     record.add_argument("url", help="ws:// or wss:// URL to subscribe to")
     record.add_argument("file", help="JSON-lines file to write")
@@ -58,6 +64,8 @@ _FLAGS = {
     "seed": "source",
     "speed": "source",
     "loop": "source",
+    "broker": "cluster",
+    "workers": "cluster",
 }
 
 
@@ -97,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command == "serve" and cfg.cluster.workers > 1:
+        from .workers import serve_workers
+
+        return serve_workers(cfg)
     if args.command == "serve":
         try:
             trio.run(_serve, Hub(cfg))

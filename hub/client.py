@@ -8,16 +8,19 @@ success, 1 on an error reply, 2 when it cannot ask (bad arguments, no connection
 
 ``hub tail [STREAMS...] [--accounts ...]`` subscribes and prints every stream message
 as one JSON line (``--pretty``: one short human-readable line). When the connection
-drops it reconnects with backoff and subscribes again; stream messages are not
-replayed by the hub, so it says on stderr which ledgers it missed meanwhile.
+drops it reconnects with backoff and resumes where it left off (``since_ledger``,
+served from the hub's history), printing nothing twice; where the history no longer
+reaches, it subscribes afresh and says on stderr which ledgers it missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -87,6 +90,9 @@ def main(args: argparse.Namespace) -> int:
         return _tail_main(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `hub tail | head`: the reader is gone, so are we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 # ---- hub call ---------------------------------------------------------------------------
@@ -135,9 +141,10 @@ async def call(
     timeout: float = 10.0,  # noqa: ASYNC109
 ) -> dict[str, Any]:
     """The hub's WebSocket reply to one request; raises CallError if it cannot get one."""
-    request = {key: value for key, value in params.items() if key != "method"}
+    # No ``id``: the one request's reply is the one ``response`` on this socket, and the
+    # echoed ``request`` is then exactly what JSON-RPC would echo.
+    request = {key: value for key, value in params.items() if key not in ("method", "id")}
     request["command"] = method
-    request["id"] = 1
     if api_version is not None:
         request["api_version"] = api_version
     try:
@@ -147,7 +154,7 @@ async def call(
                     await ws.send_message(_encode(request).decode())
                     while True:
                         reply = _decode(await ws.get_message())
-                        if isinstance(reply, dict) and reply.get("id") == 1:
+                        if isinstance(reply, dict) and reply.get("type") == "response":
                             return reply
                 except ConnectionClosed as exc:
                     raise CallError(f"{url} closed the connection: {exc.reason}") from None
@@ -275,7 +282,15 @@ async def tail(
 
 
 class _Follower:
-    """One ``tail``'s subscription and what it has printed, across reconnections."""
+    """One ``tail``'s subscription and what it has printed, across reconnections.
+
+    On a reconnection it asks the hub to resume (``since_ledger``: everything after the
+    ledger before the newest one it printed anything of) and skips what it already
+    printed of that ledger. A hub whose history no longer reaches back (or a server
+    that keeps none) gets a plain subscribe instead, and the gap is reported.
+    """
+
+    _REMEMBERED = 100_000  # keys of recent ledger-bound messages, to skip replayed ones
 
     def __init__(
         self,
@@ -289,11 +304,7 @@ class _Follower:
         note: Emit,
     ) -> None:
         self.url = url
-        self.request: dict[str, Any] = {
-            "id": "tail",
-            "command": "subscribe",
-            "api_version": api_version,
-        }
+        self.request: dict[str, Any] = {"command": "subscribe", "api_version": api_version}
         if streams:
             self.request["streams"] = list(streams)
         if accounts:
@@ -304,33 +315,73 @@ class _Follower:
         self.note = note
         self.printed = 0
         self.last_ledger: int | None = None
+        self._seen: set[tuple[Any, ...]] = set()
+        self._order: deque[tuple[Any, ...]] = deque()
 
     async def follow(self, ws: WebSocketConnection, backoff: Backoff) -> int:
         """Subscribe on ``ws`` and print until done: 0 at ``count``, 1 if refused."""
-        await ws.send_message(_encode(self.request).decode())
+        since = None if self.last_ledger is None else self.last_ledger - 1
+        if since is None:
+            await self._send(ws, "live")
+        else:
+            await self._send(ws, "resume", since_ledger=since)
         while True:
             message = _decode(await ws.get_message())
             if not isinstance(message, dict):
                 continue
             if message.get("type") == "response":
-                if message.get("id") != "tail":
-                    continue
-                if message.get("status") != "success":
+                tag = message.get("id")
+                ok = message.get("status") == "success"
+                if tag == "resume" and not ok:
+                    why = message.get("error_message", message.get("error"))
+                    self.note(f"cannot resume after ledger {since}: {why}")
+                    await self._send(ws, "live")
+                elif tag in ("live", "resume") and not ok:
                     self.note(f"subscribe refused:\n{format_reply(message)}")
                     return 1
-                backoff.reset()
-                self._subscribed(message.get("result") or {})
+                elif tag in ("live", "resume"):
+                    backoff.reset()
+                    self._subscribed(message.get("result") or {})
                 continue
-            if message.get("type") == "ledgerClosed" and isinstance(
-                message.get("ledger_index"), int
-            ):
-                self.last_ledger = message["ledger_index"]
+            if self._already_printed(message):
+                continue
             self.emit(pretty_line(message) if self.pretty else _encode(message).decode())
             self.printed += 1
             if self.count is not None and self.printed >= self.count:
                 return 0
 
+    async def _send(self, ws: WebSocketConnection, tag: str, **extra: Any) -> None:
+        await ws.send_message(_encode({**self.request, **extra, "id": tag}).decode())
+
+    def _already_printed(self, message: dict[str, Any]) -> bool:
+        """Remember a ledger-bound message; True if it was printed before (a replay)."""
+        kind = message.get("type")
+        index = message.get("ledger_index")
+        if kind == "transaction" and message.get("validated"):
+            key: tuple[Any, ...] = (kind, message.get("hash"))
+        elif kind in ("ledgerClosed", "bookChanges"):
+            key = (kind, index)
+        elif kind == "validationReceived":
+            key = (kind, index, message.get("validation_public_key"))
+        else:
+            return False
+        if isinstance(index, int) and (self.last_ledger is None or index > self.last_ledger):
+            self.last_ledger = index
+        if key in self._seen:
+            return True
+        self._seen.add(key)
+        self._order.append(key)
+        if len(self._order) > self._REMEMBERED:
+            self._seen.discard(self._order.popleft())
+        return False
+
     def _subscribed(self, result: dict[str, Any]) -> None:
+        if "resumed_from" in result:
+            self.note(
+                f"resumed {self.url} from ledger {result['resumed_from']} "
+                f"({result.get('resumed_messages', 0)} messages replayed)"
+            )
+            return
         self.note(f"subscribed to {self.url}")
         index = result.get("ledger_index")
         last = self.last_ledger

@@ -109,6 +109,7 @@ class ClusterConfig(_Section):
 
 class HistoryConfig(_Section):
     ledgers: Annotated[int, Meta(ge=0)] = 256
+    max_bytes: Positive = 256 * 2**20
 
 
 class Config(_Section):

@@ -28,16 +28,29 @@ class Entry:
 
 
 class History:
-    def __init__(self, ledgers: int = 256) -> None:
+    """Bounded by ledgers, and by ``max_bytes`` of frames whatever the ledgers hold.
+
+    Past ``max_bytes`` the oldest ledger goes whole (even one that has not closed), so
+    what is kept is always every message of every ledger after ``resumable_from``.
+    ``ledgers = 0`` keeps nothing.
+    """
+
+    def __init__(self, ledgers: int = 256, max_bytes: int = 256 * 2**20) -> None:
         self.ledgers = ledgers
+        self.max_bytes = max_bytes
         self._entries: deque[Entry] = deque()
         self._closed: deque[int] = deque()
         self._floor: int | None = None
+        self._nbytes = 0
 
     def add(self, event: Event, frames: Frames) -> None:
         """Keep one published message (if it belongs to a ledger)."""
         index = event.ledger_index
-        if index is None or (event.kind == "transaction" and not event.validated):
+        if (
+            not self.ledgers
+            or index is None
+            or (event.kind == "transaction" and not event.validated)
+        ):
             return
         if event.kind == "ledgerClosed":
             if self._floor is None:
@@ -51,6 +64,13 @@ class History:
         frames.freeze()
         routing = Event(event.kind, {}, event.validated, event.accounts, event.books, index)
         self._entries.append(Entry(index, routing, frames))
+        self._nbytes += frames.nbytes
+        while self._nbytes > self.max_bytes and self._entries:
+            oldest = self._entries[0].ledger_index
+            self._floor = oldest if self._floor is None else max(self._floor, oldest)
+            while self._closed and self._closed[0] <= oldest:
+                self._closed.popleft()
+            self._evict(oldest)
 
     @property
     def resumable_from(self) -> int | None:
@@ -68,14 +88,16 @@ class History:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
     def nbytes(self) -> int:
-        """The bytes of the kept frames, every rendering (what resumes can send)."""
-        return sum(entry.frames.nbytes for entry in self._entries)
+        """The bytes of the kept frames (v2; what resumes send)."""
+        return self._nbytes
 
     def _evict(self, upto: int) -> None:
         entries = self._entries
         while entries and entries[0].ledger_index <= upto:
-            entries.popleft()
-        # Stragglers (a late validation of an evicted ledger) are dropped lazily here.
+            self._nbytes -= entries.popleft().frames.nbytes
+        # Stragglers (a late validation of an evicted ledger) go here too.
         if any(entry.ledger_index <= upto for entry in entries):
+            self._nbytes -= sum(e.frames.nbytes for e in entries if e.ledger_index <= upto)
             self._entries = deque(e for e in entries if e.ledger_index > upto)

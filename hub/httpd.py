@@ -83,17 +83,19 @@ async def serve(hub: Hub, stream: trio.abc.Stream, remote: str, head: Head) -> N
                 body = await _read_body(stream, conn, request, limit)
             if body is None:
                 return  # timed out, or answered 413 / 400
-            response = await handle(
-                hub,
-                HTTPRequest(
-                    method=request.method.decode("ascii", "replace"),
-                    target=request.target.decode("ascii", "replace"),
-                    headers=list(request.headers),
-                    body=body,
-                    remote=remote,
-                ),
+            http_request = HTTPRequest(
+                method=request.method.decode("ascii", "replace"),
+                target=request.target.decode("ascii", "replace"),
+                headers=list(request.headers),
+                body=body,
+                remote=remote,
             )
-            await _respond(stream, conn, request, response, close=hub.health.serving is False)
+            try:
+                response = await handle(hub, http_request)
+            except Exception:  # a bug must cost one response, never the hub
+                log.exception("HTTP %s %s failed", http_request.method, http_request.target)
+                response = text(500, "Internal error.", close=True)
+            await _respond(stream, conn, request, response, close=not hub.health.serving)
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()

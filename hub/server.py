@@ -18,19 +18,21 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
 from wsproto.utilities import RemoteProtocolError
 
+from . import broker, events, httpd
 from . import config as _config
-from . import events, httpd
 from .connection import Connection
 from .dispatch import Method, Methods
 from .errors import RPCError
 from .fanout import deliver
 from .forward import Forwarder
 from .health import STALE, STALE_LOAD, Health
+from .history import History
 from .ledger import LedgerState
 from .load import DEFAULT_COSTS, LoadPolicy, LoadTracker, Verdict
 from .metrics import Metrics
 from .outbox import Outbox
 from .protocol import LOAD_WARNING, NO_EXTRAS, Extras
+from .render import Frames
 from .session import Session
 from .sources.replay import Replay, run_replay
 from .sources.upstream import Relay, UpstreamStatus, run_upstream
@@ -57,6 +59,7 @@ class Hub:
         self.connections: set[Connection] = set()
         self.subscriptions: Subscriptions[Session] = Subscriptions()
         self.ledger = LedgerState()
+        self.history = History(self.config.history.ledgers, self.config.history.max_bytes)
         self._send, self._receive = trio.open_memory_channel[Message](
             self.config.source.publish_queue
         )
@@ -79,15 +82,32 @@ class Hub:
         self.metrics = Metrics(self)
         self.upstream: UpstreamStatus | None = None
         self.forwarder: Forwarder | None = None
+        self.broker: broker.Bus | None = broker.from_config(self.config.cluster)
+        if self.broker is not None:
+            status = self.broker.status
+            self.metrics.probe("broker", status.url, lambda: status.connected)
+        self.worker: dict[str, int] | None = None  # set by hub.workers in a worker process
         self._stopping = trio.Event()
         self._accepting = trio.CancelScope()
 
-    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Serve until :meth:`shutdown`; reports the bound port to ``nursery.start``."""
+    async def run(
+        self,
+        *,
+        listeners: list[trio.SocketListener] | None = None,
+        task_status: Any = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve until :meth:`shutdown`; reports the bound port to ``nursery.start``.
+
+        ``listeners`` (the hub closes them) replace the ``[server]`` host and port, as
+        :mod:`hub.workers` does to accept on one port in many processes.
+        """
         cfg = self.config.server
-        listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host)
+        if listeners is None:
+            listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host)
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as root:
+            if self.broker is not None:
+                await root.start(self.broker.run, self.apply)
             root.start_soon(self._fan_out)
             await self._start_source(root)
             async with trio.open_nursery() as conns:
@@ -284,6 +304,11 @@ class Hub:
         connection's writer wakes once for all of it and writes it in one go.
         """
         receive = self._receive
+        if self.broker is not None:
+            # A cluster node delivers only what it reads back from Redis (hub.broker).
+            async for item in receive:
+                await self.broker.submit(self._parsed(item))
+            return
         async for item in receive:
             while True:
                 self._apply_item(item)
@@ -293,14 +318,19 @@ class Hub:
                     break
 
     def _apply_item(self, item: Message) -> None:
+        for event in self._parsed(item):
+            self.apply(event)
+
+    def _parsed(self, item: Message) -> list[events.Event]:
+        """The valid events of a published item; invalid messages are logged and counted."""
+        valid = []
         for message in item if isinstance(item, Sequence) else (item,):
             try:
-                event = events.parse(message)
+                valid.append(events.parse(message))
             except events.EventError as exc:
                 self.stats.events_rejected += 1
                 log.warning("rejected a published message: %s", exc)
-                continue
-            self.apply(event)
+        return valid
 
     def apply(self, event: events.Event) -> None:
         """Update the hub's own state from an event, then deliver it; never waits."""
@@ -308,7 +338,9 @@ class Hub:
             self.ledger.update(event.body, time.monotonic())
             self.health.ledger_seen()
         self.stats.events_published += 1
-        self.stats.deliveries += deliver(event, self.subscriptions, trio.current_time())
+        frames = Frames(event)
+        self.stats.deliveries += deliver(event, self.subscriptions, trio.current_time(), frames)
+        self.history.add(event, frames)
 
     def lookup(self, name: str, version: int) -> Method:
         """The method for a request; unknown ones go upstream when there is one."""
@@ -328,7 +360,9 @@ class Hub:
             urls = [url.strip() for url in where.split(",") if url.strip()]
             if not urls:
                 raise _config.ConfigError("upstream: needs at least one ws:// or wss:// URL")
-            self.upstream = UpstreamStatus(urls)
+            self.upstream = upstream = UpstreamStatus(urls)
+            for url in urls:  # hub_component_up{component="upstream", name=url}
+                self.metrics.probe("upstream", url, partial(_linked, upstream, url))
             relay = Relay(urls, streams=cfg.upstream_streams)
             await nursery.start(run_upstream, self.publisher(), relay, self.upstream)
             self.forwarder = Forwarder(urls, cfg.forward_pool, cfg.forward_timeout)
@@ -349,6 +383,11 @@ class Hub:
             )
             return
         raise _config.ConfigError(f"unknown source {cfg.source!r}")
+
+
+def _linked(upstream: UpstreamStatus, url: str) -> bool:
+    """Whether the relay is connected to this upstream right now."""
+    return upstream.connected and upstream.url == url
 
 
 def _peer_ip(stream: trio.SocketStream) -> str:

@@ -244,23 +244,28 @@ async def test_websocket_json_rpc_health_metrics_and_page_share_one_port(
         assert (await client.request({"command": "ping", "id": 2}))["id"] == 2
 
 
-async def test_upgrade_with_a_frame_in_the_same_packet(nursery: trio.Nursery) -> None:
-    """The head is parsed by h11, then wsproto gets the very same bytes, frames included."""
+async def test_upgrade_split_across_many_reads(nursery: trio.Nursery) -> None:
+    """h11 buffers the head across reads; wsproto then gets every byte of it."""
     node = await start_hub(nursery)
-    payload = b'{"command":"ping","id":3}'
-    frame = bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload  # masked, key 0
     handshake = (
         b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
+    payload = b'{"command":"ping","id":3}'
+    frame = bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload  # masked, key 0
     stream = await trio.open_tcp_stream("127.0.0.1", node.port)
     try:
-        await stream.send_all(handshake + frame)
+        for i in range(0, len(handshake), 7):
+            await stream.send_all(handshake[i : i + 7])
+            await trio.testing.wait_all_tasks_blocked()
         received = b""
         with trio.fail_after(5):
+            while b"\r\n\r\n" not in received:
+                received += await stream.receive_some(65536)
+            assert received.startswith(b"HTTP/1.1 101 ")
+            await stream.send_all(frame)
             while b'"id":3' not in received:
                 received += await stream.receive_some(65536)
-        assert received.startswith(b"HTTP/1.1 101 ")
     finally:
         await stream.aclose()
 
@@ -427,6 +432,7 @@ async def test_metrics_match_what_happened(nursery: trio.Nursery) -> None:
 
         response = await fetch(node.port, "GET", "/metrics")
         found = samples(response.text)
+        sent = node.stats.bytes_sent
 
     def value(name: str, **labels: str) -> float:
         return found[(name, tuple(sorted(labels.items())))]
@@ -442,7 +448,7 @@ async def test_metrics_match_what_happened(nursery: trio.Nursery) -> None:
     assert value("hub_errors_total", token="invalid_API_version") == 1
     assert value("hub_events_published_total") == 2
     assert value("hub_deliveries_total") == 3
-    assert value("hub_sent_bytes_total") == node.stats.bytes_sent > 0
+    assert value("hub_sent_bytes_total") == sent > 0
     assert value("hub_outbound_queue_messages") == 0
     assert value("hub_ledger_index") == 10
     assert value("hub_healthy") == 1
@@ -483,3 +489,17 @@ def test_parse_sets_command_from_method() -> None:
     body, echo = jsonrpc.parse(b'{"method": "x", "id": 1, "params": [{"command": "y", "a": 2}]}')
     assert body == {"command": "x", "a": 2}
     assert echo == {"id": 1}
+
+
+async def test_a_failing_route_costs_one_response_not_the_hub(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = await start_hub(nursery)
+
+    def broken() -> bytes:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(node.metrics, "render", broken)
+    failed = await fetch(node.port, "GET", "/metrics")
+    assert (failed.status, failed.text) == (500, "Internal error.\n")
+    assert (await fetch(node.port, "GET", "/health")).status == 200

@@ -302,3 +302,29 @@ async def resume_schedule(schedule: list[tuple[int, bool]]) -> None:
 @given(st.lists(st.tuples(st.integers(1, 5), st.booleans()), min_size=1, max_size=8))
 def test_random_disconnects_lose_nothing(schedule: list[tuple[int, bool]]) -> None:
     trio.run(resume_schedule, schedule)
+
+
+def test_history_is_bounded_in_bytes_too() -> None:
+    history = History(ledgers=1000, max_bytes=20_000)
+    for i in range(1, 30):
+        keep(history, ledger(i, 5))
+    assert history.nbytes <= 20_000
+    floor = history.resumable_from
+    assert floor is not None
+    kept = {entry.ledger_index for entry in history.since(0)}
+    assert kept == set(range(floor + 1, 30))
+
+
+def test_history_bound_holds_inside_one_huge_ledger() -> None:
+    history = History(ledgers=10, max_bytes=50_000)
+    keep(history, [xrp_payment(7, s) for s in range(500)])
+    assert history.nbytes <= 50_000
+    assert len(history) == 0
+    assert history.resumable_from == 7
+
+
+def test_zero_ledgers_keeps_nothing() -> None:
+    history = History(ledgers=0)
+    keep(history, ledger(1))
+    assert len(history) == 0
+    assert history.resumable_from is None

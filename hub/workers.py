@@ -1,0 +1,387 @@
+"""``hub serve --workers N``: N processes accepting on one port, one event order for all.
+
+The parent process binds nothing it accepts on. It reserves the port (a socket bound
+with ``SO_REUSEPORT`` that never listens, so port 0 becomes one fixed port), starts N
+workers (``python -m hub.workers``) and tells each, in the first frame on its stdin,
+its settings and its number. Each worker is a whole hub listening on its own
+``SO_REUSEPORT`` socket on that port; the kernel spreads new connections over them.
+
+Events:
+
+- **With** ``[cluster] broker`` every worker is a cluster node (:mod:`hub.broker`) and
+  only worker 0 runs the source: the others run ``none``, and Redis gives all of them
+  one order.
+- **Without** a broker the parent is the sequencer, as Redis would be: it runs the
+  source, and each worker sends what is published on it (admin ``publish``) up its
+  stdout; the parent puts both into one order and writes each batch as one frame
+  (:mod:`hub.sources.pipe`) to every worker's stdin. A worker delivers only what
+  comes down its pipe (:class:`PipeBus`, the worker's :class:`~hub.broker.Bus`), so
+  a publish on one worker reaches the clients of all of them, in the same order. An
+  upstream source also gives each worker a forwarding pool for the methods the hub
+  does not answer itself.
+
+Per worker, not per machine: the load balance of an IP address, ``max_connections``
+and ``max_connections_per_ip`` (a client's connections may land on different
+workers), and ``server_info``'s figures, which name the worker that answered
+(``hub.worker``: index, pid, workers).
+
+Lifecycle: the parent prints ``listening on ws://HOST:PORT`` once every worker
+listens. SIGINT or SIGTERM to the parent is passed to every worker as SIGTERM; each
+closes its clients with 1001 and exits, and the parent exits 0. A worker that exits
+on its own stops the others and the parent exits 1. A worker whose stdin closes (the
+parent died) shuts down too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import trio
+
+from . import config as _config
+from . import events
+from .server import Hub
+from .sources.pipe import FrameError, FrameReader, frame, read_frames, run_pipe
+
+log = logging.getLogger(__name__)
+
+READY = b"ready\n"
+STOP_TIMEOUT = 10.0
+
+
+class Assignment(msgspec.Struct, frozen=True):
+    """The first frame a worker reads: who it is and how to run."""
+
+    index: int
+    workers: int
+    config: dict[str, Any]
+    pipe: bool
+    upstream: list[str] = []
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT``, not yet listening."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def reuse_port_listener(host: str, port: int, backlog: int = 65535) -> trio.SocketListener:
+    sock = trio.socket.from_stdlib_socket(reuse_port_socket(host, port))
+    sock.listen(backlog)
+    return trio.SocketListener(sock)
+
+
+def assignments(cfg: _config.Config, port: int) -> list[Assignment]:
+    """What each worker runs: the port fixed, one source at most, as the module says."""
+    count = cfg.cluster.workers
+    clustered = cfg.cluster.broker is not None
+    base = msgspec.to_builtins(cfg)
+    kind, _, where = cfg.source.source.partition(":")
+    upstream = (
+        [url.strip() for url in where.split(",") if url.strip()] if kind == "upstream" else []
+    )
+    out = []
+    for index in range(count):
+        data = msgspec.json.decode(msgspec.json.encode(base))
+        data["server"]["port"] = port
+        data["cluster"]["workers"] = 1
+        if not clustered or index > 0:
+            data["source"]["source"] = "none"
+        pipe = not clustered
+        out.append(Assignment(index, count, data, pipe, upstream if pipe else []))
+    return out
+
+
+def serve_workers(cfg: _config.Config) -> int:
+    """``hub serve`` with ``workers > 1``: the parent process; its exit status."""
+    try:
+        reserved = reuse_port_socket(cfg.server.host, cfg.server.port)
+    except OSError as exc:
+        print(f"hub: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc}", file=sys.stderr)
+        return 2
+    with reserved:
+        return trio.run(_parent, cfg, reserved.getsockname()[1])
+
+
+async def _parent(cfg: _config.Config, port: int) -> int:
+    plans = assignments(cfg, port)
+    # Pipe mode: a hub that is never served, for its publisher channel and its source.
+    sequencer = None if cfg.cluster.broker else Hub(cfg)
+    failed = False
+    procs: list[trio.Process] = []
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            if sequencer is not None:
+                await sequencer._start_source(nursery)
+            for _ in plans:
+                proc = await trio.lowlevel.open_process(
+                    [sys.executable, "-m", "hub.workers"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
+                procs.append(proc)
+            try:
+                for proc, plan in zip(procs, plans, strict=True):
+                    await _pipes(proc)[0].send_all(frame(plan))
+                    if await _read_exactly(_pipes(proc)[1], len(READY)) != READY:
+                        raise RuntimeError(f"worker {plan.index} did not start")
+            except (RuntimeError, trio.BrokenResourceError) as exc:
+                print(f"hub: {exc}", file=sys.stderr)
+                await _stop(procs)
+                return 1
+            if sequencer is not None:
+                nursery.start_soon(_relay, sequencer, procs)
+                for proc in procs:
+                    nursery.start_soon(_uploads, proc, sequencer.publisher())
+            host = f"[{cfg.server.host}]" if ":" in cfg.server.host else cfg.server.host
+            print(f"listening on ws://{host}:{port}", flush=True)
+            stopping = trio.Event()
+
+            async def watch(proc: trio.Process, index: int) -> None:
+                nonlocal failed
+                code = await proc.wait()
+                if not stopping.is_set():
+                    log.error("worker %d (pid %d) exited with %s", index, proc.pid, code)
+                    failed = True
+                    stopping.set()
+
+            async def on_signal() -> None:
+                async for signum in signals:
+                    log.info("%s: stopping the workers", signal.Signals(signum).name)
+                    stopping.set()
+
+            for index, proc in enumerate(procs):
+                nursery.start_soon(watch, proc, index)
+            nursery.start_soon(on_signal)
+            await stopping.wait()
+            await _stop(procs)
+            nursery.cancel_scope.cancel()
+    return 1 if failed else 0
+
+
+def _pipes(proc: trio.Process) -> tuple[trio.abc.SendStream, trio.abc.ReceiveStream]:
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    return proc.stdin, proc.stdout
+
+
+async def _read_exactly(stream: trio.abc.ReceiveStream, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = await stream.receive_some(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+async def _stop(procs: list[trio.Process]) -> None:
+    """SIGTERM every worker still running and wait for each; SIGKILL after a while."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    with trio.move_on_after(STOP_TIMEOUT):
+        for proc in procs:
+            await proc.wait()
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                await pipe.aclose()
+
+
+async def _uploads(proc: trio.Process, send: trio.MemorySendChannel[Any]) -> None:
+    """What is published on one worker, into the parent's one order."""
+    try:
+        await run_pipe(send, _pipes(proc)[1])
+    except (trio.BrokenResourceError, trio.ClosedResourceError, FrameError) as exc:
+        log.warning("worker pid %d: %s", proc.pid, exc or type(exc).__name__)
+
+
+async def _relay(sequencer: Hub, procs: list[trio.Process]) -> None:
+    """Everything published, to every worker, one frame per batch, in one order."""
+    receive = sequencer._receive
+    async for item in receive:
+        batch = _messages(item)
+        while True:
+            try:
+                batch.extend(_messages(receive.receive_nowait()))
+            except trio.WouldBlock:
+                break
+        data = frame(batch)
+        for proc in procs:
+            try:
+                await _pipes(proc)[0].send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # that worker is gone; the parent is stopping them all
+
+
+def _messages(item: Any) -> list[Any]:
+    items = item if isinstance(item, list | tuple) else [item]
+    return [getattr(message, "body", message) for message in items]
+
+
+# --- the worker process ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PipeStatus:
+    url: str = "pipe:parent"
+    connected: bool = True
+    sent: int = 0
+    applied: int = 0
+    rejected: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "connected": self.connected,
+            "sent": self.sent,
+            "applied": self.applied,
+            "rejected": self.rejected,
+        }
+
+
+class PipeBus:
+    """A worker's :class:`~hub.broker.Bus` in pipe mode: events published here go up
+    to the parent; events the parent sends down, from every worker and the source, are
+    the only ones delivered. The end of the pipe down (the parent is gone) calls
+    ``on_close``."""
+
+    def __init__(
+        self,
+        up: trio.abc.SendStream,
+        down: trio.abc.ReceiveStream,
+        reader: FrameReader,
+        on_close: Callable[[], None],
+    ) -> None:
+        self._up = up
+        self._down = down
+        self._reader = reader
+        self._on_close = on_close
+        self.status = PipeStatus()
+
+    async def submit(self, batch: list[events.Event]) -> None:
+        if batch:
+            await self._up.send_all(frame([event.body for event in batch]))
+            self.status.sent += len(batch)
+
+    async def run(
+        self,
+        apply: Callable[[events.Event], None],
+        *,
+        task_status: Any = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        task_status.started()
+        try:
+            while frames := await read_frames(self._down, self._reader):
+                for messages in frames:
+                    for message in messages:
+                        try:
+                            event = events.parse(message)
+                        except events.EventError as exc:
+                            self.status.rejected += 1
+                            log.warning("rejected a published message: %s", exc)
+                            continue
+                        self.status.applied += 1
+                        apply(event)
+        finally:
+            self.status.connected = False
+            self._on_close()
+
+
+def _worker_main() -> int:
+    stdin = trio.lowlevel.FdStream(os.dup(0))
+    stdout = trio.lowlevel.FdStream(os.dup(1))
+    reader = FrameReader()
+
+    async def start() -> int:
+        frames = await read_frames(stdin, reader)
+        if not frames:
+            return 1
+        plan = msgspec.convert(frames[0], Assignment)
+        cfg = msgspec.convert(plan.config, _config.Config)
+        logging.basicConfig(
+            level=cfg.server.log_level.upper(),
+            format=f"%(asctime)s %(levelname)s worker {plan.index} %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        await _worker(plan, cfg, stdin, stdout, reader)
+        return 0
+
+    return trio.run(start)
+
+
+async def _worker(
+    plan: Assignment,
+    cfg: _config.Config,
+    stdin: trio.abc.ReceiveStream,
+    stdout: trio.abc.SendStream,
+    reader: FrameReader,
+) -> None:
+    hub = Hub(cfg)
+    hub.worker = {"index": plan.index, "pid": os.getpid(), "workers": plan.workers}
+    if plan.pipe:
+        hub.broker = PipeBus(stdout, stdin, reader, hub.shutdown)
+    listener = reuse_port_listener(cfg.server.host, cfg.server.port)
+    # Listening already: connections wait in the backlog until the hub accepts them.
+    await stdout.send_all(READY)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def serve(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+                await hub.run(listeners=[listener], task_status=task_status)
+                nursery.cancel_scope.cancel()
+
+            async def on_signal() -> None:
+                async for _ in signals:
+                    hub.shutdown()
+
+            async def until_parent_goes() -> None:
+                while await stdin.receive_some(65536):
+                    pass
+                hub.shutdown()
+
+            nursery.start_soon(on_signal)
+            await nursery.start(serve)
+            _start_forwarder(hub, plan, nursery)
+            if not plan.pipe:
+                nursery.start_soon(until_parent_goes)
+
+
+def _start_forwarder(hub: Hub, plan: Assignment, nursery: trio.Nursery) -> None:
+    """Pipe mode relaying an upstream: forward unknown methods to it from each worker."""
+    if not plan.upstream:
+        return
+    from .forward import Forwarder
+
+    cfg = hub.config.source
+    hub.forwarder = Forwarder(plan.upstream, cfg.forward_pool, cfg.forward_timeout)
+    nursery.start_soon(hub.forwarder.run)
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main())
