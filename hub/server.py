@@ -305,7 +305,8 @@ class Hub:
         """
         receive = self._receive
         if self.broker is not None:
-            # A cluster node delivers only what it reads back from Redis (hub.broker).
+            # A node on a bus (Redis, or a worker's parent) delivers only what it reads
+            # back from it, so all nodes deliver one order (hub.broker, hub.workers).
             async for item in receive:
                 await self.broker.submit(self._parsed(item))
             return
