@@ -278,6 +278,8 @@ class Broker:
         self._send, self._receive = trio.open_memory_channel[list[events.Event]](queue)
         self._positioned = trio.Event()
         self._batches = 0
+        self.remember: Callable[[events.Event], None] | None = None
+        """Fed, on a node's first start, what the streams hold from before it (history)."""
 
     async def submit(self, batch: list[events.Event]) -> None:
         """Queue events to append, back to back; waits while the writer is backed up."""
@@ -330,6 +332,8 @@ class Broker:
                 start, why = resume(status.epoch, status.last_seq, epoch, seq)
                 if why not in ("start", "resume"):
                     log.warning("broker %s: %s", status.url, why)
+                if why == "start" and self.remember is not None:
+                    await self._backfill(client, start, self.remember)
                 status.epoch, status.last_seq = epoch, start
                 status.connected = True
                 backoff.reset()
@@ -350,6 +354,31 @@ class Broker:
             except (coredis.exceptions.RedisError, trio.TooSlowError, OSError) as exc:
                 self._failed("read", exc)
                 await trio.sleep(backoff.next())
+
+    async def _backfill(
+        self, client: coredis.Redis[bytes], upto: int, remember: Callable[[events.Event], None]
+    ) -> None:
+        """Hand ``remember`` every event the streams still hold up to ``upto``, in order.
+
+        This is how a node that starts (or restarts) late can still serve resumes: the
+        MAXLEN-bounded streams are the cluster's shared history.
+        """
+        last, streams = 0, self.keys.streams()
+        while last < upto:
+            position = dict.fromkeys(streams, f"{last}-0")
+            with trio.fail_after(self.timeout):
+                reply = await client.xread(position, count=self.count)
+            entries = merge(_entries(reply), self.count) if reply else []
+            if not entries:
+                return
+            for entry in entries:
+                if entry.seq > upto:
+                    return
+                last = entry.seq
+                try:
+                    remember(decode_entry(entry.payload))
+                except events.EventError:
+                    continue
 
     def _apply(
         self,

@@ -86,6 +86,8 @@ class Hub:
         if self.broker is not None:
             status = self.broker.status
             self.metrics.probe("broker", status.url, lambda: status.connected)
+            if isinstance(self.broker, broker.Broker):
+                self.broker.remember = self.remember
         self.worker: dict[str, int] | None = None  # set by hub.workers in a worker process
         self._stopping = trio.Event()
         self._accepting = trio.CancelScope()
@@ -342,6 +344,13 @@ class Hub:
         frames = Frames(event)
         self.stats.deliveries += deliver(event, self.subscriptions, trio.current_time(), frames)
         self.history.add(event, frames)
+
+    def remember(self, event: events.Event) -> None:
+        """Take an event published before this node started into its state and history,
+        delivering it to nobody (it is not live)."""
+        if event.kind == "ledgerClosed":
+            self.ledger.update(event.body, time.monotonic())
+        self.history.add(event, Frames(event))
 
     def lookup(self, name: str, version: int) -> Method:
         """The method for a request; unknown ones go upstream when there is one."""

@@ -434,3 +434,66 @@ async def test_a_retried_append_is_appended_once(redis: RedisServer) -> None:
         assert (first, again, after) == (1, 0, 2)
         entries = await client.xrange(keys.stream(event.kind))
         assert [seq_of(entry.identifier) for entry in entries] == [1, 2]
+
+
+# --- resume across nodes (the history lives in the Redis streams) ---------------------
+
+
+async def resume_on(node: Hub, stack: AsyncExitStack, since: int) -> tuple[Client, int]:
+    client = Client(await stack.enter_async_context(websocket(node.url)))
+    reply = await client.request(
+        {"command": "subscribe", "streams": ["ledger", "transactions"], "api_version": 2,
+         "since_ledger": since}
+    )  # fmt: skip
+    assert reply["status"] == "success", reply
+    return client, reply["result"]["resumed_messages"]
+
+
+async def test_disconnect_from_one_node_resume_on_another(
+    nursery: trio.Nursery, redis: RedisServer
+) -> None:
+    async with AsyncExitStack() as stack:
+        await redis.ready()
+        a = await start_node(nursery, redis.url)
+        b = await start_node(nursery, redis.url)
+        await nodes_connected(a, b)
+        steady = await subscribe(stack, b)
+        sent: list[dict[str, Any]] = []
+        async with AsyncExitStack() as first_life:
+            leaving = await subscribe(first_life, a)
+            for index in range(1, 4):
+                sent += ledger(index)
+                await publish(a, ledger(index))
+            before = await leaving.until(sent[-1])
+        for index in range(4, 7):
+            sent += ledger(index)
+            await publish(a, ledger(index))
+        await steady.until(sent[-1])
+        client, count = await resume_on(b, stack, 3)
+        assert count == len(sent) - len(before)
+        again = Subscriber(b, client)
+        sent += ledger(7)
+        await publish(a, ledger(7))
+        after = await again.until(sent[-1])
+    assert before + after == [key(m) for m in sent]
+
+
+async def test_a_node_started_late_serves_resumes_from_the_streams(
+    nursery: trio.Nursery, redis: RedisServer
+) -> None:
+    async with AsyncExitStack() as stack:
+        await redis.ready()
+        a = await start_node(nursery, redis.url)
+        await nodes_connected(a)
+        sent = [m for index in range(1, 6) for m in ledger(index)]
+        await publish(a, sent)
+        await appended(a, len(sent))
+        late = await start_node(nursery, redis.url)
+        await nodes_connected(late)
+        await eventually(lambda: late.history.latest == 5)
+        assert late.ledger.index == 5
+        client, count = await resume_on(late, stack, 2)
+        expected = [m for index in range(3, 6) for m in ledger(index)]
+        assert count == len(expected)
+        got = [await client.recv() for _ in expected]
+    assert [key(m) for m in got] == [key(m) for m in expected]
