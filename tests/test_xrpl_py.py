@@ -16,7 +16,7 @@ from xrpl.models.response import ResponseStatus
 
 from hub import Hub
 
-from .conftest import make_config, start_hub
+from .conftest import eventually, make_config, start_hub
 
 ACCOUNT = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh"
 
@@ -123,3 +123,47 @@ async def test_xrpl_py_stream_messages(nursery: trio.Nursery) -> None:
     assert txs
     # xrpl-py asks for API v2: transactions come as tx_json plus a top-level hash.
     assert all("tx_json" in tx and len(tx["hash"]) == 64 for tx in txs)
+
+
+async def test_xrpl_py_reconnect_loop_resumes(nursery: trio.Nursery) -> None:
+    """The README's xrpl-py loop: drop, reconnect with since_ledger, lose nothing."""
+    from xrpl.models.requests import GenericRequest
+
+    node = Hub(make_config(source={"source": "simulator", "ledger_interval": 0.05, "seed": 8}))
+    await nursery.start(node.run)
+
+    async def one_life(client: AsyncWebsocketClient, last: int | None, ledgers: int) -> Any:
+        params: dict[str, Any] = {"streams": ["ledger", "transactions"]}
+        if last is not None:
+            params["since_ledger"] = last
+        reply = await client.request(GenericRequest(method="subscribe", id="resume", **params))
+        assert reply.is_successful(), reply
+        seen: list[tuple[str, int]] = []
+        index, left, complete = None, 0, 0
+        async for message in client:
+            kind = message.get("type")
+            if kind == "ledgerClosed":
+                index, left = message["ledger_index"], message["txn_count"]
+                seen.append((kind, index))
+                if left == 0:
+                    last, complete = index, complete + 1
+            elif kind == "transaction" and message.get("ledger_index") == index:
+                seen.append((kind, message["ledger_index"]))
+                left -= 1
+                if left == 0:
+                    last, complete = index, complete + 1
+            if complete == ledgers:
+                return last, seen, reply.result
+        raise AssertionError("stream ended")
+
+    first_last, first_seen, _ = await run_xrpl_py(node, lambda c: one_life(c, None, 2))
+    closed = node.ledger.index
+    assert closed is not None
+    # Stay away while at least three more ledgers close.
+    await eventually(lambda: (node.ledger.index or 0) >= closed + 3)
+    last, seen, result = await run_xrpl_py(node, lambda c: one_life(c, first_last, 5))
+    assert result["resumed_from"] == first_last + 1
+    ledgers = [index for kind, index in seen if kind == "ledgerClosed"]
+    assert ledgers == list(range(first_last + 1, first_last + 1 + len(ledgers)))
+    assert last == ledgers[-1]
+    assert first_seen
