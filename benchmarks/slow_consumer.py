@@ -67,7 +67,10 @@ class RssSampler(threading.Thread):
             self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
-async def silent_subscriber(port: int) -> trio.SocketStream:
+async def silent_subscriber(
+    port: int, streams: tuple[str, ...] = ("transactions",)
+) -> trio.SocketStream:
+    """A subscriber with a tiny receive buffer that never reads after subscribing."""
     sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     await sock.connect(("127.0.0.1", port))
@@ -76,7 +79,7 @@ async def silent_subscriber(port: int) -> trio.SocketStream:
     await stream.send_all(ws.send(Request(host="127.0.0.1", target="/")))
     while not any(isinstance(e, AcceptConnection) for e in ws.events()):
         ws.receive_data(await stream.receive_some(4096))
-    subscribe = {"command": "subscribe", "streams": ["transactions"]}
+    subscribe = {"command": "subscribe", "streams": list(streams)}
     await stream.send_all(ws.send(TextMessage(msgspec.json.encode(subscribe).decode())))
     return stream
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import msgspec
 import pytest
 import trio
 from trio_websocket import (
@@ -16,9 +14,8 @@ from trio_websocket import (
     open_websocket_url,
     wrap_client_stream,
 )
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, Request
 
+from benchmarks.slow_consumer import silent_subscriber
 from hub import Hub
 from tests.conftest import Client, make_config
 from tests.samples import ledger_closed, xrp_payment
@@ -216,26 +213,9 @@ async def test_subscription_cap(nursery: trio.Nursery) -> None:
         assert reply["error"] == "invalidParams"
 
 
-async def silent_subscriber(port: int, streams: list[str]) -> trio.SocketStream:
-    """A subscriber with a tiny receive buffer that never reads after subscribing."""
-    sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    await sock.connect(("127.0.0.1", port))
-    stream = trio.SocketStream(sock)
-    ws = WSConnection(ConnectionType.CLIENT)
-    await stream.send_all(ws.send(Request(host="127.0.0.1", target="/")))
-    while not any(isinstance(e, AcceptConnection) for e in ws.events()):
-        ws.receive_data(await stream.receive_some(4096))
-    from wsproto.events import TextMessage
-
-    request = {"command": "subscribe", "streams": streams}
-    await stream.send_all(ws.send(TextMessage(msgspec.json.encode(request).decode())))
-    return stream
-
-
 async def test_slow_consumer_is_closed_and_others_get_everything(nursery: trio.Nursery) -> None:
     node = await start(nursery, limits={"send_queue_bytes": 512 * 1024})
-    silent = await silent_subscriber(node.port, ["transactions"])
+    silent = await silent_subscriber(node.port)
     async with (
         open_websocket_url(node.url, extra_headers=ADMIN) as admin_ws,
         client_from(node, "127.0.0.8") as reader,
