@@ -38,7 +38,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scenario",
         default="all",
-        help="comma-separated: " + ", ".join(scenarios.NAMES) + ", or all (default)",
+        help="comma-separated: "
+        + ", ".join(scenarios.NAMES)
+        + ", or all (default); or the cluster scenarios redis3, workers1, workers2"
+        " (python -m benchmarks.cluster --help)",
     )
     p.add_argument("--subscribers", type=int, help="connections per scenario (default: its own)")
     p.add_argument("--duration", type=float, help="seconds of load per scenario")
@@ -85,8 +88,20 @@ def _selected(args: argparse.Namespace) -> list[scenarios.Scenario]:
     return out
 
 
+CLUSTER = ("redis3", "workers1", "workers2")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    names = args.scenario.split(",")
+    if any(name in CLUSTER for name in names):
+        # The cluster scenarios start their own redis-server and hub processes.
+        from . import cluster
+
+        if not all(name in CLUSTER for name in names):
+            raise SystemExit("run the cluster scenarios (redis3, workers1, workers2) apart")
+        paced = ["--events", "10000", "--rate", "500"]  # unpaced, Python subscribers fall behind
+        return cluster.main(paced + [arg for name in names for arg in ("--scenario", name)])
     chosen = _selected(args)
     servers = [s for s in args.peers.split(",") if s]
     bad = [s for s in servers if s not in SERVERS]
