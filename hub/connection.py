@@ -29,7 +29,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError
 
-from .dispatch import Reply, dispatch, refuse
+from .dispatch import Outcome, Pending, Reply, begin, refuse, render
 from .errors import RPCError
 from .frames import text_frame
 
@@ -44,6 +44,7 @@ _READ_SIZE = 65536
 
 
 _IOV_MAX = 1024
+_BINARY = RPCError("badSyntax", "Syntax error: binary frames are not supported.")
 
 
 async def send_frames(sock: socket.socket, frames: list[bytes]) -> None:
@@ -205,27 +206,24 @@ class Connection:
                     message = b"".join((*parts, chunk)) if parts else chunk
                     parts.clear()
                     size = 0
-                    await self._inflight.acquire()
                     if isinstance(event, BytesMessage):
-                        nursery.start_soon(self._refuse_binary)
-                    else:
-                        nursery.start_soon(self._answer, message)
+                        self._reply(refuse(self.hub, self.session, _BINARY))
+                        continue
+                    begun = begin(self.hub, self.session, message)
+                    if isinstance(begun, Outcome):
+                        self._reply(render(self.hub, self.session, begun))
+                        continue
+                    await self._inflight.acquire()
+                    nursery.start_soon(self._answer, begun)
                 elif isinstance(event, Ping):
                     self._queue_control(ws.send(event.response()))
                 elif isinstance(event, CloseConnection):
                     self._close_if_open(event.code, event.reason or "")
                     return
 
-    async def _answer(self, message: bytes) -> None:
+    async def _answer(self, pending: Pending) -> None:
         try:
-            self._reply(await dispatch(self.hub, self.session, message))
-        finally:
-            self._inflight.release()
-
-    async def _refuse_binary(self) -> None:
-        try:
-            error = RPCError("badSyntax", "Syntax error: binary frames are not supported.")
-            self._reply(refuse(self.hub, self.session, error))
+            self._reply(render(self.hub, self.session, await pending.finish()))
         finally:
             self._inflight.release()
 

@@ -7,7 +7,7 @@ a socket. Everything here is the same for every transport.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Call"], Awaitable[Any]]
+Handler = Callable[["Call"], Coroutine[Any, Any, Any]]
 
 # Errors that say "no" to a well-formed request; everything else was the client's mistake.
 _PLAIN_ERRORS = frozenset({"forbidden", "noPermission", "notSupported", "lgrNotFound", "tooBusy"})
@@ -35,6 +35,7 @@ class Method:
     handler: Handler
     admin: bool
     cost: str
+    inline: bool = False
 
 
 @dataclass(slots=True)
@@ -67,10 +68,19 @@ class Methods:
         self._table: VersionedTable[Method] = VersionedTable()
 
     def register(
-        self, name: str, *, since: int = 0, admin: bool = False, cost: str = "request"
+        self,
+        name: str,
+        *,
+        since: int = 0,
+        admin: bool = False,
+        cost: str = "request",
+        inline: bool = False,
     ) -> Callable[[Handler], Handler]:
+        """Add a definition. ``inline`` declares a handler that never waits: the
+        connection answers it at once instead of starting a task for it."""
+
         def decorate(handler: Handler) -> Handler:
-            self._table.add(name, since, Method(name, since, handler, admin, cost))
+            self._table.add(name, since, Method(name, since, handler, admin, cost, inline))
             return handler
 
         return decorate
@@ -116,6 +126,29 @@ async def execute(hub: Hub, session: Session, data: bytes | str | dict[str, Any]
     ``data`` is a text frame, or a request object a transport already decoded (JSON-RPC).
     Never raises: every failure becomes an error outcome, charged to the client.
     """
+    begun = begin(hub, session, data)
+    return begun if isinstance(begun, Outcome) else await begun.finish()
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request whose handler may wait: run :meth:`finish` in a task of its own."""
+
+    body: dict[str, Any]
+    method: Method
+    call: Call
+
+    async def finish(self) -> Outcome:
+        try:
+            result = await self.method.handler(self.call)
+        except Exception as exc:
+            return _failed(self.call, self.body, exc)
+        return _done(self.call, self.body, self.method, result)
+
+
+def begin(hub: Hub, session: Session, data: bytes | str | dict[str, Any]) -> Outcome | Pending:
+    """All of a request that needs no waiting: its outcome when it has one already (an
+    error, or a method registered ``inline``), else what is left to run."""
     hub.stats.requests += 1
     body: dict[str, Any] | None = None
     try:
@@ -124,19 +157,37 @@ async def execute(hub: Hub, session: Session, data: bytes | str | dict[str, Any]
         method = hub.lookup(request.method, request.api_version)
         if method.admin and not session.admin:
             raise RPCError("forbidden")
-        call = Call(hub, session, request)
-        result = await method.handler(call)
     except RPCError as exc:
         kind = "request" if exc.token in _PLAIN_ERRORS else "malformed"
         return judge(hub, session, exc, body, kind)
-    except Exception:
-        log.exception("handler failed for %r", protocol.masked(body or {}))
-        return judge(hub, session, RPCError("internal"), body, "exception")
-    cost = hub.load.policy.cost(method.cost) + call.extra_cost
-    verdict = hub.charge(session, cost)
+    call = Call(hub, session, request)
+    if not method.inline:
+        return Pending(body, method, call)
+    coroutine = method.handler(call)
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return _done(call, body, method, done.value)
+    except Exception as exc:
+        return _failed(call, body, exc)
+    coroutine.close()
+    return _failed(call, body, RuntimeError(f"inline method {method.name!r} waited"))
+
+
+def _done(call: Call, body: dict[str, Any], method: Method, result: Any) -> Outcome:
+    hub = call.hub
+    verdict = hub.charge(call.session, hub.load.policy.cost(method.cost) + call.extra_cost)
     if verdict is Verdict.DROP:
         return _dropped(hub, body)
     return Outcome(body, verdict, result, followups=tuple(call.followups))
+
+
+def _failed(call: Call, body: dict[str, Any], exc: Exception) -> Outcome:
+    if isinstance(exc, RPCError):
+        kind = "request" if exc.token in _PLAIN_ERRORS else "malformed"
+        return judge(call.hub, call.session, exc, body, kind)
+    log.error("handler failed for %r", protocol.masked(body), exc_info=exc)
+    return judge(call.hub, call.session, RPCError("internal"), body, "exception")
 
 
 def judge(

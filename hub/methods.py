@@ -25,23 +25,23 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     BUILD_VERSION = "0.0.0"
 
 
-@METHODS.register("ping")
+@METHODS.register("ping", inline=True)
 async def ping(call: Call) -> dict[str, Any]:
     return {}
 
 
-@METHODS.register("version")
+@METHODS.register("version", inline=True)
 async def version_v1(call: Call) -> dict[str, Any]:
     return {"version": {"first": "1.0.0", "good": "1.0.0", "last": "1.0.0"}}
 
 
-@METHODS.register("version", since=2)
+@METHODS.register("version", since=2, inline=True)
 async def version_v2(call: Call) -> dict[str, Any]:
     versions = call.hub.versions
     return {"version": {"first": versions.first, "last": versions.last}}
 
 
-@METHODS.register("server_info")
+@METHODS.register("server_info", inline=True)
 async def server_info(call: Call) -> dict[str, Any]:
     hub = call.hub
     info: dict[str, Any] = {
@@ -102,7 +102,7 @@ def _hub_figures(call: Call) -> dict[str, Any]:
     }
 
 
-@METHODS.register("connections", admin=True)
+@METHODS.register("connections", admin=True, inline=True)
 async def connections(call: Call) -> dict[str, Any]:
     """Every open connection, for operators hunting a noisy or stuck client."""
     hub = call.hub
@@ -132,7 +132,7 @@ async def connections(call: Call) -> dict[str, Any]:
     return {"connections": out}
 
 
-@METHODS.register("subscribe")
+@METHODS.register("subscribe", inline=True)
 async def subscribe(call: Call) -> dict[str, Any]:
     """Add subscriptions; this connection's streams now render at this request's version."""
     hub, session = call.hub, call.session
@@ -206,7 +206,7 @@ def _needs_a_stream(call: Call) -> None:
     raise RPCError("notSupported", "The hub does not send subscription callbacks to a URL.")
 
 
-@METHODS.register("unsubscribe")
+@METHODS.register("unsubscribe", inline=True)
 async def unsubscribe(call: Call) -> dict[str, Any]:
     _needs_a_stream(call)
     change = parse_change(call.params, admin=call.session.admin, subscribe=False)
@@ -214,7 +214,7 @@ async def unsubscribe(call: Call) -> dict[str, Any]:
     return {}
 
 
-@METHODS.register("ledger_closed")
+@METHODS.register("ledger_closed", inline=True)
 async def ledger_closed(call: Call) -> dict[str, Any]:
     latest = call.hub.ledger.latest
     if latest is None:
@@ -222,7 +222,7 @@ async def ledger_closed(call: Call) -> dict[str, Any]:
     return {"ledger_hash": latest["ledger_hash"], "ledger_index": latest["ledger_index"]}
 
 
-@METHODS.register("ledger_current")
+@METHODS.register("ledger_current", inline=True)
 async def ledger_current(call: Call) -> dict[str, Any]:
     index = call.hub.ledger.index
     if index is None:
