@@ -180,6 +180,23 @@ async def publish(node: Hub, messages: list[dict[str, Any]]) -> None:
     await node.publish_batch([events.parse(message) for message in messages])
 
 
+async def two_nodes_after(
+    stack: AsyncExitStack, nursery: trio.Nursery, redis: RedisServer, ledgers: int
+) -> tuple[Hub, Hub, list[Subscriber], list[dict[str, Any]]]:
+    """Two connected nodes, a subscriber on each, and ``ledgers`` ledgers already
+    published on the first and received by both subscribers."""
+    await redis.ready()
+    a = await start_node(nursery, redis.url)
+    b = await start_node(nursery, redis.url)
+    await nodes_connected(a, b)
+    subscribers = [await subscribe(stack, node) for node in (a, b)]
+    before = [m for i in range(1, ledgers + 1) for m in ledger(i)]
+    await publish(a, before)
+    for subscriber in subscribers:
+        await subscriber.until(before[-1])
+    return a, b, subscribers, before
+
+
 async def appended(node: Hub, count: int) -> None:
     """Wait until ``node`` has appended ``count`` events to Redis in all: what it
     publishes next is numbered after them."""
@@ -285,15 +302,7 @@ async def test_redis_paused_mid_stream_loses_and_repeats_nothing(
     nursery: trio.Nursery, redis: RedisServer
 ) -> None:
     async with AsyncExitStack() as stack:
-        await redis.ready()
-        a = await start_node(nursery, redis.url)
-        b = await start_node(nursery, redis.url)
-        await nodes_connected(a, b)
-        subscribers = [await subscribe(stack, node) for node in (a, b)]
-        before = [m for i in range(1, 11) for m in ledger(i)]
-        await publish(a, before)
-        for subscriber in subscribers:
-            await subscriber.until(before[-1])
+        a, b, subscribers, before = await two_nodes_after(stack, nursery, redis, 10)
         redis.pause()
         try:
             during = [m for i in range(11, 31) for m in ledger(i)]
@@ -327,15 +336,7 @@ async def test_redis_restarted_with_its_data_nodes_resume_from_their_last_id(
 ) -> None:
     async with AsyncExitStack() as stack:
         redis = persistent_redis
-        await redis.ready()
-        a = await start_node(nursery, redis.url)
-        b = await start_node(nursery, redis.url)
-        await nodes_connected(a, b)
-        subscribers = [await subscribe(stack, node) for node in (a, b)]
-        before = [m for i in range(1, 11) for m in ledger(i)]
-        await publish(a, before)
-        for subscriber in subscribers:
-            await subscriber.until(before[-1])
+        a, b, subscribers, before = await two_nodes_after(stack, nursery, redis, 10)
         last = broker_of(b).status.last_seq
         redis.stop()
         await eventually(lambda: not broker_of(b).status.connected, 10)
@@ -356,15 +357,7 @@ async def test_redis_restarted_empty_nodes_read_the_new_streams_from_the_start(
     nursery: trio.Nursery, redis: RedisServer
 ) -> None:
     async with AsyncExitStack() as stack:
-        await redis.ready()
-        a = await start_node(nursery, redis.url)
-        b = await start_node(nursery, redis.url)
-        await nodes_connected(a, b)
-        subscribers = [await subscribe(stack, node) for node in (a, b)]
-        before = [m for i in range(1, 21) for m in ledger(i)]
-        await publish(a, before)
-        for subscriber in subscribers:
-            await subscriber.until(before[-1])
+        a, b, subscribers, _ = await two_nodes_after(stack, nursery, redis, 20)
         epoch = broker_of(a).status.epoch
         redis.stop()
         await eventually(lambda: not broker_of(a).status.connected, 10)
