@@ -1,4 +1,4 @@
-"""``hub`` on the command line: ``hub serve`` today; one subcommand per job."""
+"""``hub`` on the command line: serve, record, call, tail — one subcommand per job."""
 
 from __future__ import annotations
 
@@ -26,7 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], help="[server] log_level"
     )
-    serve.add_argument("--source", help="[source] source: simulator (default) or none")
+    serve.add_argument(
+        "--source",
+        help="[source] source: simulator (default), none, upstream:ws://A[,ws://B…],"
+        " or replay:FILE",
+    )
     serve.add_argument("--ledger-interval", type=float, help="[source] ledger_interval (3.5 s)")
     serve.add_argument("--tx-per-ledger", type=int, help="[source] tx_per_ledger (20)")
     serve.add_argument("--seed", type=int, help="[source] seed, for a reproducible simulator")
