@@ -36,7 +36,7 @@ from trio_websocket import (
 )
 
 from .jsonrpc import from_websocket
-from .ledger import RIPPLE_EPOCH
+from .ledgerdata import RIPPLE_EPOCH_OFFSET
 from .versions import MAX_VERSION
 
 DEFAULT_URL: Final = "ws://127.0.0.1:6006"
@@ -435,7 +435,7 @@ def _short(value: Any, head: int, tail: int) -> str:
 def _ripple_time(seconds: Any) -> str:
     if not isinstance(seconds, int):
         return ""
-    return datetime.fromtimestamp(seconds + RIPPLE_EPOCH, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(seconds + RIPPLE_EPOCH_OFFSET, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _amount(amount: Any) -> str:

@@ -15,8 +15,6 @@ _SUBSCRIBE_FIELDS = (
     "validated_ledgers",
 )
 
-RIPPLE_EPOCH = 946_684_800
-
 
 @dataclass(slots=True)
 class LedgerState:

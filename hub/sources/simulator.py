@@ -22,14 +22,13 @@ every transaction in ``TransactionIndex`` order.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import Decimal
 from typing import Any
 
 import trio
@@ -40,6 +39,7 @@ from hub.addresses import (
     decode_classic_address,
     encode_account_id,
 )
+from hub.ledgerdata import RIPPLE_EPOCH_OFFSET, book_changes, ripple_time_iso, value_text
 
 __all__ = [
     "DEFAULT_START_TIME",
@@ -50,7 +50,6 @@ __all__ = [
     "run_simulator",
 ]
 
-RIPPLE_EPOCH_OFFSET = 946_684_800
 """Seconds from the Unix epoch to the Ripple epoch (2000-01-01T00:00:00Z)."""
 
 DEFAULT_START_TIME = 820_540_800
@@ -78,7 +77,6 @@ _ISSUERS = 3
 _MAX_OPEN_OFFERS = 150
 _TX_KINDS = ("xrp_payment", "iou_payment", "offer_create", "offer_cancel", "trust_set")
 _TX_WEIGHTS = (30, 20, 30, 10, 10)
-_DIV = Context(prec=16, rounding=ROUND_HALF_EVEN)
 
 
 def _sha512_half(*parts: object) -> str:
@@ -98,35 +96,6 @@ def _fake_public_key(*parts: object) -> bytes:
     """A compressed secp256k1-shaped public key (33 bytes) derived from ``parts``."""
     digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
     return bytes([2 + (digest[0] & 1)]) + digest
-
-
-def ripple_time_iso(ripple_seconds: int) -> str:
-    """rippled's ``close_time_iso``: UTC, second precision, ``Z`` suffix."""
-    moment = dt.datetime.fromtimestamp(ripple_seconds + RIPPLE_EPOCH_OFFSET, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _value_text(value: Decimal) -> str:
-    """Format a token value as rippled's STAmount::getText does.
-
-    rippled normalises to a 16-digit mantissa and switches to ``<m>e<exp>``
-    only when the exponent falls outside [-25, -5].
-    """
-    if value == 0:
-        return "0"
-    sign = "-" if value < 0 else ""
-    magnitude = abs(value)
-    offset = magnitude.adjusted() - 15
-    mantissa = int(magnitude.scaleb(-offset, _DIV).to_integral_value(ROUND_HALF_EVEN))
-    if mantissa >= 10**16:
-        mantissa //= 10
-        offset += 1
-    if offset != 0 and (offset < -25 or offset > -5):
-        return f"{sign}{mantissa}e{offset}"
-    text = format(Decimal(mantissa).scaleb(offset), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return sign + text
 
 
 def _currency_hex(currency: str) -> str:
@@ -155,7 +124,7 @@ class _Amount:
     def json(self) -> str | dict[str, str]:
         if self.is_xrp:
             return str(self.units)
-        value = _value_text(Decimal(self.units).scaleb(-6))
+        value = value_text(Decimal(self.units).scaleb(-6))
         return {"currency": self.currency, "issuer": self.issuer, "value": value}
 
 
@@ -776,7 +745,7 @@ class LedgerSimulator:
         if gets["issuer"] == tx["Account"]:
             return None
         units = self._funds(tx["Account"], (gets["currency"], gets["issuer"]))
-        return _value_text(Decimal(units).scaleb(-6))
+        return value_text(Decimal(units).scaleb(-6))
 
     def _one_transaction(
         self, ledger_index: int, tx_index: int
@@ -925,105 +894,6 @@ class LedgerSimulator:
                 }
             )
         return [_sorted_keys(message) for message in messages]
-
-
-def _amount_value(amount: object) -> tuple[str, Decimal] | None:
-    """(issue text as rippled prints it, value); XRP values are in drops."""
-    try:
-        if isinstance(amount, str):
-            return _XRP, Decimal(amount)
-        if isinstance(amount, Mapping):
-            return f"{amount['issuer']}/{amount['currency']}", Decimal(amount["value"])
-    except (KeyError, TypeError, ArithmeticError, ValueError):
-        return None
-    return None
-
-
-def _crossed_offer(
-    wrapper: object, cancelled: object
-) -> tuple[tuple[str, Decimal], tuple[str, Decimal]] | None:
-    """(issue, delta) of TakerGets and TakerPays for an Offer node a crossing changed."""
-    if not isinstance(wrapper, Mapping):
-        return None
-    kind = "ModifiedNode" if "ModifiedNode" in wrapper else "DeletedNode"
-    node = wrapper.get(kind)
-    if not isinstance(node, Mapping) or node.get("LedgerEntryType") != "Offer":
-        return None
-    final, previous = node.get("FinalFields"), node.get("PreviousFields")
-    if not isinstance(final, Mapping) or not isinstance(previous, Mapping):
-        return None
-    if kind == "DeletedNode" and cancelled is not None and final.get("Sequence") == cancelled:
-        return None
-    final_gets = _amount_value(final.get("TakerGets"))
-    prev_gets = _amount_value(previous.get("TakerGets"))
-    final_pays = _amount_value(final.get("TakerPays"))
-    prev_pays = _amount_value(previous.get("TakerPays"))
-    if final_gets is None or prev_gets is None or final_pays is None or prev_pays is None:
-        return None
-    return (
-        (final_gets[0], final_gets[1] - prev_gets[1]),
-        (final_pays[0], final_pays[1] - prev_pays[1]),
-    )
-
-
-def book_changes(
-    transactions: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]],
-) -> list[dict[str, str]]:
-    """The ``changes`` array of a ``bookChanges`` message, as rippled computes it.
-
-    For each Offer modified or deleted with both FinalFields and
-    PreviousFields (i.e. crossed, not cancelled), the amounts traded are the
-    differences; sides are ordered XRP first, otherwise by issue text; rates
-    are side A over side B.  Entries are sorted by their ``A|B`` key.
-    """
-    tally: dict[str, list[Decimal]] = {}
-    sides: dict[str, tuple[str, str]] = {}
-    for tx, meta in transactions:
-        nodes = meta.get("AffectedNodes")
-        if not isinstance(nodes, list):
-            continue
-        for wrapper in nodes:
-            crossed = _crossed_offer(wrapper, tx.get("OfferSequence"))
-            if crossed is None:
-                continue
-            (g, delta_gets), (p, delta_pays) = crossed
-            noswap = True if g == _XRP else (False if p == _XRP else g < p)
-            first, second = (delta_gets, delta_pays) if noswap else (delta_pays, delta_gets)
-            if second == 0:
-                continue
-            rate = _DIV.divide(first, second)
-            key = f"{g}|{p}" if noswap else f"{p}|{g}"
-            sides[key] = (g, p) if noswap else (p, g)
-            entry = tally.get(key)
-            if entry is None:
-                tally[key] = [abs(first), abs(second), rate, rate, rate, rate]
-            else:
-                entry[0] += abs(first)
-                entry[1] += abs(second)
-                entry[2] = max(entry[2], rate)
-                entry[3] = min(entry[3], rate)
-                entry[5] = rate
-
-    def volume(issue: str, value: Decimal) -> str:
-        return str(int(value)) if issue == _XRP else _value_text(value)
-
-    changes: list[dict[str, str]] = []
-    for key in sorted(tally):
-        a, b = sides[key]
-        vol_a, vol_b, high, low, open_, close = tally[key]
-        changes.append(
-            {
-                "close": _value_text(close),
-                "currency_a": "XRP_drops" if a == _XRP else a,
-                "currency_b": "XRP_drops" if b == _XRP else b,
-                "high": _value_text(high),
-                "low": _value_text(low),
-                "open": _value_text(open_),
-                "volume_a": volume(a, vol_a),
-                "volume_b": volume(b, vol_b),
-            }
-        )
-    return changes
 
 
 async def run_simulator(

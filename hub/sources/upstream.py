@@ -33,8 +33,8 @@ from trio_websocket import (
     WebSocketConnection,
 )
 
+from ..ledgerdata import book_changes, ripple_time_iso
 from ..wsclient import connect
-from .simulator import book_changes, ripple_time_iso
 
 log = logging.getLogger(__name__)
 
