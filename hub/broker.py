@@ -27,6 +27,13 @@ The rules of this file:
   epoch, a random key set by whoever reaches an empty Redis first: readers then read
   the new streams from their start. A Redis rolled back to an older snapshot
   (sequence below ours) is read on from its current sequence.
+- **Fenced appends.** What a cluster's source publishes is appended under the lease of
+  the node that runs it (:mod:`hub.leader`): its batches carry the lease's token, and
+  the script appends them only while that token is the lease key's value, so a
+  deposed leader that wakes up late appends nothing. The batch-number check comes
+  first: a retry of a batch appended before the lease ended is still "already
+  appended", not refused. Entries appended so carry the token (field ``f``), which
+  says which leadership term wrote them. Admin ``publish`` batches carry no token.
 - **Readers fall behind only by MAXLEN.** A gap in the sequence is entries trimmed
   before this node read them: counted as ``lost`` and logged, never invented.
 
@@ -59,18 +66,29 @@ WRITER_TTL: Final = 86_400
 """Seconds a writer's last batch number is kept: a retry comes long before that."""
 
 APPEND: Final = """
--- KEYS: seq, epoch, writer, then one stream per event; ARGV: maxlen, batch number,
--- writer ttl, a new epoch, then one payload per event. Returns the last sequence
--- number appended, or 0 when this writer's batch was already appended.
+-- KEYS: seq, epoch, writer, leader, then one stream per event; ARGV: maxlen, batch
+-- number, writer ttl, a new epoch, a fencing token ('' for none), then one payload per
+-- event. Returns the last sequence number appended, 0 when this writer's batch was
+-- already appended, or -1 when the token is not the lease's (the batch comes from a
+-- source whose leadership has ended): then nothing is appended.
 redis.call('SET', KEYS[2], ARGV[4], 'NX')
 local batch = tonumber(ARGV[2])
 if batch <= tonumber(redis.call('GET', KEYS[3]) or '0') then
   return 0
 end
+local token = ARGV[5]
+if token ~= '' and redis.call('GET', KEYS[4]) ~= token then
+  return -1
+end
 local seq = 0
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   seq = redis.call('INCR', KEYS[1])
-  redis.call('XADD', KEYS[i - 1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'e', ARGV[i])
+  if token == '' then
+    redis.call('XADD', KEYS[i - 1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'e', ARGV[i])
+  else
+    redis.call('XADD', KEYS[i - 1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'e', ARGV[i],
+               'f', token)
+  end
 end
 redis.call('SET', KEYS[3], batch, 'EX', ARGV[3])
 return seq
@@ -100,6 +118,14 @@ class Keys:
     @property
     def epoch(self) -> str:
         return f"{{{self.prefix}}}:epoch"
+
+    @property
+    def leader(self) -> str:
+        return f"{{{self.prefix}}}:leader"
+
+    @property
+    def fence(self) -> str:
+        return f"{{{self.prefix}}}:fence"
 
     def writer(self, node_id: str) -> str:
         return f"{{{self.prefix}}}:writer:{node_id}"
@@ -220,6 +246,7 @@ class BrokerStatus:
     appended: int = 0
     applied: int = 0
     lost: int = 0
+    fenced: int = 0
     epoch: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -232,15 +259,29 @@ class BrokerStatus:
             "appended": self.appended,
             "applied": self.applied,
             "lost": self.lost,
+            "fenced": self.fenced,
         }
 
 
 @dataclass(slots=True)
 class _Pending:
-    """A batch of events waiting to be appended, with this writer's number for it."""
+    """A batch of events waiting to be appended, with this writer's number for it and
+    the fencing token it is appended under (None: unfenced)."""
 
     number: int
+    fence: str | None
     events: list[events.Event] = field(default_factory=list)
+
+
+_Queued = tuple[str | None, list[events.Event]]
+
+
+def redis_client(url: str, timeout: float) -> coredis.Redis[bytes]:
+    """A coredis client that never retries on its own: callers retry with backoff."""
+    import coredis  # imported here: a node without a broker never loads it
+    from coredis.retry import NoRetryPolicy
+
+    return coredis.Redis.from_url(url, retry_policy=NoRetryPolicy(), connect_timeout=timeout)
 
 
 class Broker:
@@ -275,16 +316,32 @@ class Broker:
         self.count = count
         self.backoff = backoff
         self.status = BrokerStatus(redacted(url), secrets.token_hex(8))
-        self._send, self._receive = trio.open_memory_channel[list[events.Event]](queue)
+        self._send, self._receive = trio.open_memory_channel[_Queued](queue)
         self._positioned = trio.Event()
+        self._moved = trio.Event()
+        self._held: _Queued | None = None
+        self._deposed: set[str] = set()
         self._batches = 0
         self.remember: Callable[[events.Event], None] | None = None
         """Fed, on a node's first start, what the streams hold from before it (history)."""
 
-    async def submit(self, batch: list[events.Event]) -> None:
-        """Queue events to append, back to back; waits while the writer is backed up."""
+    async def submit(self, batch: list[events.Event], fence: str | None = None) -> None:
+        """Queue events to append, back to back; waits while the writer is backed up.
+
+        ``fence`` is the lease token of the leadership term that produced them
+        (:mod:`hub.leader`); they are appended only while it holds.
+        """
         if batch:
-            await self._send.send(batch)
+            await self._send.send((fence, batch))
+
+    async def reached(self, epoch: str, seq: int) -> None:
+        """Wait until this node has applied everything up to ``seq`` of ``epoch``."""
+        while not (self.status.epoch == epoch and self.status.last_seq >= seq):
+            await self._moved.wait()
+
+    def _advanced(self) -> None:
+        self._moved.set()
+        self._moved = trio.Event()
 
     async def run(
         self,
@@ -296,12 +353,7 @@ class Broker:
 
         Reports started at once: a node serves its clients whether Redis is up or not.
         """
-        import coredis  # imported here: a node without a broker never loads it
-        from coredis.retry import NoRetryPolicy
-
-        client: coredis.Redis[bytes] = coredis.Redis.from_url(
-            self.url, retry_policy=NoRetryPolicy(), connect_timeout=self.timeout
-        )
+        client = redis_client(self.url, self.timeout)
         async with client, trio.open_nursery() as nursery:
             nursery.start_soon(self._read, client, apply)
             nursery.start_soon(self._write, client)
@@ -338,6 +390,7 @@ class Broker:
                 status.connected = True
                 backoff.reset()
                 self._positioned.set()
+                self._advanced()
                 while True:
                     position = dict.fromkeys(streams, f"{status.last_seq}-0")
                     with trio.fail_after(self.timeout):
@@ -345,6 +398,7 @@ class Broker:
                     status.connected = True
                     if reply:
                         self._apply(_entries(reply), apply)
+                        self._advanced()
                         continue
                     # Nothing new: wait for an append. A blocked XREAD is answered with
                     # only the stream that woke it, so its reply is not a snapshot of
@@ -418,11 +472,12 @@ class Broker:
             while True:
                 try:
                     with trio.fail_after(self.timeout):
-                        await script(
+                        answer: Any = await script(
                             keys=[
                                 self.keys.seq,
                                 self.keys.epoch,
                                 self.keys.writer(self.status.node_id),
+                                self.keys.leader,
                                 *(self.keys.stream(event.kind) for event in pending.events),
                             ],
                             args=[
@@ -430,6 +485,7 @@ class Broker:
                                 pending.number,
                                 WRITER_TTL,
                                 secrets.token_hex(8),
+                                pending.fence or "",
                                 *(encode_entry(event) for event in pending.events),
                             ],
                         )
@@ -437,20 +493,46 @@ class Broker:
                     self._failed("append", exc)
                     await trio.sleep(backoff.next())
                     continue
-                self.status.appended += len(pending.events)
                 backoff.reset()
+                if answer == -1 and pending.fence is not None:
+                    self._refused(pending)
+                else:
+                    self.status.appended += len(pending.events)
                 break
 
+    def _refused(self, pending: _Pending) -> None:
+        """A fenced batch the lease no longer covers: dropped, with every later batch of
+        the same term."""
+        assert pending.fence is not None
+        self._deposed.add(pending.fence)
+        self.status.fenced += len(pending.events)
+        log.warning(
+            "broker %s: %d events of leadership term %s refused: that term has ended",
+            self.status.url,
+            len(pending.events),
+            pending.fence,
+        )
+
     async def _next_batch(self) -> _Pending:
-        """The next queued batches joined, up to ``batch`` events (a batch is never cut)."""
+        """The next queued batches of one term joined, up to ``batch`` events (a batch is
+        never cut); batches of a term already refused are dropped."""
+        while True:
+            fence, first = self._held or await self._receive.receive()
+            self._held = None
+            if fence is None or fence not in self._deposed:
+                break
+            self.status.fenced += len(first)
         self._batches += 1
-        pending = _Pending(self._batches, await self._receive.receive())
+        pending = _Pending(self._batches, fence, list(first))
         while len(pending.events) < self.batch:
             try:
                 more = self._receive.receive_nowait()
             except trio.WouldBlock:
                 break
-            pending.events.extend(more)
+            if more[0] != fence:
+                self._held = more
+                break
+            pending.events.extend(more[1])
         return pending
 
 

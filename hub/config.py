@@ -99,6 +99,8 @@ class ClusterConfig(_Section):
     key_prefix: str = "hub"
     stream_maxlen: Positive = 100_000
     timeout: Seconds = 2.0
+    # Nodes with a source take turns running it under a lease this long (hub.leader).
+    lease_seconds: Seconds = 3.0
     # Processes accepting on one port (hub.workers); 1 serves in this process.
     workers: Positive = 1
 

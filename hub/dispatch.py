@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[["Call"], Coroutine[Any, Any, Any]]
 
 # Errors that say "no" to a well-formed request; everything else was the client's mistake.
-_PLAIN_ERRORS = frozenset({"forbidden", "noPermission", "notSupported", "lgrNotFound", "tooBusy"})
+_PLAIN_ERRORS = frozenset(
+    {"forbidden", "noPermission", "notSupported", "lgrNotFound", "txnNotFound", "tooBusy"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ ERRORS: Final[dict[str, ErrorInfo]] = {
     "tooBusy": ErrorInfo(9, "The server is too busy to help you now."),
     "slowDown": ErrorInfo(10, "You are placing too much load on the server."),
     "lgrNotFound": ErrorInfo(21, "Ledger not found."),
+    "txnNotFound": ErrorInfo(29, "Transaction not found."),
     "invalidParams": ErrorInfo(31, "Invalid parameters."),
     "unknownCmd": ErrorInfo(32, "Unknown method."),
     "actMalformed": ErrorInfo(35, "Account malformed."),

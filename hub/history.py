@@ -1,4 +1,4 @@
-"""What the hub published for the last N ledgers, so a client that reconnects can resume.
+"""What the hub published for the last N ledgers: resumes replay it, lookups answer from it.
 
 Ledger-bound messages (``ledgerClosed``, validated ``transaction``, ``bookChanges``,
 ``validationReceived``) are kept in publish order with the frames they were sent as,
@@ -8,13 +8,18 @@ old end once more than ``ledgers`` have closed. ``resumable_from`` is the smalle
 ``since_ledger`` the history can still serve: everything of every later ledger is
 here. Messages bound to no ledger (proposed transactions, server status, consensus,
 manifests, peer status) are live only.
+
+The same entries are indexed by ledger index, ledger hash and transaction hash for
+``ledger`` and ``tx`` (:mod:`hub.lookup`), and leave the indexes when they leave the
+history. A ledger is *complete* once its ``ledgerClosed`` and as many validated
+transactions as its ``txn_count`` are here; :attr:`History.on_complete` hears of each.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from .events import Event
 from .render import Frames
@@ -25,6 +30,36 @@ class Entry:
     ledger_index: int
     event: Event
     frames: Frames
+    key: str | None = None
+    """A transaction's hash, or a ``ledgerClosed``'s ledger hash (upper case)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """Where the published stream stands: its last ledger and what of it went out.
+
+    A relay that takes over from another node starts here: ledgers up to
+    ``ledger_index`` are not published again, and the transactions of that ledger not
+    in ``transactions`` are still due unless ``complete``.
+    """
+
+    ledger_index: int
+    transactions: frozenset[str] = frozenset()
+    book_changes: bool = False
+    complete: bool = True
+
+
+@dataclass(slots=True)
+class _Ledger:
+    closed: Entry | None = None
+    transactions: list[Entry] = field(default_factory=list)
+    book_changes: Entry | None = None
+    expected: int = 0
+    announced: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.closed is not None and len(self.transactions) >= self.expected
 
 
 class History:
@@ -38,10 +73,14 @@ class History:
     def __init__(self, ledgers: int = 256, max_bytes: int = 256 * 2**20) -> None:
         self.ledgers = ledgers
         self.max_bytes = max_bytes
+        self.on_complete: Callable[[int], None] | None = None
         self._entries: deque[Entry] = deque()
         self._closed: deque[int] = deque()
         self._floor: int | None = None
         self._nbytes = 0
+        self._by_index: dict[int, _Ledger] = {}
+        self._by_hash: dict[str, int] = {}
+        self._transactions: dict[str, Entry] = {}
 
     def add(self, event: Event, frames: Frames) -> None:
         """Keep one published message (if it belongs to a ledger)."""
@@ -61,10 +100,13 @@ class History:
                 self._evict(self._floor)
         if self._floor is not None and index <= self._floor:
             return
+        key = _key_of(event)
         frames.freeze()
         routing = Event(event.kind, {}, event.validated, event.accounts, event.books, index)
-        self._entries.append(Entry(index, routing, frames))
+        entry = Entry(index, routing, frames, key)
+        self._entries.append(entry)
         self._nbytes += frames.nbytes
+        self._index(entry, event)
         while self._nbytes > self.max_bytes and self._entries:
             oldest = self._entries[0].ledger_index
             self._floor = oldest if self._floor is None else max(self._floor, oldest)
@@ -93,6 +135,61 @@ class History:
         """The bytes of the kept frames (v2; what resumes send)."""
         return self._nbytes
 
+    # --- lookups --------------------------------------------------------------------
+
+    def closed(self, index: int) -> Entry | None:
+        """The ``ledgerClosed`` of ledger ``index``, if the history holds that ledger."""
+        ledger = self._by_index.get(index)
+        return None if ledger is None else ledger.closed
+
+    def transactions(self, index: int) -> list[Entry]:
+        """The validated transactions of ledger ``index`` kept here, in publish order."""
+        ledger = self._by_index.get(index)
+        return [] if ledger is None else list(ledger.transactions)
+
+    def complete(self, index: int) -> bool:
+        """Whether ledger ``index`` is here with all of its ``txn_count`` transactions."""
+        ledger = self._by_index.get(index)
+        return ledger is not None and ledger.complete
+
+    def index_of(self, ledger_hash: str) -> int | None:
+        return self._by_hash.get(ledger_hash.upper())
+
+    def transaction(self, tx_hash: str) -> Entry | None:
+        return self._transactions.get(tx_hash.upper())
+
+    def tail(self) -> Tail | None:
+        """The last ledger closed here and what of it was published, or None."""
+        latest = self.latest
+        ledger = None if latest is None else self._by_index.get(latest)
+        if latest is None or ledger is None:
+            return None
+        return Tail(
+            latest,
+            frozenset(entry.key for entry in ledger.transactions if entry.key),
+            ledger.book_changes is not None,
+            ledger.complete,
+        )
+
+    def _index(self, entry: Entry, event: Event) -> None:
+        ledger = self._by_index.setdefault(entry.ledger_index, _Ledger())
+        if event.kind == "ledgerClosed":
+            ledger.closed = entry
+            count = event.body.get("txn_count", 0)
+            ledger.expected = count if isinstance(count, int) else 0
+            if entry.key:
+                self._by_hash[entry.key] = entry.ledger_index
+        elif event.kind == "transaction":
+            ledger.transactions.append(entry)
+            if entry.key:
+                self._transactions[entry.key] = entry
+        elif event.kind == "bookChanges":
+            ledger.book_changes = entry
+        if ledger.complete and not ledger.announced:
+            ledger.announced = True
+            if self.on_complete is not None:
+                self.on_complete(entry.ledger_index)
+
     def _evict(self, upto: int) -> None:
         entries = self._entries
         while entries and entries[0].ledger_index <= upto:
@@ -101,3 +198,19 @@ class History:
         if any(entry.ledger_index <= upto for entry in entries):
             self._nbytes -= sum(e.frames.nbytes for e in entries if e.ledger_index <= upto)
             self._entries = deque(e for e in entries if e.ledger_index > upto)
+        for index in [index for index in self._by_index if index <= upto]:
+            ledger = self._by_index.pop(index)
+            if ledger.closed is not None and ledger.closed.key:
+                self._by_hash.pop(ledger.closed.key, None)
+            for tx in ledger.transactions:
+                if tx.key and self._transactions.get(tx.key) is tx:
+                    del self._transactions[tx.key]
+
+
+_KEY_FIELDS = {"transaction": "hash", "ledgerClosed": "ledger_hash"}
+
+
+def _key_of(event: Event) -> str | None:
+    name = _KEY_FIELDS.get(event.kind)
+    value = event.body.get(name) if name else None
+    return value.upper() if isinstance(value, str) else None

@@ -25,6 +25,17 @@ def ripple_time_iso(ripple_seconds: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def ripple_time_human(ripple_seconds: int) -> str:
+    """rippled's ``close_time_human``, e.g. ``2024-Jun-08 15:16:51.000000000 UTC``
+    (English month names whatever the locale, as rippled prints them)."""
+    moment = dt.datetime.fromtimestamp(ripple_seconds + RIPPLE_EPOCH_OFFSET, tz=dt.UTC)
+    month = _MONTHS[moment.month - 1]
+    return f"{moment.year:04d}-{month}-{moment.day:02d} {moment:%H:%M:%S}.000000000 UTC"
+
+
 def value_text(value: Decimal) -> str:
     """Format a token value as rippled's STAmount::getText does.
 

@@ -10,10 +10,11 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from . import events
+from . import events, lookup
 from .dispatch import Call, Methods
 from .errors import RPCError
 from .fanout import route
+from .protocol import Forwarded
 from .session import Session
 from .subscriptions import Change, Subscriptions, parse_change
 
@@ -90,6 +91,7 @@ def _hub_figures(call: Call) -> dict[str, Any]:
         },
         **({"upstream": hub.upstream.as_json()} if hub.upstream else {}),
         **({"broker": hub.broker.status.as_json()} if hub.broker else {}),
+        **({"cluster": hub.leadership.as_json()} if hub.leadership else {}),
         **({"worker": hub.worker} if hub.worker else {}),
         "load": {
             "warnings": stats.load_warnings,
@@ -244,3 +246,90 @@ async def publish(call: Call) -> dict[str, Any]:
             raise RPCError("invalidParams", f"messages[{i}]: {exc}") from None
     await call.hub.publish_batch(batch)
     return {"published": len(batch)}
+
+
+# --- lookups from the history (hub.lookup) ------------------------------------------
+
+_BEYOND: dict[str, str] = {
+    "binary": "The hub keeps ledgers as JSON: 'binary' is not available.",
+    "full": "The hub keeps no ledger state.",
+    "accounts": "The hub keeps no ledger state.",
+    "queue": "The hub has no open ledger and no queue.",
+}
+_NO_OPEN_LEDGER = (
+    "The hub has no open ledger: it sees ledgers once they have closed. Ask for 'validated'."
+)
+
+
+async def _upstream_or(call: Call, error: RPCError) -> Forwarded:
+    """Ask the upstream when the hub relays one; otherwise answer ``error``."""
+    forwarder = call.hub.forwarder
+    if forwarder is None:
+        raise error
+    return Forwarded(await forwarder.forward(call.params, call.api_version))
+
+
+async def _ledger_of(call: Call, query: lookup.LedgerQuery) -> int | None:
+    """The index of the ledger a request names, after waiting for one still arriving."""
+    if query.shortcut == "current":
+        return None
+    hub = call.hub
+    index = lookup.resolve(hub.history, query)
+    held = index is not None and hub.history.closed(index) is not None
+    if index is not None and (query.transactions or not held) and hub.arrivals.due(index):
+        await hub.arrivals.wait(index)
+    return index
+
+
+def _not_found(call: Call, query: lookup.LedgerQuery, index: int | None) -> RPCError:
+    if query.shortcut == "current":
+        return RPCError("lgrNotFound", _NO_OPEN_LEDGER)
+    if index is not None and call.hub.history.closed(index) is not None:
+        return RPCError("lgrNotFound", f"Ledger {index} is not complete in the hub's history.")
+    return RPCError("lgrNotFound", "ledgerNotFound")
+
+
+@METHODS.register("ledger")
+async def ledger(call: Call) -> Any:
+    """A ledger the history holds, in rippled's shape; others go upstream or are not found."""
+    query = lookup.ledger_query(call.params)
+    if query.beyond is not None:
+        return await _upstream_or(call, RPCError("notSupported", _BEYOND[query.beyond]))
+    index = await _ledger_of(call, query)
+    history = call.hub.history
+    result = None
+    if index is not None and (not query.transactions or history.complete(index)):
+        result = lookup.ledger_result(history, index, query, call.api_version)
+    if result is None:
+        return await _upstream_or(call, _not_found(call, query, index))
+    return result
+
+
+@METHODS.register("tx")
+async def tx(call: Call) -> Any:
+    """A transaction of a ledger the history holds, by hash, in rippled's shape."""
+    tx_hash = lookup.tx_hash_of(call.params)
+    if tx_hash is None:
+        message = "The hub looks transactions up by hash ('transaction'), not by 'ctid'."
+        return await _upstream_or(call, RPCError("notSupported", message))
+    if call.params.get("binary") is True:
+        return await _upstream_or(call, RPCError("notSupported", _BEYOND["binary"]))
+    result = lookup.tx_result(call.hub.history, tx_hash, call.api_version)
+    if result is None:
+        return await _upstream_or(call, RPCError("txnNotFound"))
+    return result
+
+
+@METHODS.register("ledger_entry")
+async def ledger_entry(call: Call) -> Any:
+    """The FeeSettings object of a ledger the history holds (what a relaying hub asks
+    to mend a gap); every other object goes upstream, or is not supported."""
+    query = lookup.ledger_query(call.params)
+    if not lookup.wants_fee_settings(call.params) or query.beyond is not None:
+        message = "The hub keeps no ledger state: ledger_entry answers FeeSettings only."
+        return await _upstream_or(call, RPCError("notSupported", message))
+    index = await _ledger_of(call, query)
+    result = None if index is None else lookup.fee_settings_result(call.hub.history, index)
+    if result is None:
+        return await _upstream_or(call, _not_found(call, query, index))
+    return result

@@ -21,6 +21,8 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .broker import Broker
+
 if TYPE_CHECKING:
     from .server import Hub
 
@@ -202,6 +204,25 @@ class _HubCollector(Collector):
         for (component, name), up in sorted(self._probes.items()):
             components.add_metric([component, name], 1 if up() else 0)
         yield components
+
+        if hub.leadership is not None:
+            lease = hub.leadership.lease
+            yield _gauge(
+                "hub_cluster_leader",
+                "1 while this node holds the lease and runs the cluster's source.",
+                hub.leadership.leading,
+            )
+            yield _counter(
+                "hub_cluster_leadership_changes",
+                "Times this node became or stopped being the leader.",
+                lease.changes,
+            )
+        if isinstance(hub.broker, Broker):
+            yield _counter(
+                "hub_broker_fenced_events",
+                "Events of an ended leadership term that Redis refused to append.",
+                hub.broker.status.fenced,
+            )
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:

@@ -68,6 +68,10 @@ class Frames:
         self._frames = {2: self(2)}
         self._event = None
 
+    def message(self) -> dict[str, Any]:
+        """The event's v2 message, decoded again from the kept frame once frozen."""
+        return (self._event or self._thaw()).body
+
     def _thaw(self) -> Event:
         frame = self._frames[2]
         size = frame[1] & 0x7F

@@ -18,7 +18,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
 from wsproto.utilities import RemoteProtocolError
 
-from . import broker, events, httpd
+from . import broker, events, httpd, leader, lookup
 from . import config as _config
 from .connection import Connection
 from .dispatch import Method, Methods
@@ -34,8 +34,8 @@ from .outbox import Outbox
 from .protocol import LOAD_WARNING, NO_EXTRAS, Extras
 from .render import Frames
 from .session import Session
-from .sources.replay import Replay, run_replay
-from .sources.upstream import Relay, UpstreamStatus, run_upstream
+from .sources import launch
+from .sources.upstream import UpstreamStatus
 from .stats import Stats
 from .subscriptions import Subscriptions
 from .versions import VersionPolicy
@@ -60,6 +60,7 @@ class Hub:
         self.subscriptions: Subscriptions[Session] = Subscriptions()
         self.ledger = LedgerState()
         self.history = History(self.config.history.ledgers, self.config.history.max_bytes)
+        self.arrivals = lookup.Arrivals(self.history)
         self._send, self._receive = trio.open_memory_channel[Message](
             self.config.source.publish_queue
         )
@@ -88,6 +89,13 @@ class Hub:
             self.metrics.probe("broker", status.url, lambda: status.connected)
             if isinstance(self.broker, broker.Broker):
                 self.broker.remember = self.remember
+        self.leadership = leader.for_node(
+            self.broker,
+            self.config.source.source,
+            self.config.cluster.lease_seconds,
+            partial(leader.tail_of, self.history, self.ledger),
+            self._parsed,
+        )
         self.worker: dict[str, int] | None = None  # set by hub.workers in a worker process
         self._stopping = trio.Event()
         self._accepting = trio.CancelScope()
@@ -362,37 +370,22 @@ class Hub:
             return self.forwarder.method
 
     async def _start_source(self, nursery: trio.Nursery) -> None:
+        """Start the source; on a cluster node, the candidacy that runs it when leading."""
         cfg = self.config.source
-        kind, _, where = cfg.source.partition(":")
-        if cfg.source == "none":
+        if launch.kind_of(cfg.source) == "none":
             return
-        if kind == "upstream":
-            urls = [url.strip() for url in where.split(",") if url.strip()]
-            if not urls:
-                raise _config.ConfigError("upstream: needs at least one ws:// or wss:// URL")
+        urls = launch.upstream_urls(cfg.source)
+        if urls:
             self.upstream = upstream = UpstreamStatus(urls)
             for url in urls:  # hub_component_up{component="upstream", name=url}
                 self.metrics.probe("upstream", url, partial(_linked, upstream, url))
-            relay = Relay(urls, streams=cfg.upstream_streams)
-            await nursery.start(run_upstream, self.publisher(), relay, self.upstream)
             self.forwarder = Forwarder(urls, cfg.forward_pool, cfg.forward_timeout)
             await nursery.start(self.forwarder.run)
-            return
-        if kind == "replay":
-            replay = Replay(where, speed=cfg.speed, loop=cfg.loop)
-            await nursery.start(partial(run_replay, self.publisher(), replay))
-            return
-        if cfg.source == "simulator":
-            from .sources.simulator import LedgerSimulator, run_simulator
-
-            sim = LedgerSimulator(
-                seed=cfg.seed, tx_per_ledger=cfg.tx_per_ledger, validators=cfg.validators
-            )
-            await nursery.start(
-                partial(run_simulator, self.publisher(), interval=cfg.ledger_interval, sim=sim)
-            )
-            return
-        raise _config.ConfigError(f"unknown source {cfg.source!r}")
+        start = partial(launch.launch, cfg=cfg, upstream=self.upstream)
+        if self.leadership is not None:
+            await nursery.start(self.leadership.run, start)
+        else:
+            await start(nursery, self.publisher(), None)
 
 
 def _linked(upstream: UpstreamStatus, url: str) -> bool:

@@ -420,10 +420,10 @@ async def test_a_retried_append_is_appended_once(redis: RedisServer) -> None:
     event = events.parse(ledger_closed(3))
     async with client:
         script = client.register_script(APPEND)
-        args = [keys.seq, keys.epoch, keys.writer("w1"), keys.stream(event.kind)]
-        first = await script(keys=args, args=[100, 1, 60, "e", encode_entry(event)])
-        again = await script(keys=args, args=[100, 1, 60, "e", encode_entry(event)])
-        after = await script(keys=args, args=[100, 2, 60, "e", encode_entry(event)])
+        args = [keys.seq, keys.epoch, keys.writer("w1"), keys.leader, keys.stream(event.kind)]
+        first = await script(keys=args, args=[100, 1, 60, "e", "", encode_entry(event)])
+        again = await script(keys=args, args=[100, 1, 60, "e", "", encode_entry(event)])
+        after = await script(keys=args, args=[100, 2, 60, "e", "", encode_entry(event)])
         assert (first, again, after) == (1, 0, 2)
         entries = await client.xrange(keys.stream(event.kind))
         assert [seq_of(entry.identifier) for entry in entries] == [1, 2]

@@ -8,7 +8,14 @@ upstream for each missing ledger (``ledger`` with transactions expanded, and the
 ledger's fee settings) and publishes what those ledgers held, in ledger order, so
 subscribers see an unbroken sequence. What the upstream no longer has is logged as a
 gap, never invented. Ledgers and transactions the hub already published (a fail-over
-to a node that is behind) are dropped.
+to a node that is behind) are dropped, and so are transactions of a ledger whose
+``ledgerClosed`` this connection did not publish (it joined mid-ledger): that ledger
+is mended whole when the next ``ledgerClosed`` shows it missing.
+
+A relay may start where another left off (a cluster's new leader, :mod:`hub.leader`):
+given the :class:`~hub.history.Tail` of the stream, it publishes nothing up to that
+ledger, and first publishes what that ledger still owed (the transactions the last
+source had not published yet, fetched with ``ledger``).
 
 The decisions are sans-IO (:class:`Sequencer`, :class:`Backoff`,
 :func:`ledger_messages`); :func:`run_upstream` is the trio edge.
@@ -33,6 +40,7 @@ from trio_websocket import (
     WebSocketConnection,
 )
 
+from ..history import Tail
 from ..ledgerdata import book_changes, ripple_time_iso
 from ..wsclient import connect
 
@@ -161,7 +169,9 @@ class Sequencer:
     """Which upstream messages to publish so subscribers see each ledger once, in order.
 
     ``current`` is the ledger whose transactions this connection may still publish: a
-    ledger's transactions follow its ``ledgerClosed`` (rippled's and Clio's order).
+    ledger's transactions follow its ``ledgerClosed`` (rippled's and Clio's order), so
+    once a ledger was published, validated transactions and book changes of any other
+    ledger are dropped (a later ledger's are mended with it).
     """
 
     last: int | None = None
@@ -183,7 +193,7 @@ class Sequencer:
             kind == "bookChanges" or message.get("validated") is True
         ):
             index = message.get("ledger_index")
-            if isinstance(index, int) and self.last is not None and index <= self.last:
+            if isinstance(index, int) and self.last is not None:
                 return Action.PUBLISH if index == self.current else Action.DROP
         return Action.PUBLISH
 
@@ -215,22 +225,28 @@ def ledger_messages(ledger: Mapping[str, Any], fees: Mapping[str, int]) -> list[
     v2 expanded form (``tx_json``, ``meta``, ``hash``) and the v1 form (fields at the
     top, ``metaData``).
     """
+    contents = ledger_contents(ledger)
+    closed = {
+        "type": "ledgerClosed",
+        "ledger_index": int(ledger["ledger_index"]),
+        "ledger_hash": ledger.get("ledger_hash") or ledger["hash"],
+        "ledger_time": int(ledger["close_time"]),
+        **fees,
+        "txn_count": sum(message["type"] == "transaction" for message in contents),
+    }
+    return [closed, *contents]
+
+
+def ledger_contents(ledger: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What follows a ledger's ``ledgerClosed``: its ``bookChanges`` (when offers
+    crossed) and validated transactions in ``TransactionIndex`` order."""
     index = int(ledger["ledger_index"])
     ledger_hash = ledger.get("ledger_hash") or ledger["hash"]
     close_time = int(ledger["close_time"])
     close_iso = ripple_time_iso(close_time)
     entries = [_split_entry(entry) for entry in ledger.get("transactions", [])]
     entries.sort(key=lambda e: int(e[1].get("TransactionIndex", 0)))
-    out: list[dict[str, Any]] = [
-        {
-            "type": "ledgerClosed",
-            "ledger_index": index,
-            "ledger_hash": ledger_hash,
-            "ledger_time": close_time,
-            **fees,
-            "txn_count": len(entries),
-        }
-    ]
+    out: list[dict[str, Any]] = []
     changes = book_changes([(tx, meta) for tx, meta, _ in entries])
     if changes:
         out.append(
@@ -320,10 +336,15 @@ async def run_upstream(
     relay: Relay,
     status: UpstreamStatus,
     *,
+    start: Tail | None = None,
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Relay upstream messages into ``send`` forever, reconnecting and mending gaps."""
-    sequencer = Sequencer()
+    """Relay upstream messages into ``send`` forever, reconnecting and mending gaps;
+    after ``start`` when given."""
+    sequencer = Sequencer(last=None if start is None else start.ledger_index)
+    owed = start if start is not None and not start.complete else None
+    if start is not None:
+        status.last_ledger = start.ledger_index
     task_status.started()
     for url in itertools.cycle(relay.urls):
         status.url = url
@@ -335,6 +356,9 @@ async def run_upstream(
                 relay.backoff.reset()
                 log.info("upstream %s: connected, subscribed to %s", url, ", ".join(relay.streams))
                 sequencer.reconnected()
+                if owed is not None:
+                    await _finish(link, send, relay, status, owed)
+                    owed = None
                 await _relay(link, send, relay, sequencer, status)
         except (OSError, HandshakeError, ConnectionClosed, UpstreamError, trio.TooSlowError) as exc:
             log.warning("upstream %s: %s", url, exc or type(exc).__name__)
@@ -400,3 +424,28 @@ async def _repair(
             sequencer.published(message)
         status.repaired_ledgers += 1
         status.last_ledger = index
+
+
+async def _finish(
+    link: _Link, send: trio.MemorySendChannel[Any], relay: Relay, status: UpstreamStatus, tail: Tail
+) -> None:
+    """Publish what ledger ``tail`` still owed: its book changes and transactions that
+    the source before this one had not published when it stopped, in order."""
+    index = tail.ledger_index
+    log.warning("upstream: ledger %d was cut short; publishing the rest of it", index)
+    try:
+        answer = await link.request(
+            {"command": "ledger", "ledger_index": index, "transactions": True, "expand": True},
+            relay.request_timeout,
+        )
+    except UpstreamError as exc:
+        status.missing_ledgers += 1
+        log.error("upstream: ledger %d is unavailable (%s); its rest is a gap", index, exc)
+        return
+    for message in ledger_contents(answer["ledger"]):
+        if message["type"] == "bookChanges" and (tail.book_changes or tail.transactions):
+            continue
+        if message["type"] == "transaction" and message["hash"].upper() in tail.transactions:
+            continue
+        await send.send(message)
+    status.repaired_ledgers += 1
