@@ -246,6 +246,11 @@ class Arrivals:
         self._waiting: dict[int, list[trio.Event]] = {}
         history.on_complete = self._completed
 
+    @property
+    def waiting(self) -> int:
+        """Lookups waiting right now (for ``server_info``-style figures and tests)."""
+        return sum(len(events) for events in self._waiting.values())
+
     def due(self, index: int) -> bool:
         """Whether ledger ``index`` is worth waiting for: held but incomplete, or just
         past the latest ledger."""

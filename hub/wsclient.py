@@ -3,7 +3,9 @@
 trio-websocket 0.12.2 leaves the client's socket open when the *server* starts the
 closing handshake, so a relay reconnecting to a restarted upstream would leak a file
 descriptor each time. Here the TCP (or TLS) stream is opened by us and always closed
-by us, and trio-websocket only runs the protocol over it.
+by us, and trio-websocket only runs the protocol over it. The handshake is bounded
+too: trio-websocket waits forever for the reply to an upgrade that a server accepted
+on TCP and then closed (a proxy with no backend, say).
 """
 
 from __future__ import annotations
@@ -15,12 +17,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import trio
-from trio_websocket import WebSocketConnection, wrap_client_stream
+from trio_websocket import ConnectionTimeout, WebSocketConnection, wrap_client_stream
+
+HANDSHAKE_TIMEOUT = 10.0
 
 
 @asynccontextmanager
-async def connect(url: str, **kwargs: Any) -> AsyncIterator[WebSocketConnection]:
-    """A connected client for ``ws://`` or ``wss://`` ``url``; its socket dies with it."""
+async def connect(
+    url: str, *, handshake_timeout: float = HANDSHAKE_TIMEOUT, **kwargs: Any
+) -> AsyncIterator[WebSocketConnection]:
+    """A connected client for ``ws://`` or ``wss://`` ``url``; its socket dies with it.
+
+    Raises trio-websocket's ``ConnectionTimeout`` (a ``HandshakeError``) when the
+    upgrade is not answered within ``handshake_timeout`` seconds.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValueError(f"not a WebSocket URL: {url!r}")
@@ -36,7 +46,12 @@ async def connect(url: str, **kwargs: Any) -> AsyncIterator[WebSocketConnection]
         stream = await trio.open_tcp_stream(parts.hostname, port)
     try:
         async with trio.open_nursery() as nursery:
-            ws = await wrap_client_stream(nursery, stream, parts.hostname, resource, **kwargs)
+            with trio.move_on_after(handshake_timeout) as handshake:
+                ws = await wrap_client_stream(
+                    nursery, stream, parts.hostname, resource, **kwargs
+                )
+            if handshake.cancelled_caught:
+                raise ConnectionTimeout(f"no answer to the upgrade within {handshake_timeout} s")
             try:
                 yield ws
             finally:

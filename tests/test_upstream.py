@@ -6,6 +6,7 @@ import random
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,17 @@ from hub import Hub
 from hub.record import record
 from hub.sources.replay import RecordingError, Replay, read_recording, run_replay
 from hub.sources.simulator import LedgerSimulator
-from hub.sources.upstream import Action, Backoff, Sequencer, fees_of, ledger_messages
+from hub.history import Tail
+from hub.sources.upstream import (
+    Action,
+    Backoff,
+    Relay,
+    Sequencer,
+    UpstreamStatus,
+    fees_of,
+    ledger_messages,
+    run_upstream,
+)
 from tests.conftest import Client, eventually, make_config
 from tests.fake_rippled import FakeRippled
 from tests.samples import ledger_closed, xrp_payment
@@ -58,6 +69,18 @@ def test_sequencer_after_failover_drops_a_ledger_seen_twice() -> None:
     assert seq.classify(ledger_closed(20)) is Action.DROP
     assert seq.classify(xrp_payment(20, 3)) is Action.DROP
     assert seq.classify(ledger_closed(21)) is Action.PUBLISH
+
+
+def test_sequencer_drops_transactions_of_a_ledger_it_joined_mid_way() -> None:
+    """After a reconnect the upstream may be half way through a later ledger: its
+    transactions are dropped, and the whole ledger is mended when the next close
+    shows it missing (publishing them now would repeat them in the repair)."""
+    seq = Sequencer(last=20)
+    seq.reconnected()
+    assert seq.classify(xrp_payment(21, 0)) is Action.DROP
+    assert seq.classify(ledger_closed(22)) is Action.REPAIR
+    fresh = Sequencer()  # a relay's very first connection has nothing to mend
+    assert fresh.classify(xrp_payment(21, 0)) is Action.PUBLISH
 
 
 def test_fee_settings_both_forms() -> None:
@@ -233,6 +256,37 @@ async def test_ledger_the_upstream_no_longer_has_is_a_logged_gap(
     assert f"ledger {indexes[2]} is unavailable" in caplog.text
 
 
+async def test_a_relay_started_from_a_tail_finishes_that_ledger_then_mends_on(
+    nursery: trio.Nursery,
+) -> None:
+    """A new cluster leader: the stream holds ledger 0's close and first two
+    transactions; the relay publishes the rest of ledger 0, all of ledger 1 (missed),
+    then ledger 2 live, and nothing twice."""
+    sim = LedgerSimulator(seed=12, tx_per_ledger=5)
+    ledgers = [[m for m in sim.close_ledger() if m["type"] == "ledgerClosed" or
+                m["type"] == "transaction"] for _ in range(3)]  # fmt: skip
+    fake = FakeRippled()
+    for messages in ledgers:
+        fake.remember(messages)
+    await fake.start(nursery)
+    first = ledgers[0]
+    done = [m["hash"] for m in first[1:3]]
+    tail = Tail(first[0]["ledger_index"], frozenset(done), False, False)
+    send, receive = trio.open_memory_channel[Any](1000)
+    status = UpstreamStatus([fake.url])
+    await nursery.start(partial(run_upstream, send, Relay([fake.url]), status, start=tail))
+    await eventually(lambda: status.connected)
+    await publish(fake.hub, ledgers[2])
+    expected = first[3:] + ledgers[1] + ledgers[2]
+    got = [await receive.receive() for _ in expected]
+    assert [(m["type"], m.get("hash")) for m in got] == [
+        (m["type"], m.get("hash")) for m in expected
+    ]
+    assert status.repaired_ledgers == 2  # the rest of ledger 0, and ledger 1
+    with pytest.raises(trio.WouldBlock):
+        receive.receive_nowait()
+
+
 async def test_failover_to_the_next_url(nursery: trio.Nursery) -> None:
     backup = Hub(make_config())
     await nursery.start(backup.run)
@@ -338,3 +392,28 @@ async def test_shipped_sample_replays_through_serve(nursery: trio.Nursery) -> No
 def test_sample_is_valid_json_lines() -> None:
     for line in (DATA / "sample.jsonl").read_bytes().splitlines():
         msgspec.json.decode(line)
+
+
+async def test_an_upgrade_nobody_answers_times_out(autojump_clock: Any) -> None:
+    """A server that accepts TCP and never answers the upgrade (a proxy with no backend)
+    must not hang a relay or a forwarding link: ``connect`` gives up."""
+    from trio_websocket import HandshakeError
+
+    from hub.wsclient import connect
+
+    accepted = trio.Event()
+
+    async def silent(stream: trio.SocketStream) -> None:
+        accepted.set()
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, silent, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        start = trio.current_time()
+        with pytest.raises(HandshakeError, match="no answer to the upgrade"):
+            async with connect(f"ws://127.0.0.1:{port}", handshake_timeout=3):
+                pass
+        assert accepted.is_set()
+        assert trio.current_time() - start == pytest.approx(3, abs=0.1)
+        nursery.cancel_scope.cancel()
