@@ -47,9 +47,7 @@ async def connect(
     try:
         async with trio.open_nursery() as nursery:
             with trio.move_on_after(handshake_timeout) as handshake:
-                ws = await wrap_client_stream(
-                    nursery, stream, parts.hostname, resource, **kwargs
-                )
+                ws = await wrap_client_stream(nursery, stream, parts.hostname, resource, **kwargs)
             if handshake.cancelled_caught:
                 raise ConnectionTimeout(f"no answer to the upgrade within {handshake_timeout} s")
             try:

@@ -16,7 +16,6 @@ import msgspec
 import pytest
 import trio
 import trio.testing
-from trio_websocket import open_websocket_url
 
 from hub import Hub, events
 from hub.errors import ERRORS, RPCError
@@ -328,9 +327,7 @@ async def test_ledger_and_tx_answer_byte_compatible_with_the_stream(nursery: tri
                     for field in ("hash", "ledger_hash", "close_time_iso"):
                         assert answer[field] == message[field]
                 else:
-                    assert {k: answer[k] for k in message["transaction"]} == message[
-                        "transaction"
-                    ]
+                    assert {k: answer[k] for k in message["transaction"]} == message["transaction"]
                     assert answer["inLedger"] == index
                 assert answer["validated"] is True
     node.shutdown()
@@ -466,10 +463,13 @@ class Proxy:
         self._restored.set()
 
     async def _serve(self, client: trio.SocketStream) -> None:
-        async with client, await trio.open_tcp_stream("127.0.0.1", self.target) as server:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_copy, client, server)
-                nursery.start_soon(_copy, server, client)
+        async with (
+            client,
+            await trio.open_tcp_stream("127.0.0.1", self.target) as server,
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(_copy, client, server)
+            nursery.start_soon(_copy, server, client)
 
 
 async def _copy(source: trio.SocketStream, sink: trio.SocketStream) -> None:

@@ -16,10 +16,10 @@ import trio
 from trio_websocket import open_websocket_url
 
 from hub import Hub
+from hub.history import Tail
 from hub.record import record
 from hub.sources.replay import RecordingError, Replay, read_recording, run_replay
 from hub.sources.simulator import LedgerSimulator
-from hub.history import Tail
 from hub.sources.upstream import (
     Action,
     Backoff,
