@@ -146,15 +146,14 @@ class Leadership:
         self, start_source: SourceStarter, *, task_status: Any = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Ask for the lease; run the source while holding it; forever."""
-        client = redis_client(self.broker.url, self.timeout)
-        async with client:
-            task_status.started()
-            try:
+        try:
+            async with redis_client(self.broker.url, self.timeout) as client:
+                task_status.started()
                 while True:
                     term = await self._campaign(client)
                     await self._lead(client, term, start_source)
-            finally:
-                await self._release(client)
+        finally:
+            await self._release()
 
     async def _campaign(self, client: coredis.Redis[bytes]) -> Term:
         """Ask for the lease until this node holds it."""
@@ -243,14 +242,20 @@ class Leadership:
         self._reachable = True
         return answer
 
-    async def _release(self, client: coredis.Redis[bytes]) -> None:
-        """Give the lease back (shutting down): another node need not wait it out."""
+    async def _release(self) -> None:
+        """Give the lease back (shutting down): another node need not wait it out.
+
+        On a client of its own, in a shielded scope: the running client's connections
+        are being cancelled with everything else.
+        """
         if not self.leading:
             return
         token = self.lease.token
         self._changed(self.lease.resign(trio.current_time()))
         with trio.CancelScope(shield=True), trio.move_on_after(self.timeout):
-            await self._call(client.register_script(RELEASE), [self.broker.keys.leader], [token])
+            async with redis_client(self.broker.url, self.timeout) as client:
+                script = client.register_script(RELEASE)
+                await self._call(script, [self.broker.keys.leader], [token])
 
     def _changed(self, change: Change | None) -> None:
         if change is None:

@@ -1,0 +1,409 @@
+"""Source leadership on Redis (hub.leader): one node runs the source; failover loses nothing.
+
+First the Redis side in process (fencing refuses a deposed term's appends and never
+an admin publish; the source stops by its own clock before the lease can expire),
+then real clusters: three ``hub serve`` processes, all given the same upstream (a hub
+on its simulator, in this process) and a real ``redis-server``, with a subscriber on
+every node and one on the upstream as the truth. The leader is killed with SIGKILL,
+paused past its lease with SIGSTOP, or dies while Redis restarts empty; every
+surviving subscriber must see each ledger and its transactions once, in order.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+
+from hub import Hub, events
+from hub.broker import APPEND, Broker, Keys, encode_entry, redis_client, seq_of
+from hub.history import Tail
+from hub.leader import ACQUIRE, Leadership
+from hub.lease import Lease, Role
+from hub.sources.upstream import Backoff
+from tests.conftest import Client, eventually, make_config, websocket
+from tests.redis_server import RedisServer
+from tests.samples import ledger_closed, xrp_payment
+from tests.test_cli import HubProcess, hub_process
+
+LEASE = 1.0
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+async def start_node(nursery: trio.Nursery, url: str) -> Hub:
+    node = Hub(make_config(cluster={"broker": url, "timeout": 0.5}))
+    assert isinstance(node.broker, Broker)
+    node.broker.backoff = lambda: Backoff(initial=0.05, maximum=0.5)
+    await nursery.start(node.run)
+    broker = node.broker
+    await eventually(lambda: broker.status.connected, 15)
+    return node
+
+
+async def acquire(client: Any, keys: Keys, node_id: str) -> str:
+    """Take the lease as ``node_id`` would (the key must be free); its token."""
+    answer = await client.register_script(ACQUIRE)(
+        keys=[keys.leader, keys.fence, keys.epoch, keys.seq], args=[node_id, 60_000, "e"]
+    )
+    assert int(answer[0]) == 1, answer
+    return f"{node_id}:{int(answer[1])}"
+
+
+async def entries(client: Any, keys: Keys) -> list[tuple[int, dict[bytes, bytes]]]:
+    """Every stream entry as (sequence, fields), in sequence order."""
+    out = []
+    for stream in keys.streams():
+        for entry in await client.xrange(stream):
+            out.append((seq_of(entry.identifier), dict(entry.field_values)))
+    return sorted(out, key=lambda item: item[0])
+
+
+# --- fencing and the lease, in process ------------------------------------------------
+
+
+async def test_a_deposed_terms_appends_are_refused_but_never_an_admin_publish(
+    nursery: trio.Nursery, redis: RedisServer
+) -> None:
+    await redis.ready()
+    node = await start_node(nursery, redis.url)
+    assert isinstance(node.broker, Broker)
+    broker, keys = node.broker, node.broker.keys
+    async with redis_client(redis.url, 2) as client:
+        old = await acquire(client, keys, "old")
+        await broker.submit([events.parse(ledger_closed(1, 1))], fence=old)
+        await eventually(lambda: broker.status.appended == 1)
+        await client.delete([keys.leader])  # the old term's lease expired ...
+        new = await acquire(client, keys, "new")  # ... and another node took it
+        late = [events.parse(xrp_payment(1, 0))]
+        await broker.submit(late, fence=old)
+        await broker.submit([events.parse(ledger_closed(2))], fence=old)
+        await broker.submit([events.parse(ledger_closed(3))])  # admin publish: unfenced
+        await broker.submit([events.parse(ledger_closed(4))], fence=new)
+        await eventually(lambda: broker.status.appended == 3)
+        assert broker.status.fenced == 2  # the late transaction and ledger 2
+        stored = await entries(client, keys)
+    kinds = [(msgspec.json.decode(fields[b"e"])["ledger_index"], fields.get(b"f")) for _, fields
+             in stored]  # fmt: skip
+    assert kinds == [(1, old.encode()), (3, None), (4, new.encode())]
+    assert node.history.latest == 4
+    node.shutdown()
+
+
+async def test_a_retry_of_a_batch_appended_before_the_term_ended_is_not_refused(
+    redis: RedisServer,
+) -> None:
+    """The batch-number check comes first: a reply lost, the lease lost, the retry must
+    say "already appended", not "refused" (which would count it as never appended)."""
+    await redis.ready()
+    keys = Keys("t")
+    event = events.parse(ledger_closed(3))
+    async with redis_client(redis.url, 2) as client:
+        token = await acquire(client, keys, "a")
+        script = client.register_script(APPEND)
+        names = [keys.seq, keys.epoch, keys.writer("w"), keys.leader, keys.stream(event.kind)]
+        first = await script(keys=names, args=[100, 1, 60, "e", token, encode_entry(event)])
+        await client.delete([keys.leader])
+        await acquire(client, keys, "b")
+        retry = await script(keys=names, args=[100, 1, 60, "e", token, encode_entry(event)])
+        later = await script(keys=names, args=[100, 2, 60, "e", token, encode_entry(event)])
+    assert (first, retry, later) == (1, 0, -1)
+
+
+class Recording(Lease):
+    """A lease that remembers when each accepted acquisition or renewal was sent."""
+
+    sent: list[float]
+
+    def acquired(self, fence: int, sent_at: float) -> Any:
+        self.sent.append(sent_at)
+        return super().acquired(fence, sent_at)
+
+    def renewed(self, sent_at: float) -> None:
+        self.sent.append(sent_at)
+        super().renewed(sent_at)
+
+
+@dataclass
+class FakeSource:
+    """Records each start (its tail) and when each run was cancelled."""
+
+    starts: list[Tail | None] = field(default_factory=list)
+    stopped: list[float] = field(default_factory=list)
+    started: trio.Event = field(default_factory=trio.Event)
+
+    async def __call__(self, nursery: trio.Nursery, send: Any, tail: Tail | None) -> None:
+        self.starts.append(tail)
+        self.started.set()
+        nursery.start_soon(self._run)
+
+    async def _run(self) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.stopped.append(trio.current_time())
+
+
+async def test_the_source_stops_by_its_own_clock_before_the_lease_can_expire(
+    nursery: trio.Nursery, redis: RedisServer
+) -> None:
+    await redis.ready()
+    node = await start_node(nursery, redis.url)
+    assert isinstance(node.broker, Broker)
+    await node.publish(ledger_closed(10))
+    await eventually(lambda: node.history.latest == 10)
+    leadership = Leadership(node.broker, lease=LEASE, tail=node.history.tail, parse=node._parsed)
+    recording = Recording(leadership.lease.node_id, LEASE)
+    recording.sent = []
+    leadership.lease = recording
+    source = FakeSource()
+    await nursery.start(leadership.run, source)
+    with trio.fail_after(5):
+        await source.started.wait()
+    assert source.starts == [Tail(10)]
+    await eventually(lambda: len(recording.sent) >= 3)  # renewing
+    redis.pause()  # renewals go unanswered from now on
+    try:
+        paused = trio.current_time()
+        await eventually(lambda: bool(source.stopped), 5)
+        last = max(recording.sent)
+        # Stopped by stop_by, which is before Redis could let the key expire.
+        assert source.stopped[0] <= last + LEASE - recording.margin + 0.1
+        assert source.stopped[0] < last + LEASE
+        assert last <= paused
+        assert leadership.lease.role is Role.FOLLOWER
+    finally:
+        redis.resume()
+    # Redis is back: the lease expired meanwhile, so this node leads again, in a new term.
+    await eventually(lambda: len(source.starts) == 2, 10)
+    assert leadership.lease.fence == 2
+    node.shutdown()
+
+
+async def test_a_leader_shutting_down_gives_the_lease_back(
+    nursery: trio.Nursery, redis: RedisServer
+) -> None:
+    await redis.ready()
+    node = await start_node(nursery, redis.url)
+    assert isinstance(node.broker, Broker)
+    leadership = Leadership(node.broker, lease=60, tail=node.history.tail, parse=node._parsed)
+    source = FakeSource()
+    keys = node.broker.keys
+    async with redis_client(redis.url, 2) as client:
+        async with trio.open_nursery() as candidacy:
+            candidacy.start_soon(leadership.run, source)
+            with trio.fail_after(5):
+                await source.started.wait()
+            assert await client.get(keys.leader) == leadership.lease.token.encode()
+            candidacy.cancel_scope.cancel()
+        # run() returned: its source was stopped and the 60 s lease given back.
+        assert source.stopped
+        assert not leadership.leading
+        assert await client.get(keys.leader) is None
+    node.shutdown()
+
+
+# --- real clusters --------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    process: HubProcess
+    url: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    async def info(self) -> dict[str, Any]:
+        async with websocket(self.url) as ws:
+            reply = await Client(ws).request({"command": "server_info", "api_version": 2})
+        return dict(reply["result"]["info"]["hub"])
+
+    @property
+    def latest(self) -> int:
+        return max((m["ledger_index"] for m in self.messages if m["type"] == "ledgerClosed"),
+                   default=0)  # fmt: skip
+
+
+async def follow(url: str, into: list[dict[str, Any]], task_status: Any) -> None:
+    """Subscribe to ``ledger`` and ``transactions`` and keep every message."""
+    async with websocket(url, message_queue_size=100_000) as ws:
+        client = Client(ws)
+        reply = await client.request(
+            {"command": "subscribe", "streams": ["ledger", "transactions"], "api_version": 2}
+        )
+        assert reply["status"] == "success"
+        task_status.started()
+        try:
+            while True:
+                into.append(msgspec.json.decode(await ws.get_message()))
+        except Exception:  # the node died: what it sent is what is checked
+            return
+
+
+@asynccontextmanager
+async def cluster(
+    tmp_path: Path, redis: RedisServer, nursery: trio.Nursery
+) -> AsyncIterator[tuple[list[Node], list[dict[str, Any]], Hub]]:
+    """An upstream hub on its simulator, three nodes relaying it on Redis, subscribers."""
+    upstream = Hub(make_config(source={"source": "simulator", "ledger_interval": 0.25,
+                                       "tx_per_ledger": 3, "seed": 21}))  # fmt: skip
+    await nursery.start(upstream.run)
+    truth: list[dict[str, Any]] = []
+    await nursery.start(follow, upstream.url, truth)
+    config = tmp_path / "node.toml"
+    config.write_text(f"[cluster]\nlease_seconds = {LEASE}\ntimeout = 0.5\n")
+    await redis.ready()
+    args = ["serve", "--port", "0", "--config", str(config), "--broker", redis.url,
+            "--source", f"upstream:{upstream.url}"]  # fmt: skip
+    async with AsyncExitStack() as stack:
+        processes = [await stack.enter_async_context(hub_process(*args)) for _ in range(3)]
+        nodes = [Node(process, (await process.listening())[0]) for process in processes]
+        for node in nodes:
+            await nursery.start(follow, node.url, node.messages)
+        yield nodes, truth, upstream
+    upstream.shutdown()
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float) -> None:  # noqa: ASYNC109
+    """Ask until ``check()`` holds, failing after ``timeout`` seconds: the state asked
+    about is another process's, with no event to wait on from here."""
+    with trio.fail_after(timeout):
+        while not await check():  # noqa: ASYNC110
+            await trio.sleep(0.02)
+
+
+async def leader_among(nodes: list[Node], timeout: float = 10) -> tuple[Node, dict[str, Any]]:  # noqa: ASYNC109
+    """The node that says it leads."""
+    found: list[tuple[Node, dict[str, Any]]] = []
+
+    async def one_leads() -> bool:
+        for node in nodes:
+            cluster_info = (await node.info())["cluster"]
+            if cluster_info["role"] == "leader":
+                found.append((node, cluster_info))
+                return True
+        return False
+
+    await until(one_leads, timeout)
+    return found[-1]
+
+
+def ledgers(messages: list[dict[str, Any]]) -> list[tuple[int, int, list[str]]]:
+    """(index, txn_count, transaction hashes) of each ledger seen, from the first close."""
+    out: list[tuple[int, int, list[str]]] = []
+    for message in messages:
+        if message["type"] == "ledgerClosed":
+            out.append((message["ledger_index"], message["txn_count"], []))
+        elif message["type"] == "transaction" and out:
+            index = out[-1][0]
+            assert message["ledger_index"] == index, f"a transaction of ledger "\
+                f"{message['ledger_index']} after ledger {index}'s close"  # fmt: skip
+            out[-1][2].append(message["hash"])
+    return out
+
+
+def assert_each_ledger_once_in_order(node: Node, truth: list[dict[str, Any]]) -> None:
+    got = ledgers(node.messages)
+    assert len(got) >= 2
+    indexes = [index for index, _, _ in got]
+    assert indexes == list(range(indexes[0], indexes[0] + len(indexes))), indexes
+    wanted = {index: hashes for index, _, hashes in ledgers(truth)}
+    for index, count, hashes in got[:-1]:  # the last may still be arriving
+        assert len(hashes) == count
+        assert hashes == wanted[index], f"ledger {index}"
+
+
+async def ledgers_past(nodes: list[Node], upstream: Hub, more: int) -> None:
+    """Wait until every node's subscriber got ``more`` ledgers past the upstream's now."""
+    target = (upstream.ledger.index or 0) + more
+    await eventually(lambda: all(node.latest >= target for node in nodes), 20)
+
+
+async def test_kill_the_leader_the_others_miss_nothing(
+    tmp_path: Path, redis: RedisServer, nursery: trio.Nursery
+) -> None:
+    async with cluster(tmp_path, redis, nursery) as (nodes, truth, upstream):
+        leader, _ = await leader_among(nodes)
+        await ledgers_past(nodes, upstream, 3)
+        killed = trio.current_time()
+        leader.process.proc.kill()
+        await leader.process.proc.wait()
+        survivors = [node for node in nodes if node is not leader]
+        successor, info = await leader_among(survivors)
+        named = trio.current_time() - killed
+        assert named < LEASE + LEASE / 3 + 1.0  # the bound, plus slack for a busy machine
+        assert info["leader"] == info["node_id"]
+
+        async def all_name_it() -> bool:  # a follower hears of it at its next ask
+            return {(await n.info())["cluster"]["leader"] for n in survivors} == {info["node_id"]}
+
+        await until(all_name_it, LEASE / 3 + 2)
+        await ledgers_past(survivors, upstream, 4)
+        for node in survivors:
+            assert_each_ledger_once_in_order(node, truth)
+        assert b"leads now" in successor.process.stderr
+
+
+async def test_a_leader_paused_past_its_lease_appends_nothing_when_it_wakes(
+    tmp_path: Path, redis: RedisServer, nursery: trio.Nursery
+) -> None:
+    async with cluster(tmp_path, redis, nursery) as (nodes, truth, upstream):
+        old, old_info = await leader_among(nodes)
+        await ledgers_past(nodes, upstream, 3)
+        old.process.proc.send_signal(signal.SIGSTOP)
+        try:
+            others = [node for node in nodes if node is not old]
+            _, new_info = await leader_among(others)
+            await ledgers_past(others, upstream, 3)
+        finally:
+            old.process.proc.send_signal(signal.SIGCONT)
+        await eventually(lambda: old.latest >= max(node.latest for node in others), 20)
+        assert (await old.info())["cluster"]["role"] == "follower"
+        await ledgers_past(nodes, upstream, 2)
+        for node in nodes:
+            assert_each_ledger_once_in_order(node, truth)
+        async with redis_client(redis.url, 2) as client:
+            stored = await entries(client, Keys())
+        old_token = f"{old_info['node_id']}:{old_info['fence']}".encode()
+        new_token = f"{new_info['node_id']}:{new_info['fence']}".encode()
+        terms = [(seq, fields.get(b"f")) for seq, fields in stored]
+        first_new = min(seq for seq, token in terms if token == new_token)
+        assert all(seq < first_new for seq, token in terms if token == old_token)
+        assert any(token == old_token for _, token in terms)
+
+
+async def test_the_leader_dies_while_redis_restarts_empty(
+    tmp_path: Path, redis: RedisServer, nursery: trio.Nursery
+) -> None:
+    async with cluster(tmp_path, redis, nursery) as (nodes, truth, upstream):
+        leader, _ = await leader_among(nodes)
+        await ledgers_past(nodes, upstream, 3)
+        leader.process.proc.kill()
+        await leader.process.proc.wait()
+        survivors = [node for node in nodes if node is not leader]
+        # Both have read all the dead leader appended (else Redis takes it with it).
+        async with redis_client(redis.url, 2) as client:
+            last = int(await client.get(Keys().seq) or 0)
+
+        async def both_read_it_all() -> bool:
+            return [(await n.info())["broker"]["last_seq"] for n in survivors] == [last, last]
+
+        await until(both_read_it_all, 10)
+        redis.stop()
+        redis.start()  # no persistence: an empty Redis, a new epoch, no lease
+        await leader_among(survivors, timeout=15)
+        await ledgers_past(survivors, upstream, 4)
+        for node in survivors:
+            assert_each_ledger_once_in_order(node, truth)
