@@ -29,6 +29,7 @@ from hub.leader import ACQUIRE, Leadership
 from hub.lease import Lease, Role
 from hub.sources.upstream import Backoff
 from tests.conftest import Client, eventually, make_config, websocket
+from tests.httpraw import fetch
 from tests.redis_server import RedisServer
 from tests.samples import ledger_closed, xrp_payment
 from tests.test_cli import HubProcess, hub_process
@@ -337,6 +338,10 @@ async def test_kill_the_leader_the_others_miss_nothing(
     async with cluster(tmp_path, redis, nursery) as (nodes, truth, upstream):
         leader, _ = await leader_among(nodes)
         await ledgers_past(nodes, upstream, 3)
+        for node in nodes:  # /metrics says who leads
+            metrics = (await fetch(int(node.url.rpartition(":")[2]), "GET", "/metrics")).text
+            assert f"hub_cluster_leader {1.0 if node is leader else 0.0}" in metrics
+            assert "hub_broker_fenced_events_total 0.0" in metrics
         killed = trio.current_time()
         leader.process.proc.kill()
         await leader.process.proc.wait()
