@@ -287,6 +287,37 @@ async def test_a_relay_started_from_a_tail_finishes_that_ledger_then_mends_on(
         receive.receive_nowait()
 
 
+async def test_a_relay_mends_up_to_the_upstreams_latest_ledger_without_waiting(
+    nursery: trio.Nursery,
+) -> None:
+    """The ``subscribe`` answer names the upstream's latest ledger: what was missed up to
+    it is published at once, not at the next close, and nothing of it twice."""
+    sim = LedgerSimulator(seed=13, tx_per_ledger=4)
+    # Rebuilt ledgers carry a bookChanges only when offers crossed.
+    ledgers = [[m for m in sim.close_ledger() if m["type"] != "validationReceived"
+                and m.get("changes") != []] for _ in range(4)]  # fmt: skip
+    fake = FakeRippled()
+    for messages in ledgers:
+        fake.remember(messages)
+    await fake.start(nursery)
+    await publish(fake.hub, ledgers[2][:1])  # the upstream's latest ledger is now ledger 2
+    await eventually(lambda: fake.hub.ledger.index == ledgers[2][0]["ledger_index"])
+    send, receive = trio.open_memory_channel[Any](1000)
+    status = UpstreamStatus([fake.url])
+    tail = Tail(ledgers[0][0]["ledger_index"])
+    await nursery.start(partial(run_upstream, send, Relay([fake.url]), status, start=tail))
+    mended = ledgers[1] + ledgers[2]
+    with trio.fail_after(10):  # before anything is published live
+        got = [await receive.receive() for _ in mended]
+    assert [(m["type"], m.get("hash")) for m in got] == [(m["type"], m.get("hash")) for m in mended]
+    await publish(fake.hub, ledgers[2][1:] + ledgers[3])  # late live rest of 2, then 3
+    with trio.fail_after(10):
+        got = [await receive.receive() for _ in ledgers[3]]
+    assert [m.get("hash") for m in got] == [m.get("hash") for m in ledgers[3]]
+    with pytest.raises(trio.WouldBlock):
+        receive.receive_nowait()
+
+
 async def test_failover_to_the_next_url(nursery: trio.Nursery) -> None:
     backup = Hub(make_config())
     await nursery.start(backup.run)

@@ -12,6 +12,9 @@ to a node that is behind) are dropped, and so are transactions of a ledger whose
 ``ledgerClosed`` this connection did not publish (it joined mid-ledger): that ledger
 is mended whole when the next ``ledgerClosed`` shows it missing.
 
+On each connection the relay also mends at once up to the ledger the ``subscribe``
+answer names as the upstream's latest, instead of waiting for its next close.
+
 A relay may start where another left off (a cluster's new leader, :mod:`hub.leader`):
 given the :class:`~hub.history.Tail` of the stream, it publishes nothing up to that
 ledger, and first publishes what that ledger still owed (the transactions the last
@@ -351,7 +354,7 @@ async def run_upstream(
         try:
             async with connect(url, message_queue_size=10_000) as ws:
                 link = _Link(ws)
-                await link.request({"command": "subscribe", "streams": list(relay.streams)})
+                reply = await link.request({"command": "subscribe", "streams": list(relay.streams)})
                 status.connected = True
                 relay.backoff.reset()
                 log.info("upstream %s: connected, subscribed to %s", url, ", ".join(relay.streams))
@@ -359,6 +362,7 @@ async def run_upstream(
                 if owed is not None:
                     await _finish(link, send, relay, status, owed)
                     owed = None
+                await _catch_up(link, send, relay, sequencer, status, reply.get("ledger_index"))
                 await _relay(link, send, relay, sequencer, status)
         except (OSError, HandshakeError, ConnectionClosed, UpstreamError, trio.TooSlowError) as exc:
             log.warning("upstream %s: %s", url, exc or type(exc).__name__)
@@ -424,6 +428,24 @@ async def _repair(
             sequencer.published(message)
         status.repaired_ledgers += 1
         status.last_ledger = index
+
+
+async def _catch_up(
+    link: _Link,
+    send: trio.MemorySendChannel[Any],
+    relay: Relay,
+    sequencer: Sequencer,
+    status: UpstreamStatus,
+    latest: object,
+) -> None:
+    """Mend at once up to the upstream's latest ledger (its ``subscribe`` answer names
+    it), rather than at its next close: a relay that takes over, or comes back, need not
+    wait a ledger interval to publish what it missed. Live messages of those ledgers
+    that follow are dropped (``current`` is none of them)."""
+    if sequencer.last is None or not isinstance(latest, int) or latest <= sequencer.last:
+        return
+    await _repair(link, send, relay, sequencer, status, latest + 1)
+    sequencer.reconnected()
 
 
 async def _finish(
