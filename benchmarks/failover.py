@@ -23,6 +23,7 @@ p50 and max of each figure.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -194,7 +195,7 @@ async def one_kill(
     pause = 0.0
     for stream in survivors:
         times = [t for t, _ in stream.ledgers() if killed - 10 <= t <= arrived]
-        pause = max([pause, *(b - a for a, b in zip(times, times[1:], strict=False))])
+        pause = max([pause, *(b - a for a, b in itertools.pairwise(times))])
     # The killed node comes back with a fresh subscriber, for the next round.
     await trio.to_thread.run_sync(nodes[index].start)
     streams[index] = Stream(nodes[index].url)
