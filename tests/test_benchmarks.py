@@ -38,3 +38,22 @@ def test_smoke_run_loses_nothing(tmp_path: Path) -> None:
     for name in ("burst", "saturation"):
         assert "websockets" in results["scenarios"][name]["runs"]
     assert "deliv/s" in done.stdout
+
+
+def test_failover_benchmark_kills_a_leader_and_checks_every_stream() -> None:
+    from tests.redis_server import need_redis
+
+    need_redis()
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.failover", "--kills", "2", "--lease", "1",
+         "--ledger-interval", "0.3", "--tx-per-ledger", "2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 3
+    summary = lines[-1]
+    assert summary["kills"] == 2
+    assert summary["ledgers_repeated_or_skipped"] == 0
+    assert summary["ledgers_short_of_transactions"] == 0
+    assert all(kill["next_ledger_s"] > 0 for kill in lines[:2])
