@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
@@ -12,6 +13,9 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from hub import Config, Hub
 from hub import config as hub_config
+
+if TYPE_CHECKING:
+    from tests.redis_server import RedisServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -25,6 +29,17 @@ def make_config(**sections: dict[str, Any]) -> Config:
     for name, values in sections.items():
         overrides.setdefault(name, {}).update(values)
     return hub_config.load(None, overrides)
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real ``redis-server`` on a free port (no persistence), killed after the test."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture

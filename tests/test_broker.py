@@ -102,14 +102,6 @@ def test_broker_url_must_be_redis() -> None:
 
 
 @pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
 def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path, persistent=True)
     server.start()

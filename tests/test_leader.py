@@ -12,14 +12,13 @@ surviving subscriber must see each ledger and its transactions once, in order.
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 import trio
 
 from hub import Hub, events
@@ -37,22 +36,16 @@ from tests.test_cli import HubProcess, hub_process
 LEASE = 1.0
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.kill()
-
-
-async def start_node(nursery: trio.Nursery, url: str) -> Hub:
-    node = Hub(make_config(cluster={"broker": url, "timeout": 0.5}))
-    assert isinstance(node.broker, Broker)
-    node.broker.backoff = lambda: Backoff(initial=0.05, maximum=0.5)
-    await nursery.start(node.run)
+async def start_node(nursery: trio.Nursery, redis: RedisServer) -> tuple[Hub, Broker]:
+    """An in-process node (no source) connected to ``redis``, and its broker."""
+    await redis.ready()
+    node = Hub(make_config(cluster={"broker": redis.url, "timeout": 0.5}))
     broker = node.broker
+    assert isinstance(broker, Broker)
+    broker.backoff = lambda: Backoff(initial=0.05, maximum=0.5)
+    await nursery.start(node.run)
     await eventually(lambda: broker.status.connected, 15)
-    return node
+    return node, broker
 
 
 async def acquire(client: Any, keys: Keys, node_id: str) -> str:
@@ -79,10 +72,8 @@ async def entries(client: Any, keys: Keys) -> list[tuple[int, dict[bytes, bytes]
 async def test_a_deposed_terms_appends_are_refused_but_never_an_admin_publish(
     nursery: trio.Nursery, redis: RedisServer
 ) -> None:
-    await redis.ready()
-    node = await start_node(nursery, redis.url)
-    assert isinstance(node.broker, Broker)
-    broker, keys = node.broker, node.broker.keys
+    node, broker = await start_node(nursery, redis)
+    keys = broker.keys
     async with redis_client(redis.url, 2) as client:
         old = await acquire(client, keys, "old")
         await broker.submit([events.parse(ledger_closed(1, 1))], fence=old)
@@ -161,12 +152,10 @@ class FakeSource:
 async def test_the_source_stops_by_its_own_clock_before_the_lease_can_expire(
     nursery: trio.Nursery, redis: RedisServer
 ) -> None:
-    await redis.ready()
-    node = await start_node(nursery, redis.url)
-    assert isinstance(node.broker, Broker)
+    node, broker = await start_node(nursery, redis)
     await node.publish(ledger_closed(10))
     await eventually(lambda: node.history.latest == 10)
-    leadership = Leadership(node.broker, lease=LEASE, tail=node.history.tail, parse=node._parsed)
+    leadership = Leadership(broker, lease=LEASE, tail=node.history.tail, parse=node._parsed)
     recording = Recording(leadership.lease.node_id, LEASE)
     recording.sent = []
     leadership.lease = recording
@@ -197,12 +186,10 @@ async def test_the_source_stops_by_its_own_clock_before_the_lease_can_expire(
 async def test_a_leader_shutting_down_gives_the_lease_back(
     nursery: trio.Nursery, redis: RedisServer
 ) -> None:
-    await redis.ready()
-    node = await start_node(nursery, redis.url)
-    assert isinstance(node.broker, Broker)
-    leadership = Leadership(node.broker, lease=60, tail=node.history.tail, parse=node._parsed)
+    node, broker = await start_node(nursery, redis)
+    leadership = Leadership(broker, lease=60, tail=node.history.tail, parse=node._parsed)
     source = FakeSource()
-    keys = node.broker.keys
+    keys = broker.keys
     async with redis_client(redis.url, 2) as client:
         async with trio.open_nursery() as candidacy:
             candidacy.start_soon(leadership.run, source)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -206,14 +204,6 @@ async def test_a_worker_that_dies_stops_the_rest_and_the_parent_exits_1() -> Non
             os.kill(victim, signal.SIGKILL)
             assert await hub.exit_code(within=15) == 1
     assert b"exited with -9" in hub.stderr
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.kill()
 
 
 async def test_workers_on_redis_share_events_through_it(redis: RedisServer) -> None:
