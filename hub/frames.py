@@ -22,3 +22,10 @@ def text_frame(payload: bytes) -> bytes:
     if n < 65536:
         return _LEN16.pack(_TEXT_FIN, 126, n) + payload
     return _LEN64.pack(_TEXT_FIN, 127, n) + payload
+
+
+def frame_payload(frame: bytes) -> bytes:
+    """The payload of a frame built by :func:`text_frame` (the inverse of it)."""
+    size = frame[1] & 0x7F
+    start = 2 if size < 126 else 4 if size == 126 else 10
+    return frame[start:]
