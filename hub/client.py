@@ -1,10 +1,11 @@
 """``hub call`` and ``hub tail``: the command line face of the API, over WebSocket.
 
-``hub call METHOD [PARAMS]`` sends one request and prints the answer in seed 001's
-command line format — the JSON-RPC shape, ``{"result": {..., "status": ...}}``,
-indented by three spaces as rippled prints it — at the latest API version unless
-``--api-version`` says otherwise (rippled's command line does the same). It exits 0 on
-success, 1 on an error reply, 2 when it cannot ask (bad arguments, no connection).
+``hub call METHOD [PARAMS]`` sends one request and prints the answer in the command
+line format of the XRPL docs' "Response Formatting" page — the JSON-RPC shape,
+``{"result": {..., "status": ...}}``, indented by three spaces as rippled prints it — at
+the latest API version unless ``--api-version`` says otherwise (rippled's command line
+does the same). It exits 0 on success, 1 on an error reply, 2 when it cannot ask (bad
+arguments, no connection).
 
 ``hub tail [STREAMS...] [--accounts ...]`` subscribes and prints every stream message
 as one JSON line (``--pretty``: one short human-readable line). When the connection

@@ -147,9 +147,7 @@ class Pending:
         return _done(self.call, self.body, self.method, result)
 
 
-def begin(
-    node: Context, session: Session, data: bytes | str | dict[str, Any]
-) -> Outcome | Pending:
+def begin(node: Context, session: Session, data: bytes | str | dict[str, Any]) -> Outcome | Pending:
     """All of a request that needs no waiting: its outcome when it has one already (an
     error, or an inline method's result), else what is left to run.
 

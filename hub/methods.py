@@ -1,9 +1,10 @@
 """The methods the hub answers itself. Each returns the ``result`` object of its reply.
 
-Registered the way ejabberd's "API Versioning" (https://docs.ejabberd.im/developer/ejabberd-api/api_versioning/)
-describes: ``since`` is the API version at which that definition starts; a request at
-version N runs the newest definition at or below N. Plain functions are answered in
-line; only ``publish`` may wait (for room in the publish queue).
+Registered the way ejabberd's "API Versioning" describes
+(https://docs.ejabberd.im/developer/ejabberd-api/api_versioning/): ``since`` is the
+API version at which that definition starts; a request at version N runs the newest
+definition at or below N. Plain functions are answered in line; only ``publish`` may
+wait (for room in the publish queue).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ Call: TypeAlias = _Call["Node"]
 METHODS: Methods[Node] = Methods()
 
 try:
-    BUILD_VERSION = version("hub")
+    BUILD_VERSION = version("xrpl-stream-hub")
 except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     BUILD_VERSION = "0.0.0"
 

@@ -34,14 +34,13 @@ from trio_websocket import (
 
 from ..backoff import Backoff
 from ..config import UPSTREAM_STREAMS
-from ..ledgerdata import book_changes, ripple_time_iso
+from ..ledgerdata import TES_MESSAGE, book_changes, ripple_time_iso
 from ..stats import Report
 from ..wsclient import connect
 
 log = logging.getLogger(__name__)
 
 FEE_SETTINGS_INDEX: Final = "4BC50C9B0D8515D3EAAE1E74B29A95804346C491EE1A95BF25E4AAB854A6A651"
-TES_MESSAGE: Final = "The transaction was applied. Only final in a validated ledger."
 # rippled's result codes for the results a validated ledger can hold (TER.h).
 RESULT_CODES: Final = {
     "tesSUCCESS": 0,
