@@ -18,6 +18,7 @@ from .versions import BETA_VERSION, MAX_VERSION, MIN_VERSION
 Port = Annotated[int, Meta(ge=0, le=65535)]
 Positive = Annotated[int, Meta(ge=1)]
 Seconds = Annotated[float, Meta(gt=0)]
+NonNegative = Annotated[float, Meta(ge=0)]
 
 UPSTREAM_STREAMS: Final = ("ledger", "transactions", "validations", "book_changes")
 """What a relay subscribes to upstream unless ``[source] upstream_streams`` says otherwise."""
@@ -38,6 +39,18 @@ class ServerConfig(_Section):
     handshake_timeout: Seconds = 10.0
     close_timeout: Seconds = 1.0
     network_id: int | None = None
+    # TLS: PEM files (the certificate may carry its chain); both or neither. SIGHUP
+    # reloads them for new connections.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    # On SIGTERM/SIGINT: keep serving existing clients this long, then close them
+    # with 1001 spread over drain_spread seconds (see README "Deploying").
+    drain_seconds: NonNegative = 10.0
+    drain_spread: NonNegative = 2.0
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("[server] tls_cert and tls_key go together")
 
 
 class ApiConfig(_Section):

@@ -109,7 +109,7 @@ class Connection:
     def __init__(
         self,
         node: Answering,
-        stream: trio.SocketStream,
+        stream: trio.abc.Stream,
         ws: WSConnection,
         config: ServerConfig,
         outbox: Outbox,
@@ -118,11 +118,15 @@ class Connection:
         admin: bool,
     ) -> None:
         self.node = node
-        # The writer sends with sendmsg on the plain socket (one system call for many
-        # frames, no joined copy); the reader keeps trio's stream over the same socket.
-        self._sock = socket.socket(fileno=stream.socket.detach())
-        self._sock.setblocking(False)
-        self._stream = trio.SocketStream(trio.socket.from_stdlib_socket(self._sock))
+        self._sock: socket.socket | None = None
+        self._stream = stream
+        if isinstance(stream, trio.SocketStream):
+            # In the clear the writer sends with sendmsg on the plain socket (one system
+            # call for many frames, no joined copy); the reader keeps a trio stream over
+            # the same socket. Over TLS both go through the TLS stream.
+            self._sock = socket.socket(fileno=stream.socket.detach())
+            self._sock.setblocking(False)
+            self._stream = trio.SocketStream(trio.socket.from_stdlib_socket(self._sock))
         self._ws = ws
         self._config = config
         self._outbox = outbox
@@ -221,12 +225,18 @@ class Connection:
             stamp = outbox.stamp
             nbytes = outbox.nbytes
             try:
-                await send_frames(self._sock, outbox.take_frames())
-            except OSError:
+                await self._send(outbox.take_frames())
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
                 self._close_written.set()
                 self._scope.cancel()
                 return
             self.node.wrote(nbytes, stamp)
+
+    async def _send(self, frames: list[bytes]) -> None:
+        if self._sock is not None:
+            await send_frames(self._sock, frames)
+        else:
+            await self._stream.send_all(b"".join(frames))
 
     def _reply(self, outcome: Outcome) -> None:
         """The WebSocket envelope of an outcome, queued; the client is cut at the drop."""
@@ -258,7 +268,7 @@ class Connection:
                 return
             self._last_rx = trio.current_time()
             self._received += 1
-            self._ws.receive_data(data)
+            self._ws.receive_data(bytes(data))
             for event in self._ws.events():
                 if isinstance(event, CloseConnection):
                     self._close_if_open(event.code, event.reason or "")

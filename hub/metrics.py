@@ -160,6 +160,11 @@ def _connections(node: Observed) -> Iterable[Metric]:
         "Connections refused over a limit (HTTP 429 or 503).",
         stats.connections_refused,
     )
+    yield _counter(
+        "hub_accept_errors",
+        "Connections the kernel could not hand over (out of file descriptors or memory).",
+        stats.accept_errors,
+    )
     subs = GaugeMetricFamily(
         "hub_subscriptions",
         "Subscribers per stream; accounts, accounts_proposed and books count connections "

@@ -213,6 +213,8 @@ class Node:
     def refusal(self, remote: str, admin: bool) -> tuple[int, str] | None:
         """Whether a counted connection is over a limit: (HTTP status, reason) or None."""
         limits = self.config.limits
+        if self.health.draining:
+            return 503, "The hub is shutting down; connect to another node."
         if self._open > limits.max_connections:
             return 503, "The hub has reached its connection limit."
         if not admin and self._per_ip[remote] > limits.max_connections_per_ip:
@@ -332,9 +334,16 @@ class Node:
         """Between the start of :meth:`run` and :meth:`stop_serving`."""
         return self.health.serving
 
+    def drain(self) -> None:
+        """Shutting down: ``/health`` says ``draining``, new clients are refused 503."""
+        self.health.drain()
+
     def stop_serving(self) -> None:
-        """The node is shutting down: unhealthy from now on."""
         self.health.stop()
+
+    def resume_point(self) -> int | None:
+        """The ``since_ledger`` a client closed now resumes from without loss."""
+        return self.history.complete_through()
 
     def health_report(self) -> tuple[bool, dict[str, Any]]:
         """Whether the node is fit to serve, and the body of ``GET /health``."""

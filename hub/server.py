@@ -12,7 +12,9 @@ upgrade goes on to wsproto with the same bytes, anything else is plain HTTP serv
 
 from __future__ import annotations
 
+import errno
 import logging
+import resource
 from functools import partial
 from typing import Any
 
@@ -23,7 +25,7 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import RemoteProtocolError
 
 from . import config as _config
-from . import events, http, httpd
+from . import events, http, httpd, tls
 from .connection import Connection
 from .dispatch import Methods
 from .node import Message, Node
@@ -31,9 +33,21 @@ from .outbox import Outbox
 
 log = logging.getLogger(__name__)
 
+# accept() errors that mean "full right now", as trio's serve_listeners treats them.
+_CAPACITY_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_ACCEPT_RETRY = 0.1
+_ACCEPT_LOG_EVERY = 10.0
+
 
 class Hub:
-    """A node and the listeners, handshakes and connections that serve it."""
+    """A node and the listeners, handshakes and connections that serve it.
+
+    Shutdown is a drain (:meth:`shutdown`): ``/health`` turns 503 ``draining`` and new
+    clients are refused at once; existing ones keep their streams for ``[server]
+    drain_seconds`` (or until they have all gone), then are closed with 1001, spread
+    over ``drain_spread`` seconds, each close reason naming the ``since_ledger`` that
+    resumes it without loss. A second :meth:`shutdown` closes everyone at once.
+    """
 
     def __init__(
         self,
@@ -47,8 +61,12 @@ class Hub:
         self.host = self.config.server.host
         self.port: int | None = None
         self.connections: set[Connection] = set()
+        self._tls = tls.server_context(self.config.server)
         self._stopping = trio.Event()
+        self._now = trio.Event()
+        self._changed = trio.Event()
         self._accepting = trio.CancelScope()
+        self._accept_warned_at: float | None = None
 
     async def run(
         self,
@@ -56,11 +74,10 @@ class Hub:
         listeners: list[trio.SocketListener] | None = None,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Serve until :meth:`shutdown`; reports the bound port to ``nursery.start``.
-
-        ``listeners`` (the hub closes them) replace the ``[server]`` host and port, as
-        :mod:`hub.workers` does to accept on one port in many processes.
-        """
+        """Serve until :meth:`shutdown` has drained; reports the bound port to
+        ``nursery.start``. ``listeners`` (the hub closes them) replace the ``[server]``
+        host and port, as :mod:`hub.workers` does to accept on one port in many
+        processes."""
         cfg = self.config.server
         if listeners is None:
             listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host)
@@ -72,15 +89,30 @@ class Hub:
                 log.info("listening on %s", self.url)
                 task_status.started(self.port)
                 await self._stopping.wait()
+                self.node.drain()
+                await self._drain()
                 self.node.stop_serving()
                 self._accepting.cancel()
-                for conn in list(self.connections):
-                    conn.close(CloseReason.GOING_AWAY, "server shutting down")
             root.cancel_scope.cancel()
 
     def shutdown(self) -> None:
-        """Stop accepting and close every client with 1001; :meth:`run` returns soon after."""
+        """Drain and stop (see the class); a second call closes every client at once."""
+        if self._stopping.is_set():
+            self._now.set()
+            self._changed.set()
         self._stopping.set()
+
+    def reload_tls(self) -> None:
+        """Load the certificate files again for new connections (SIGHUP); a bad file is
+        logged and the running certificate kept."""
+        if self._tls is None:
+            return
+        try:
+            self._tls = tls.server_context(self.config.server)
+        except _config.ConfigError as exc:
+            log.error("TLS reload failed, keeping the current certificate: %s", exc)
+            return
+        log.info("TLS certificate reloaded")
 
     def publisher(self) -> trio.MemorySendChannel[Message]:
         """A send end of the node's publisher channel (:meth:`Node.publisher`)."""
@@ -96,7 +128,35 @@ class Hub:
 
     @property
     def url(self) -> str:
-        return f"ws://{netloc(self.host, self.port)}"
+        return f"{'wss' if self._tls else 'ws'}://{netloc(self.host, self.port)}"
+
+    # ---- drain ------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        cfg = self.config.server
+        with trio.move_on_after(cfg.drain_seconds):
+            while self.connections and not self._now.is_set():
+                self._changed = trio.Event()
+                await self._changed.wait()
+        conns = sorted(self.connections, key=lambda conn: conn.session.id)
+        start = trio.current_time()
+        for i, conn in enumerate(conns):
+            with trio.move_on_at(start + cfg.drain_spread * i / len(conns)):
+                await self._now.wait()
+            conn.close(CloseReason.GOING_AWAY, self._goodbye())
+        with trio.move_on_after(cfg.close_timeout * 2):
+            while self.connections:
+                self._changed = trio.Event()
+                await self._changed.wait()
+
+    def _goodbye(self) -> str:
+        """The close reason of a drained client: where it resumes without loss."""
+        point = self.node.resume_point()
+        if point is None:
+            return "server shutting down"
+        return f"server shutting down; resume with since_ledger {point}"
+
+    # ---- accepting --------------------------------------------------------------
 
     async def _accept(
         self,
@@ -106,15 +166,48 @@ class Hub:
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
         with self._accepting:
-            await trio.serve_listeners(
-                self._serve, listeners, handler_nursery=conns, task_status=task_status
+            async with trio.open_nursery() as accepting:
+                for listener in listeners:
+                    accepting.start_soon(self._accept_from, listener, conns)
+                task_status.started()
+
+    async def _accept_from(self, listener: trio.SocketListener, conns: trio.Nursery) -> None:
+        """Accept until cancelled. Out of file descriptors (or memory) the hub says so
+        once per interval, counts it, and keeps serving the connections it has."""
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in _CAPACITY_ERRORS:
+                        raise
+                    self._cannot_accept(exc)
+                    await trio.sleep(_ACCEPT_RETRY)
+                    continue
+                conns.start_soon(self._serve, stream)
+
+    def _cannot_accept(self, exc: OSError) -> None:
+        self.node.stats.accept_errors += 1
+        now = trio.current_time()
+        if self._accept_warned_at is None or now - self._accept_warned_at >= _ACCEPT_LOG_EVERY:
+            self._accept_warned_at = now
+            log.warning(
+                "cannot accept connections: %s; serving the %d open ones (open-file limit %d)",
+                exc.strerror or exc,
+                len(self.connections),
+                resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             )
 
-    async def _serve(self, stream: trio.SocketStream) -> None:
-        remote = _peer_ip(stream)
+    # ---- one connection ---------------------------------------------------------
+
+    async def _serve(self, tcp: trio.SocketStream) -> None:
+        remote = _peer_ip(tcp)
         self.node.connected(remote)
         deadline = trio.current_time() + self.config.server.handshake_timeout
         try:
+            stream = await self._secure(tcp, deadline)
+            if stream is None:
+                return
             with trio.move_on_at(deadline) as timer:
                 head = await httpd.read_head(stream)
             if timer.cancelled_caught:
@@ -128,10 +221,25 @@ class Hub:
             pass
         finally:
             self.node.disconnected(remote)
-            await trio.aclose_forcefully(stream)
+            await trio.aclose_forcefully(tcp)
+
+    async def _secure(self, tcp: trio.SocketStream, deadline: float) -> trio.abc.Stream | None:
+        """The TLS stream over ``tcp`` once its handshake is done (None if it failed or
+        timed out: that costs the hub this socket and nothing more), or ``tcp`` itself."""
+        if self._tls is None:
+            return tcp
+        stream = trio.SSLStream(tcp, self._tls, server_side=True)
+        with trio.move_on_at(deadline):
+            try:
+                await stream.do_handshake()
+            except trio.BrokenResourceError as exc:
+                log.debug("TLS handshake failed: %s", exc.__cause__ or exc)
+                return None
+            return stream
+        return None
 
     async def _upgrade(
-        self, stream: trio.SocketStream, remote: str, head: httpd.Head, deadline: float
+        self, stream: trio.abc.Stream, remote: str, head: httpd.Head, deadline: float
     ) -> None:
         """Finish a WebSocket handshake by ``deadline``, then serve the connection."""
         ws = WSConnection(ConnectionType.SERVER)
@@ -158,10 +266,11 @@ class Hub:
             await conn.run()
         finally:
             self.connections.discard(conn)
+            self._changed.set()
 
 
 async def _upgrade_request(
-    stream: trio.SocketStream, ws: WSConnection, data: bytes
+    stream: trio.abc.Stream, ws: WSConnection, data: bytes
 ) -> Request | None:
     """Feed wsproto until it has the upgrade request; a bad one is answered and None."""
     while True:
@@ -175,7 +284,7 @@ async def _upgrade_request(
             status = hint.status_code if isinstance(hint, RejectConnection) else 400
             await _reject(stream, ws, status, str(exc))
             return None
-        data = await stream.receive_some(65536)
+        data = bytes(await stream.receive_some(65536))
         if not data:
             return None
 
@@ -193,7 +302,7 @@ def _peer_ip(stream: trio.SocketStream) -> str:
     return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
 
-async def _reject(stream: trio.SocketStream, ws: WSConnection, status: int, reason: str) -> None:
+async def _reject(stream: trio.abc.Stream, ws: WSConnection, status: int, reason: str) -> None:
     """Answer the upgrade with a plain HTTP error and a one-line body saying why."""
     body = f"{reason}\n".encode()
     headers = [

@@ -22,6 +22,7 @@ class Stats:
     slow_closes: int = 0
     load_warnings: int = 0
     load_drops: int = 0
+    accept_errors: int = 0
 
 
 class Report:

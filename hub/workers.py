@@ -57,7 +57,8 @@ from .stats import Report
 log = logging.getLogger(__name__)
 
 READY = b"ready\n"
-STOP_TIMEOUT = 10.0
+STOP_GRACE = 5.0
+"""Seconds a worker may take past its drain before it is killed."""
 
 
 class Assignment(msgspec.Struct, frozen=True):
@@ -140,7 +141,7 @@ async def _parent(cfg: _config.Config, port: int) -> int:
                 for proc in procs:
                     nursery.start_soon(_uploads, proc, send.clone())
             print(f"listening on ws://{netloc(cfg.server.host, port)}", flush=True)
-            failed = await _supervise(procs, signals)
+            failed = await _supervise(procs, signals, _stop_timeout(cfg))
             nursery.cancel_scope.cancel()
     return 1 if failed else 0
 
@@ -164,7 +165,7 @@ async def _spawn(plans: list[Assignment], procs: list[trio.Process]) -> bool:
     return True
 
 
-async def _supervise(procs: list[trio.Process], signals: AsyncIterator[int]) -> bool:
+async def _supervise(procs: list[trio.Process], signals: AsyncIterator[int], grace: float) -> bool:
     """Until a signal or a worker's own exit, then stop every worker; True if one failed."""
     failed = False
     async with trio.open_nursery() as nursery:
@@ -185,8 +186,12 @@ async def _supervise(procs: list[trio.Process], signals: AsyncIterator[int]) -> 
         for index, proc in enumerate(procs):
             nursery.start_soon(watch, proc, index)
         nursery.start_soon(on_signal)
-    await _stop(procs)
+    await _stop(procs, grace)
     return failed
+
+
+def _stop_timeout(cfg: _config.Config) -> float:
+    return cfg.server.drain_seconds + cfg.server.drain_spread + STOP_GRACE
 
 
 def _pipes(proc: trio.Process) -> tuple[trio.abc.SendStream, trio.abc.ReceiveStream]:
@@ -205,12 +210,13 @@ async def _read_exactly(stream: trio.abc.ReceiveStream, size: int) -> bytes:
     return data
 
 
-async def _stop(procs: list[trio.Process]) -> None:
-    """SIGTERM every worker still running and wait for each; SIGKILL after a while."""
+async def _stop(procs: list[trio.Process], grace: float = STOP_GRACE) -> None:
+    """SIGTERM every worker still running (each drains) and wait for each; SIGKILL
+    after ``grace`` seconds."""
     for proc in procs:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
-    with trio.move_on_after(STOP_TIMEOUT):
+    with trio.move_on_after(grace):
         for proc in procs:
             await proc.wait()
     for proc in procs:

@@ -20,7 +20,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 def make_config(**sections: dict[str, Any]) -> Config:
     """Test settings: a free port, no source, plus any section overrides."""
     overrides: dict[str, dict[str, Any]] = {
-        "server": {"port": 0},
+        "server": {"port": 0, "drain_seconds": 0, "drain_spread": 0},
         "source": {"source": "none"},
     }
     for name, values in sections.items():

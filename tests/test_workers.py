@@ -99,7 +99,18 @@ async def test_pipe_bus_sends_up_and_applies_only_what_comes_down() -> None:
 
 
 def workers(*args: str) -> tuple[str, ...]:
-    return ("serve", "--workers", "2", "--port", "0", *args)
+    return (
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        "0",
+        "--drain-seconds",
+        "0",
+        "--drain-spread",
+        "0",
+        *args,
+    )
 
 
 async def info(client: Client) -> dict[str, Any]:
