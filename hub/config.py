@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -18,6 +18,9 @@ from .versions import BETA_VERSION, MAX_VERSION, MIN_VERSION
 Port = Annotated[int, Meta(ge=0, le=65535)]
 Positive = Annotated[int, Meta(ge=1)]
 Seconds = Annotated[float, Meta(gt=0)]
+
+UPSTREAM_STREAMS: Final = ("ledger", "transactions", "validations", "book_changes")
+"""What a relay subscribes to upstream unless ``[source] upstream_streams`` says otherwise."""
 
 
 class _Section(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -64,9 +67,7 @@ class SourceConfig(_Section):
     publish_queue: Positive = 10_000
     speed: Annotated[float, Meta(ge=0)] = 1.0
     loop: bool = False
-    upstream_streams: list[str] = msgspec.field(
-        default_factory=lambda: ["ledger", "transactions", "validations", "book_changes"]
-    )
+    upstream_streams: list[str] = msgspec.field(default_factory=lambda: list(UPSTREAM_STREAMS))
     forward_pool: Positive = 2
     forward_timeout: Seconds = 10.0
 

@@ -28,3 +28,10 @@ def text_frame(payload: bytes, *, compressed: bool = False) -> bytes:
     if n < 65536:
         return _LEN16.pack(first, 126, n) + payload
     return _LEN64.pack(first, 127, n) + payload
+
+
+def frame_payload(frame: bytes) -> bytes:
+    """The payload of a frame built by :func:`text_frame` (the inverse of it)."""
+    size = frame[1] & 0x7F
+    start = 2 if size < 126 else 4 if size == 126 else 10
+    return frame[start:]

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from .events import Event
-from .frames import text_frame
+from .frames import frame_payload, text_frame
 from .protocol import encode
 
 decode_json = msgspec.json.Decoder(dict[str, Any]).decode
@@ -69,10 +69,7 @@ class Frames:
         self._event = None
 
     def _thaw(self) -> Event:
-        frame = self._frames[2]
-        size = frame[1] & 0x7F
-        start = 2 if size < 126 else 4 if size == 126 else 10
-        return Event(self._kind, decode_json(frame[start:]))
+        return Event(self._kind, decode_json(frame_payload(self._frames[2])))
 
     @property
     def nbytes(self) -> int:
