@@ -13,6 +13,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from .clientaddr import Networks
 from .versions import BETA_VERSION, MAX_VERSION, MIN_VERSION
 
 Port = Annotated[int, Meta(ge=0, le=65535)]
@@ -47,10 +48,17 @@ class ServerConfig(_Section):
     # with 1001 spread over drain_spread seconds (see README "Deploying").
     drain_seconds: NonNegative = 10.0
     drain_spread: NonNegative = 2.0
+    # Peers (addresses or CIDRs) whose Forwarded / X-Forwarded-For / X-Real-IP headers,
+    # or PROXY protocol header with proxy_protocol = true, name the real client.
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    proxy_protocol: bool = False
+    # permessage-deflate (RFC 7692) when the client offers it.
+    compression: bool = True
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("[server] tls_cert and tls_key go together")
+        _networks("[server] trusted_proxies", self.trusted_proxies)
 
 
 class ApiConfig(_Section):
@@ -67,8 +75,13 @@ class ApiConfig(_Section):
 
 
 class AdminConfig(_Section):
+    # Addresses or CIDRs; a client is admin by address only when no proxy header it
+    # sent was ignored (see [server] trusted_proxies).
     ips: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
     token: str | None = None
+
+    def __post_init__(self) -> None:
+        _networks("[admin] ips", self.ips)
 
 
 class SourceConfig(_Section):
@@ -83,6 +96,9 @@ class SourceConfig(_Section):
     upstream_streams: list[str] = msgspec.field(default_factory=lambda: list(UPSTREAM_STREAMS))
     forward_pool: Positive = 2
     forward_timeout: Seconds = 10.0
+    # Forward each request on a connection of its own that names the client in
+    # Forwarded / X-Forwarded-For, so the upstream charges the client, not the hub.
+    forward_client_ip: bool = False
 
 
 class LoadConfig(_Section):
@@ -140,6 +156,13 @@ class Config(_Section):
 
 class ConfigError(ValueError):
     pass
+
+
+def _networks(key: str, entries: list[str]) -> Networks:
+    try:
+        return Networks.parse(entries)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
 
 
 def load(

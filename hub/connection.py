@@ -30,6 +30,7 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
 from . import protocol
+from .deflate import DeflateExtension, DeflateParams, compressed_text_frame
 from .dispatch import Outcome, Pending
 from .errors import RPCError
 from .frames import text_frame
@@ -41,6 +42,7 @@ from .stats import Stats
 
 if TYPE_CHECKING:
     from .config import ServerConfig
+    from .node import Identity
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,9 @@ class Answering(Protocol):
     @property
     def stats(self) -> Stats: ...
 
-    def open_session(self, remote: str, admin: bool, sink: Sink) -> Session: ...
+    def open_session(
+        self, who: Identity, sink: Sink, deflate: DeflateParams | None = ...
+    ) -> Session: ...
 
     def close_session(self, session: Session) -> None: ...
 
@@ -114,8 +118,8 @@ class Connection:
         config: ServerConfig,
         outbox: Outbox,
         *,
-        remote: str,
-        admin: bool,
+        who: Identity,
+        deflate: DeflateExtension | None = None,
     ) -> None:
         self.node = node
         self._sock: socket.socket | None = None
@@ -140,7 +144,9 @@ class Connection:
         self._parts: list[bytes] = []
         self._size = 0
         self.close_code: int | None = None
-        self.session = node.open_session(remote, admin, self)
+        self._extension = deflate
+        self._deflate = deflate.agreement.params if deflate else None
+        self.session = node.open_session(who, self, self._deflate)
 
     # ---- the Sink of the session --------------------------------------------------
 
@@ -248,7 +254,10 @@ class Connection:
             payload = protocol.success(outcome.body, outcome.result, extras)
         else:
             payload = protocol.failure(outcome.body, outcome.error, extras)
-        self.send(text_frame(payload))
+        deflate = self._deflate
+        self.send(
+            text_frame(payload) if deflate is None else compressed_text_frame(payload, deflate)
+        )
         for frame in outcome.followups:
             self.send(frame)
         if outcome.verdict is Verdict.DROP:
@@ -271,6 +280,9 @@ class Connection:
             self._ws.receive_data(bytes(data))
             for event in self._ws.events():
                 if isinstance(event, CloseConnection):
+                    if self._extension is not None and self._extension.too_big:
+                        # The inflate bound cut a compressed message short: close 1009.
+                        self.node.charge(self.session, (("malformed", 1),))
                     self._close_if_open(event.code, event.reason or "")
                     return
                 await self._on_event(event, nursery)

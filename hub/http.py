@@ -36,6 +36,7 @@ from .dispatch import Outcome
 from .load import Verdict
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
+from .node import Identity
 from .protocol import Extras
 from .session import Session
 from .stats import Stats
@@ -55,11 +56,11 @@ class Serving(Protocol):
 
     def health_report(self) -> tuple[bool, dict[str, Any]]: ...
 
-    def is_admin(self, remote: str, headers: Iterable[tuple[bytes, bytes]]) -> bool: ...
+    def identify(self, peer: str, headers: Iterable[tuple[bytes, bytes]]) -> Identity: ...
 
     def refusal(self, remote: str, admin: bool) -> tuple[int, str] | None: ...
 
-    def transient_session(self, remote: str, admin: bool) -> Session: ...
+    def transient_session(self, who: Identity) -> Session: ...
 
     def over_limit(self, session: Session) -> bool: ...
 
@@ -139,13 +140,13 @@ async def _route(node: Serving, request: HTTPRequest) -> tuple[str, HTTPResponse
     route = "jsonrpc" if method == "POST" else "dashboard"
     if method not in ("GET", "HEAD", "POST"):
         return route, _not_allowed("GET, HEAD, POST")
-    admin = node.is_admin(request.remote, request.headers)
-    refusal = node.refusal(request.remote, admin)
+    who = node.identify(request.remote, request.headers)
+    refusal = node.refusal(who.address, who.admin)
     if refusal is not None:
         node.stats.connections_refused += 1
         return route, text(refusal[0], refusal[1], close=True)
     if method == "POST":
-        return route, await json_rpc(node, request.body, request.remote, admin)
+        return route, await json_rpc(node, request.body, who)
     return route, HTTPResponse(200, [_HTML, _NO_STORE], dashboard_page())
 
 
@@ -154,9 +155,9 @@ def _not_allowed(allow: str) -> HTTPResponse:
     return HTTPResponse(405, [*response.headers, (b"allow", allow.encode())], response.body)
 
 
-async def json_rpc(node: Serving, data: bytes, remote: str, admin: bool) -> HTTPResponse:
+async def json_rpc(node: Serving, data: bytes, who: Identity) -> HTTPResponse:
     """One JSON-RPC request: 200 with the JSON-RPC envelope, 400 text, or 503 overloaded."""
-    session = node.transient_session(remote, admin)
+    session = node.transient_session(who)
     if node.over_limit(session):
         node.stats.load_drops += 1
         return text(503, OVERLOADED, close=True)

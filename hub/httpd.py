@@ -50,10 +50,13 @@ class Head:
         )
 
 
-async def read_head(stream: trio.abc.Stream) -> Head | None:
-    """The first request's head; None when the peer left or sent bad HTTP (answered 400)."""
+async def read_head(stream: trio.abc.Stream, first: bytes = b"") -> Head | None:
+    """The first request's head (``first``: its bytes already read); None when the peer
+    left or sent bad HTTP (answered 400)."""
     conn = h11.Connection(h11.SERVER)
-    raw = b""
+    raw = first
+    if first:
+        conn.receive_data(first)
     while True:
         try:
             event = conn.next_event()

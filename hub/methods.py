@@ -187,7 +187,7 @@ def _replay(call: Call, change: Change, since: int) -> dict[str, Any]:
     for entry in call.node.history.since(since):
         for group in route(entry.event, only_these):
             if session in group:
-                call.followups.append(entry.frames(version))
+                call.followups.append(entry.frames(version, session.deflate))
     latest = call.node.history.latest
     return {
         "resumed_from": since + 1,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -24,6 +25,9 @@ import trio
 
 from . import broker, events, forward, sources
 from . import config as _config
+from .bearer import Bearer, check_bearer
+from .clientaddr import Networks, client_address
+from .deflate import DeflateParams
 from .dispatch import Method, Methods, Outcome, Pending, begin
 from .errors import RPCError
 from .fanout import deliver
@@ -45,6 +49,15 @@ from .versions import VersionPolicy
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any] | events.Event | Sequence[dict[str, Any] | events.Event]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a client is, as its handshake or HTTP request says."""
+
+    address: str
+    admin: bool
+    wrong_token: bool = False
 
 
 class Node:
@@ -81,7 +94,9 @@ class Node:
         self.bus = bus if bus is not None else broker.from_config(config.cluster)
         self.forwarder = forwarder or forward.from_config(config.source)
         self.worker = worker
-        self._admin_ips = frozenset(config.admin.ips)
+        self._admin = Networks.parse(config.admin.ips)
+        self._trusted = Networks.parse(config.server.trusted_proxies)
+        self._proxy_warned = False
         self._per_ip: Counter[str] = Counter()
         self._open = 0
         self._send, self._receive = trio.open_memory_channel[Message](config.source.publish_queue)
@@ -185,33 +200,54 @@ class Node:
 
     # ---- clients ----------------------------------------------------------------------
 
-    def is_admin(self, remote: str, headers: Iterable[tuple[bytes, bytes]]) -> bool:
-        """Admin by address (``[admin] ips``) or by ``Authorization: Bearer <token>``."""
-        return remote in self._admin_ips or self._bearer_ok(headers)
+    def identify(self, peer: str, headers: Iterable[tuple[bytes, bytes]]) -> Identity:
+        """Who a handshake or HTTP request comes from: the client's address (through
+        ``[server] trusted_proxies``) and whether it is admin.
 
-    def _bearer_ok(self, headers: Iterable[tuple[bytes, bytes]]) -> bool:
-        token = self.config.admin.token
-        if not token:
-            return False
-        expected = f"Bearer {token}".encode()
-        return any(
-            name.lower() == b"authorization" and value.strip() == expected
-            for name, value in headers
-        )
+        Admin by address only when no forwarding header was ignored: behind a proxy
+        nobody configured, every client would otherwise arrive from its loopback
+        address and be admin. A bearer token is admin wherever it comes from.
+        """
+        who = client_address(peer, headers, self._trusted)
+        if who.unconfigured_proxy and not self._proxy_warned:
+            self._proxy_warned = True
+            log.warning(
+                "%s sent %s but is not in [server] trusted_proxies: probably a proxy that "
+                "is not configured; nobody is admin by address through it",
+                peer,
+                ", ".join(who.ignored),
+            )
+        if who.problem:
+            log.info("client address from %s: %s", peer, who.problem)
+        bearer = check_bearer(headers, self.config.admin.token)
+        if bearer is Bearer.WRONG:
+            log.warning("a wrong admin token from %s", who.address)
+        admin = bearer is Bearer.OK or who.admin_by_address(self._admin)
+        return Identity(who.address, admin, wrong_token=bearer is Bearer.WRONG)
 
-    def connected(self, remote: str) -> None:
-        """Count a new TCP connection from ``remote`` against the connection limits."""
-        self._per_ip[remote] += 1
+    def trusts(self, peer: str) -> bool:
+        """Whether ``peer`` is one of ``[server] trusted_proxies``."""
+        return peer in self._trusted
+
+    def opened(self) -> None:
+        """Count a new TCP connection against ``[limits] max_connections``."""
         self._open += 1
 
-    def disconnected(self, remote: str) -> None:
+    def closed(self) -> None:
         self._open -= 1
-        self._per_ip[remote] -= 1
-        if not self._per_ip[remote]:
-            del self._per_ip[remote]
+
+    def connected(self, address: str) -> None:
+        """Count a client (a WebSocket connection, or an HTTP request being answered)
+        from ``address`` against ``[limits] max_connections_per_ip``."""
+        self._per_ip[address] += 1
+
+    def disconnected(self, address: str) -> None:
+        self._per_ip[address] -= 1
+        if not self._per_ip[address]:
+            del self._per_ip[address]
 
     def refusal(self, remote: str, admin: bool) -> tuple[int, str] | None:
-        """Whether a counted connection is over a limit: (HTTP status, reason) or None."""
+        """Whether a counted client is over a limit: (HTTP status, reason) or None."""
         limits = self.config.limits
         if self.health.draining:
             return 503, "The hub is shutting down; connect to another node."
@@ -221,13 +257,21 @@ class Node:
             return 429, "Too many connections from your address."
         return None
 
-    def open_session(self, remote: str, admin: bool, sink: Sink) -> Session:
-        """A client whose stream messages go to ``sink``; :meth:`close_session` ends it."""
-        session = Session(remote, admin, sink, stream_version=self.versions.default)
-        session.load_key = remote if self.config.load.key == "ip" else session.id
+    def open_session(
+        self, who: Identity, sink: Sink, deflate: DeflateParams | None = None
+    ) -> Session:
+        """A client whose stream messages go to ``sink`` (compressed with ``deflate``);
+        :meth:`close_session` ends it. A wrong admin token is charged like a malformed
+        request."""
+        session = Session(
+            who.address, who.admin, sink, stream_version=self.versions.default, deflate=deflate
+        )
+        session.load_key = who.address if self.config.load.key == "ip" else session.id
         self.sessions.add(session)
         self.load.attach(session.load_key)
         self.stats.connections_accepted += 1
+        if who.wrong_token:
+            self.charge(session, (("malformed", 1),))
         return session
 
     def close_session(self, session: Session) -> None:
@@ -236,13 +280,15 @@ class Node:
         self.subscriptions.drop(session)
         self.load.detach(session.load_key)
 
-    def transient_session(self, remote: str, admin: bool) -> Session:
+    def transient_session(self, who: Identity) -> Session:
         """A session for one request over a transport without streams (JSON-RPC), charged
         to its IP. It counts as warned when that balance is already past the warning
         level: every reply in that range carried ``warning: "load"``."""
-        session = Session(remote, admin, NO_STREAM, stream_version=self.versions.default)
-        session.load_key = remote
-        session.warned = self.load.balance(remote) >= self.load.policy.warning
+        session = Session(who.address, who.admin, NO_STREAM, stream_version=self.versions.default)
+        session.load_key = who.address
+        session.warned = self.load.balance(who.address) >= self.load.policy.warning
+        if who.wrong_token:
+            self.charge(session, (("malformed", 1),))
         return session
 
     def over_limit(self, session: Session) -> bool:

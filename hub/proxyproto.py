@@ -102,6 +102,11 @@ class ProxyParser:
         return result
 
 
+def looks_like(data: bytes) -> bool:
+    """Whether a connection's first bytes are (the start of) a PROXY header."""
+    return data.startswith((_V1_PREFIX, V2_SIGNATURE))
+
+
 def parse(data: bytes | bytearray) -> Result:
     """The verdict on a connection's first bytes (all of them so far)."""
     if not data:

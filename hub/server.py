@@ -25,11 +25,12 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import RemoteProtocolError
 
 from . import config as _config
-from . import events, http, httpd, tls
+from . import deflate, events, http, httpd, proxyproto, tls
 from .connection import Connection
 from .dispatch import Methods
-from .node import Message, Node
+from .node import Identity, Message, Node
 from .outbox import Outbox
+from .streams import Prefixed
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 _CAPACITY_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _ACCEPT_RETRY = 0.1
 _ACCEPT_LOG_EVERY = 10.0
+_READ_SIZE = 65536
 
 
 class Hub:
@@ -201,45 +203,83 @@ class Hub:
     # ---- one connection ---------------------------------------------------------
 
     async def _serve(self, tcp: trio.SocketStream) -> None:
-        remote = _peer_ip(tcp)
-        self.node.connected(remote)
+        self.node.opened()
         deadline = trio.current_time() + self.config.server.handshake_timeout
         try:
-            stream = await self._secure(tcp, deadline)
-            if stream is None:
-                return
             with trio.move_on_at(deadline) as timer:
-                head = await httpd.read_head(stream)
+                opened = await self._open(tcp, deadline)
+                if opened is None:
+                    return
+                stream, peer, first = opened
+                head = await httpd.read_head(stream, first)
             if timer.cancelled_caught:
-                log.info("handshake from %s timed out", remote)
+                log.info("handshake from %s timed out", _peer_ip(tcp))
             elif head is not None and head.websocket:
-                await self._upgrade(stream, remote, head, deadline)
+                await self._upgrade(stream, peer, head, deadline)
             elif head is not None:
-                answer = partial(http.handle, self.node)
-                await httpd.serve(stream, remote, head, answer, self.config.server)
+                await self._serve_http(stream, peer, head)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
-            self.node.disconnected(remote)
+            self.node.closed()
             await trio.aclose_forcefully(tcp)
 
-    async def _secure(self, tcp: trio.SocketStream, deadline: float) -> trio.abc.Stream | None:
-        """The TLS stream over ``tcp`` once its handshake is done (None if it failed or
-        timed out: that costs the hub this socket and nothing more), or ``tcp`` itself."""
-        if self._tls is None:
-            return tcp
-        stream = trio.SSLStream(tcp, self._tls, server_side=True)
-        with trio.move_on_at(deadline):
-            try:
-                await stream.do_handshake()
-            except trio.BrokenResourceError as exc:
-                log.debug("TLS handshake failed: %s", exc.__cause__ or exc)
+    async def _open(
+        self, tcp: trio.SocketStream, deadline: float
+    ) -> tuple[trio.abc.Stream, str, bytes] | None:
+        """The stream to speak HTTP on, the peer (a PROXY header's source when a trusted
+        proxy sent one) and bytes of the first request already read; None when the
+        connection is to be dropped (bad PROXY header, failed TLS handshake)."""
+        peer, first = _peer_ip(tcp), b""
+        if self.config.server.proxy_protocol:
+            proxied = await self._proxy_header(tcp, peer)
+            if proxied is None:
                 return None
-            return stream
-        return None
+            peer, first = proxied
+        if self._tls is None:
+            return tcp, peer, first
+        stream = trio.SSLStream(Prefixed(tcp, first) if first else tcp, self._tls, server_side=True)
+        try:
+            await stream.do_handshake()
+        except trio.BrokenResourceError as exc:
+            log.debug("TLS handshake from %s failed: %s", peer, exc.__cause__ or exc)
+            return None
+        return stream, peer, b""
+
+    async def _proxy_header(self, tcp: trio.SocketStream, peer: str) -> tuple[str, bytes] | None:
+        """A trusted proxy's PROXY header: (the client, the bytes after it). From any
+        other peer a PROXY header is refused and logged, other bytes pass untouched."""
+        if not self.node.trusts(peer):
+            data = bytes(await tcp.receive_some(_READ_SIZE))
+            if proxyproto.looks_like(data):
+                log.warning("closing %s: a PROXY header from a peer not in trusted_proxies", peer)
+                return None
+            return peer, data
+        parser = proxyproto.ProxyParser()
+        result: proxyproto.Result = proxyproto.NEED_MORE
+        while isinstance(result, proxyproto.NeedMore):
+            data = bytes(await tcp.receive_some(_READ_SIZE))
+            if not data:
+                return None
+            result = parser.feed(data)
+        if isinstance(result, proxyproto.Invalid):
+            log.warning("closing %s: bad PROXY header: %s", peer, result.reason)
+            return None
+        return result.source or peer, result.remaining
+
+    async def _serve_http(self, stream: trio.abc.Stream, peer: str, head: httpd.Head) -> None:
+        """Plain HTTP until either side closes; the connection counts against the limits
+        as its first request's client (each request is identified on its own)."""
+        who = self.node.identify(peer, head.request.headers)
+        self.node.connected(who.address)
+        try:
+            answer = partial(http.handle, self.node)
+            await httpd.serve(stream, peer, head, answer, self.config.server)
+        finally:
+            self.node.disconnected(who.address)
 
     async def _upgrade(
-        self, stream: trio.abc.Stream, remote: str, head: httpd.Head, deadline: float
+        self, stream: trio.abc.Stream, peer: str, head: httpd.Head, deadline: float
     ) -> None:
         """Finish a WebSocket handshake by ``deadline``, then serve the connection."""
         ws = WSConnection(ConnectionType.SERVER)
@@ -247,20 +287,31 @@ class Hub:
         with trio.move_on_at(deadline):
             request = await _upgrade_request(stream, ws, head.raw)
         if request is None:
-            log.info("handshake from %s timed out or failed", remote)
+            log.info("handshake from %s timed out or failed", peer)
             return
-        admin = self.node.is_admin(remote, request.extra_headers)
-        refusal = self.node.refusal(remote, admin)
+        who = self.node.identify(peer, request.extra_headers)
+        self.node.connected(who.address)
+        try:
+            await self._accept_upgrade(stream, ws, request, who)
+        finally:
+            self.node.disconnected(who.address)
+
+    async def _accept_upgrade(
+        self, stream: trio.abc.Stream, ws: WSConnection, request: Request, who: Identity
+    ) -> None:
+        refusal = self.node.refusal(who.address, who.admin)
         if refusal is not None:
             self.node.stats.connections_refused += 1
             await _reject(stream, ws, *refusal)
             return
-        await stream.send_all(ws.send(AcceptConnection()))
+        cfg = self.config.server
+        offers = [str(offer) for offer in request.extensions]
+        agreement = deflate.negotiate(offers) if cfg.compression else None
+        ext = deflate.DeflateExtension(agreement, cfg.max_message_size) if agreement else None
+        await stream.send_all(ws.send(AcceptConnection(extensions=[ext] if ext else [])))
         limits = self.config.limits
         outbox = Outbox(limits.send_queue_bytes, limits.send_queue_messages)
-        conn = Connection(
-            self.node, stream, ws, self.config.server, outbox, remote=remote, admin=admin
-        )
+        conn = Connection(self.node, stream, ws, cfg, outbox, who=who, deflate=ext)
         self.connections.add(conn)
         try:
             await conn.run()
@@ -284,7 +335,7 @@ async def _upgrade_request(
             status = hint.status_code if isinstance(hint, RejectConnection) else 400
             await _reject(stream, ws, status, str(exc))
             return None
-        data = bytes(await stream.receive_some(65536))
+        data = bytes(await stream.receive_some(_READ_SIZE))
         if not data:
             return None
 

@@ -7,6 +7,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from .deflate import DeflateParams
+
 _ids = itertools.count(1)
 
 
@@ -54,7 +56,7 @@ NO_STREAM: Final[Sink] = _NoStream()
 
 @dataclass(eq=False, slots=True)
 class Session:
-    """One client: its address, role, stream version and load key, and its sink."""
+    """One client: its address, role, stream rendering and load key, and its sink."""
 
     remote: str
     admin: bool
@@ -63,6 +65,8 @@ class Session:
     stream_version: int = 1
     load_key: Hashable = None
     warned: bool = False
+    deflate: DeflateParams | None = None
+    """permessage-deflate parameters of its connection: which shared frames it gets."""
 
     @property
     def streams(self) -> bool:
