@@ -54,12 +54,14 @@ class _Ledger:
     closed: Entry | None = None
     transactions: list[Entry] = field(default_factory=list)
     book_changes: Entry | None = None
-    expected: int = 0
+    expected: int | None = None
     announced: bool = False
 
     @property
     def complete(self) -> bool:
-        return self.closed is not None and len(self.transactions) >= self.expected
+        """Its close and as many transactions as its ``txn_count`` (a close without a
+        count is taken as complete)."""
+        return self.closed is not None and len(self.transactions) >= (self.expected or 0)
 
 
 class History:
@@ -123,6 +125,17 @@ class History:
     def latest(self) -> int | None:
         return self._closed[-1] if self._closed else None
 
+    def complete_through(self) -> int | None:
+        """The newest ledger whose every message is here: the latest, once as many of
+        its transactions as its ``txn_count`` arrived (they follow its ``ledgerClosed``),
+        else the one before. ``since_ledger`` of it resumes with nothing lost."""
+        latest = self.latest
+        if latest is None:
+            return None
+        ledger = self._by_index.get(latest)
+        counted = ledger is not None and ledger.expected is not None
+        return latest if counted and ledger is not None and ledger.complete else latest - 1
+
     def since(self, since_ledger: int) -> Iterator[Entry]:
         """Every kept message of the ledgers after ``since_ledger``, in publish order."""
         return (entry for entry in self._entries if entry.ledger_index > since_ledger)
@@ -175,8 +188,8 @@ class History:
         ledger = self._by_index.setdefault(entry.ledger_index, _Ledger())
         if event.kind == "ledgerClosed":
             ledger.closed = entry
-            count = event.body.get("txn_count", 0)
-            ledger.expected = count if isinstance(count, int) else 0
+            count = event.body.get("txn_count")
+            ledger.expected = count if isinstance(count, int) else None
             if entry.key:
                 self._by_hash[entry.key] = entry.ledger_index
         elif event.kind == "transaction":

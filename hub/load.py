@@ -22,7 +22,6 @@ DEFAULT_COSTS: Final[Mapping[str, int]] = {
     "malformed": 100,
     "exception": 100,
     "subscribe_item": 4,
-    "publish": 20,
 }
 
 

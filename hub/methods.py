@@ -1,128 +1,131 @@
 """The methods the hub answers itself. Each returns the ``result`` object of its reply.
 
-Registered the way seed 003 describes: ``since`` is the API version at which that
-definition starts; a request at version N runs the newest definition at or below N.
+Registered the way ejabberd's "API Versioning" describes
+(https://docs.ejabberd.im/developer/ejabberd-api/api_versioning/): ``since`` is the
+API version at which that definition starts; a request at version N runs the newest
+definition at or below N. Plain functions are answered in line; ``publish`` may wait
+for room in the publish queue, and the lookups (``ledger``, ``tx``, ``ledger_entry``)
+for a ledger still arriving or for the upstream.
 """
 
 from __future__ import annotations
 
-import time
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import events, lookup
-from .dispatch import Call, Methods
+from .dispatch import Call as _Call
+from .dispatch import Methods
 from .errors import RPCError
 from .fanout import route
 from .protocol import Forwarded
 from .session import Session
 from .subscriptions import Change, Subscriptions, parse_change
 
-METHODS = Methods()
+if TYPE_CHECKING:
+    from .node import Node
+
+Call: TypeAlias = _Call["Node"]
+METHODS: Methods[Node] = Methods()
 
 try:
-    BUILD_VERSION = version("hub")
+    BUILD_VERSION = version("xrpl-stream-hub")
 except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     BUILD_VERSION = "0.0.0"
 
 
-@METHODS.register("ping", inline=True)
-async def ping(call: Call) -> dict[str, Any]:
+@METHODS.register("ping")
+def ping(call: Call) -> dict[str, Any]:
     return {}
 
 
-@METHODS.register("version", inline=True)
-async def version_v1(call: Call) -> dict[str, Any]:
+@METHODS.register("version")
+def version_v1(call: Call) -> dict[str, Any]:
     return {"version": {"first": "1.0.0", "good": "1.0.0", "last": "1.0.0"}}
 
 
-@METHODS.register("version", since=2, inline=True)
-async def version_v2(call: Call) -> dict[str, Any]:
-    versions = call.hub.versions
+@METHODS.register("version", since=2)
+def version_v2(call: Call) -> dict[str, Any]:
+    versions = call.node.versions
     return {"version": {"first": versions.first, "last": versions.last}}
 
 
-@METHODS.register("server_info", inline=True)
-async def server_info(call: Call) -> dict[str, Any]:
-    hub = call.hub
+@METHODS.register("server_info")
+def server_info(call: Call) -> dict[str, Any]:
+    node = call.node
     info: dict[str, Any] = {
         "build_version": BUILD_VERSION,
         "server_state": "full",
-        "uptime": int(time.monotonic() - hub.started),
-        "complete_ledgers": hub.ledger.complete_ledgers(),
+        "uptime": node.uptime(),
+        "complete_ledgers": node.ledger.complete_ledgers(),
         "load_factor": 1,
         "peers": 0,
     }
-    validated = hub.ledger.validated_ledger(time.monotonic())
+    validated = node.ledger.validated_ledger(node.clock())
     if validated is not None:
         info["validated_ledger"] = validated
     else:
         info["server_state"] = "connected"
-    if hub.config.server.network_id is not None:
-        info["network_id"] = hub.config.server.network_id
+    if node.config.server.network_id is not None:
+        info["network_id"] = node.config.server.network_id
     info["hub"] = _hub_figures(call)
     return {"info": info}
 
 
 def _hub_figures(call: Call) -> dict[str, Any]:
     """The hub's own live figures; client addresses only for admins."""
-    hub, stats = call.hub, call.hub.stats
-    queued = [len(conn.session.outbox) for conn in hub.connections]
-    queued_bytes = [conn.session.outbox.nbytes for conn in hub.connections]
-    top = [
-        {"client": str(key), "balance": round(balance)}
-        if call.session.admin
-        else {"balance": round(balance)}
-        for key, balance in hub.load.top(5)
-    ]
+    node, stats = call.node, call.node.stats
+    sessions = node.sessions
     return {
-        "connections": len(hub.connections),
-        "in_flight_requests": sum(conn.inflight for conn in hub.connections),
+        "connections": len(sessions),
+        "in_flight_requests": sum(session.sink.in_flight for session in sessions),
         "requests": stats.requests,
         "events_published": stats.events_published,
         "events_rejected": stats.events_rejected,
         "deliveries": stats.deliveries,
         "bytes_sent": stats.bytes_sent,
-        "subscribers": hub.subscriptions.counts(),
-        "queues": {
-            "messages": sum(queued),
-            "bytes": sum(queued_bytes),
-            "max_bytes": max(queued_bytes, default=0),
-        },
-        **({"upstream": hub.upstream.as_json()} if hub.upstream else {}),
-        **({"broker": hub.broker.status.as_json()} if hub.broker else {}),
-        **({"cluster": hub.leadership.as_json()} if hub.leadership else {}),
-        **({"worker": hub.worker} if hub.worker else {}),
+        "subscribers": node.subscriptions.counts(),
+        "queues": node.queue_figures(),
+        **({"upstream": node.upstream.as_json()} if node.upstream else {}),
+        **({"broker": node.bus.status.as_json()} if node.bus else {}),
+        **({"cluster": node.leadership.as_json()} if node.leadership else {}),
+        **({"worker": node.worker} if node.worker else {}),
         "load": {
             "warnings": stats.load_warnings,
             "drops": stats.load_drops,
             "slow_consumer_closes": stats.slow_closes,
             "connections_refused": stats.connections_refused,
-            "warned_clients": sum(conn.session.warned for conn in hub.connections),
-            "top_balances": top,
+            "warned_clients": sum(session.warned for session in sessions),
+            "top_balances": _top_balances(node, admin=call.session.admin),
         },
     }
 
 
-@METHODS.register("connections", admin=True, inline=True)
-async def connections(call: Call) -> dict[str, Any]:
+def _top_balances(node: Node, *, admin: bool) -> list[dict[str, Any]]:
+    return [
+        {"client": str(key), "balance": round(balance)} if admin else {"balance": round(balance)}
+        for key, balance in node.load.top(5)
+    ]
+
+
+@METHODS.register("connections", admin=True)
+def connections(call: Call) -> dict[str, Any]:
     """Every open connection, for operators hunting a noisy or stuck client."""
-    hub = call.hub
+    node = call.node
     out = []
-    for conn in sorted(hub.connections, key=lambda c: c.session.id):
-        session = conn.session
-        own = hub.subscriptions.own(session)
+    for session in sorted(node.sessions, key=lambda s: s.id):
+        own = node.subscriptions.own(session)
         out.append(
             {
                 "id": session.id,
                 "remote": session.remote,
                 "admin": session.admin,
                 "api_version": session.stream_version,
-                "balance": round(hub.load.balance(session.load_key)),
+                "balance": round(node.load.balance(session.load_key)),
                 "warned": session.warned,
-                "in_flight": conn.inflight,
-                "queued_messages": len(session.outbox),
-                "queued_bytes": session.outbox.nbytes,
+                "in_flight": session.sink.in_flight,
+                "queued_messages": session.sink.queued_messages,
+                "queued_bytes": session.sink.queued_bytes,
                 "subscriptions": {
                     "streams": sorted(own.streams),
                     "accounts": len(own.accounts),
@@ -134,22 +137,22 @@ async def connections(call: Call) -> dict[str, Any]:
     return {"connections": out}
 
 
-@METHODS.register("subscribe", inline=True)
-async def subscribe(call: Call) -> dict[str, Any]:
+@METHODS.register("subscribe")
+def subscribe(call: Call) -> dict[str, Any]:
     """Add subscriptions; this connection's streams now render at this request's version."""
-    hub, session = call.hub, call.session
+    node, session = call.node, call.session
     _needs_a_stream(call)
     change = parse_change(call.params, admin=session.admin, subscribe=True)
-    limit = hub.config.limits.max_subscriptions_per_connection
-    if hub.subscriptions.own(session).size + change.size > limit:
+    limit = node.config.limits.max_subscriptions_per_connection
+    if node.subscriptions.own(session).size + change.size > limit:
         raise RPCError(
             "invalidParams", f"Too many subscriptions on one connection (limit {limit})."
         )
     since = _since_ledger(call)
-    call.extra_cost = hub.load.policy.cost("subscribe_item", change.size)
-    hub.subscriptions.subscribe(session, change)
+    call.charge("subscribe_item", change.size)
+    node.subscriptions.subscribe(session, change)
     session.stream_version = call.api_version
-    result = hub.ledger.subscribe_fields() if "ledger" in change.streams else {}
+    result = node.ledger.subscribe_fields() if "ledger" in change.streams else {}
     if since is not None:
         result.update(_replay(call, change, since))
     return result
@@ -162,7 +165,7 @@ def _since_ledger(call: Call) -> int | None:
     since = call.params["since_ledger"]
     if type(since) is not int or since < 0:
         raise RPCError("invalidParams", "Field 'since_ledger' must be a ledger index.")
-    floor = call.hub.history.resumable_from
+    floor = call.node.history.resumable_from
     if floor is None or since < floor:
         where = "no ledger yet" if floor is None else f"since_ledger {floor} at the earliest"
         raise RPCError(
@@ -184,11 +187,11 @@ def _replay(call: Call, change: Change, since: int) -> dict[str, Any]:
     only_these: Subscriptions[Session] = Subscriptions()
     only_these.subscribe(session, change)
     version = call.api_version
-    for entry in call.hub.history.since(since):
+    for entry in call.node.history.since(since):
         for group in route(entry.event, only_these):
             if session in group:
-                call.followups.append(entry.frames(version))
-    latest = call.hub.history.latest
+                call.followups.append(entry.frames(version, session.deflate))
+    latest = call.node.history.latest
     return {
         "resumed_from": since + 1,
         "resumed_to": max(since, latest if latest is not None else since),
@@ -198,35 +201,31 @@ def _replay(call: Call, change: Change, since: int) -> dict[str, Any]:
 
 def _needs_a_stream(call: Call) -> None:
     """A transport without a stream (JSON-RPC) needs a callback ``url``, as in rippled;
-    the hub sends no callbacks, so with one it is ``noPermission`` or ``notSupported``."""
-    if call.session.streams:
-        return
-    if "url" not in call.params:
+    one with a ``url`` is refused by :func:`~hub.subscriptions.parse_change`, since the
+    hub sends no callbacks."""
+    if not call.session.streams and "url" not in call.params:
         raise RPCError("invalidParams", "Over JSON-RPC, subscriptions need a callback 'url'.")
-    if not call.session.admin:
-        raise RPCError("noPermission")
-    raise RPCError("notSupported", "The hub does not send subscription callbacks to a URL.")
 
 
-@METHODS.register("unsubscribe", inline=True)
-async def unsubscribe(call: Call) -> dict[str, Any]:
+@METHODS.register("unsubscribe")
+def unsubscribe(call: Call) -> dict[str, Any]:
     _needs_a_stream(call)
     change = parse_change(call.params, admin=call.session.admin, subscribe=False)
-    call.hub.subscriptions.unsubscribe(call.session, change)
+    call.node.subscriptions.unsubscribe(call.session, change)
     return {}
 
 
-@METHODS.register("ledger_closed", inline=True)
-async def ledger_closed(call: Call) -> dict[str, Any]:
-    latest = call.hub.ledger.latest
+@METHODS.register("ledger_closed")
+def ledger_closed(call: Call) -> dict[str, Any]:
+    latest = call.node.ledger.latest
     if latest is None:
         raise RPCError("lgrNotFound", "No ledger has closed yet.")
     return {"ledger_hash": latest["ledger_hash"], "ledger_index": latest["ledger_index"]}
 
 
-@METHODS.register("ledger_current", inline=True)
-async def ledger_current(call: Call) -> dict[str, Any]:
-    index = call.hub.ledger.index
+@METHODS.register("ledger_current")
+def ledger_current(call: Call) -> dict[str, Any]:
+    index = call.node.ledger.index
     if index is None:
         raise RPCError("lgrNotFound", "No ledger has closed yet.")
     return {"ledger_current_index": index + 1}
@@ -244,7 +243,7 @@ async def publish(call: Call) -> dict[str, Any]:
             batch.append(events.parse(message))
         except events.EventError as exc:
             raise RPCError("invalidParams", f"messages[{i}]: {exc}") from None
-    await call.hub.publish_batch(batch)
+    await call.node.publish_batch(batch)
     return {"published": len(batch)}
 
 
@@ -263,7 +262,7 @@ _NO_OPEN_LEDGER = (
 
 async def _upstream_or(call: Call, error: RPCError) -> Forwarded:
     """Ask the upstream when the hub relays one; otherwise answer ``error``."""
-    forwarder = call.hub.forwarder
+    forwarder = call.node.forwarder
     if forwarder is None:
         raise error
     return Forwarded(await forwarder.forward(call.params, call.api_version))
@@ -273,18 +272,18 @@ async def _ledger_of(call: Call, query: lookup.LedgerQuery) -> int | None:
     """The index of the ledger a request names, after waiting for one still arriving."""
     if query.shortcut == "current":
         return None
-    hub = call.hub
-    index = lookup.resolve(hub.history, query)
-    held = index is not None and hub.history.closed(index) is not None
-    if index is not None and (query.transactions or not held) and hub.arrivals.due(index):
-        await hub.arrivals.wait(index)
+    node = call.node
+    index = lookup.resolve(node.history, query)
+    held = index is not None and node.history.closed(index) is not None
+    if index is not None and (query.transactions or not held) and node.arrivals.due(index):
+        await node.arrivals.wait(index)
     return index
 
 
 def _not_found(call: Call, query: lookup.LedgerQuery, index: int | None) -> RPCError:
     if query.shortcut == "current":
         return RPCError("lgrNotFound", _NO_OPEN_LEDGER)
-    if index is not None and call.hub.history.closed(index) is not None:
+    if index is not None and call.node.history.closed(index) is not None:
         return RPCError("lgrNotFound", f"Ledger {index} is not complete in the hub's history.")
     return RPCError("lgrNotFound", "ledgerNotFound")
 
@@ -296,7 +295,7 @@ async def ledger(call: Call) -> Any:
     if query.beyond is not None:
         return await _upstream_or(call, RPCError("notSupported", _BEYOND[query.beyond]))
     index = await _ledger_of(call, query)
-    history = call.hub.history
+    history = call.node.history
     result = None
     if index is not None and (not query.transactions or history.complete(index)):
         result = lookup.ledger_result(history, index, query, call.api_version)
@@ -314,7 +313,7 @@ async def tx(call: Call) -> Any:
         return await _upstream_or(call, RPCError("notSupported", message))
     if call.params.get("binary") is True:
         return await _upstream_or(call, RPCError("notSupported", _BEYOND["binary"]))
-    result = lookup.tx_result(call.hub.history, tx_hash, call.api_version)
+    result = lookup.tx_result(call.node.history, tx_hash, call.api_version)
     if result is None:
         return await _upstream_or(call, RPCError("txnNotFound"))
     return result
@@ -329,7 +328,7 @@ async def ledger_entry(call: Call) -> Any:
         message = "The hub keeps no ledger state: ledger_entry answers FeeSettings only."
         return await _upstream_or(call, RPCError("notSupported", message))
     index = await _ledger_of(call, query)
-    result = None if index is None else lookup.fee_settings_result(call.hub.history, index)
+    result = None if index is None else lookup.fee_settings_result(call.node.history, index)
     if result is None:
         return await _upstream_or(call, _not_found(call, query, index))
     return result

@@ -24,12 +24,18 @@ HANDSHAKE_TIMEOUT = 10.0
 
 @asynccontextmanager
 async def connect(
-    url: str, *, handshake_timeout: float = HANDSHAKE_TIMEOUT, **kwargs: Any
+    url: str,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    handshake_timeout: float = HANDSHAKE_TIMEOUT,
+    **kwargs: Any,
 ) -> AsyncIterator[WebSocketConnection]:
     """A connected client for ``ws://`` or ``wss://`` ``url``; its socket dies with it.
 
-    Raises trio-websocket's ``ConnectionTimeout`` (a ``HandshakeError``) when the
-    upgrade is not answered within ``handshake_timeout`` seconds.
+    ``kwargs`` go to trio-websocket (``extra_headers``, ``message_queue_size``, ...);
+    ``ssl_context`` verifies a ``wss://`` server (the system's CAs by default). Raises
+    trio-websocket's ``ConnectionTimeout`` (a ``HandshakeError``) when the upgrade is
+    not answered within ``handshake_timeout`` seconds.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
@@ -40,7 +46,7 @@ async def connect(
     stream: trio.abc.Stream
     if secure:
         stream = await trio.open_ssl_over_tcp_stream(
-            parts.hostname, port, ssl_context=ssl.create_default_context()
+            parts.hostname, port, ssl_context=ssl_context or ssl.create_default_context()
         )
     else:
         stream = await trio.open_tcp_stream(parts.hostname, port)

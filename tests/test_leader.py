@@ -22,11 +22,11 @@ import msgspec
 import trio
 
 from hub import Hub, events
+from hub.backoff import Backoff
 from hub.broker import APPEND, Broker, Keys, encode_entry, redis_client, seq_of
 from hub.history import Tail
 from hub.leader import ACQUIRE, Leadership
 from hub.lease import Lease, Role
-from hub.sources.upstream import Backoff
 from tests.conftest import Client, eventually, make_config, websocket
 from tests.httpraw import fetch
 from tests.redis_server import RedisServer
@@ -36,11 +36,16 @@ from tests.test_cli import HubProcess, hub_process
 LEASE = 1.0
 
 
+def parse(item: Any) -> list[events.Event]:
+    """What a node does with what its source sends (hub.node): valid events only."""
+    return events.parse_valid(item if isinstance(item, list) else [item], lambda _: None)
+
+
 async def start_node(nursery: trio.Nursery, redis: RedisServer) -> tuple[Hub, Broker]:
     """An in-process node (no source) connected to ``redis``, and its broker."""
     await redis.ready()
     node = Hub(make_config(cluster={"broker": redis.url, "timeout": 0.5}))
-    broker = node.broker
+    broker = node.node.bus
     assert isinstance(broker, Broker)
     broker.backoff = lambda: Backoff(initial=0.05, maximum=0.5)
     await nursery.start(node.run)
@@ -91,7 +96,7 @@ async def test_a_deposed_terms_appends_are_refused_but_never_an_admin_publish(
     kinds = [(msgspec.json.decode(fields[b"e"])["ledger_index"], fields.get(b"f")) for _, fields
              in stored]  # fmt: skip
     assert kinds == [(1, old.encode()), (3, None), (4, new.encode())]
-    assert node.history.latest == 4
+    assert node.node.history.latest == 4
     node.shutdown()
 
 
@@ -154,8 +159,8 @@ async def test_the_source_stops_by_its_own_clock_before_the_lease_can_expire(
 ) -> None:
     node, broker = await start_node(nursery, redis)
     await node.publish(ledger_closed(10))
-    await eventually(lambda: node.history.latest == 10)
-    leadership = Leadership(broker, lease=LEASE, tail=node.history.tail, parse=node._parsed)
+    await eventually(lambda: node.node.history.latest == 10)
+    leadership = Leadership(broker, lease=LEASE, tail=node.node.history.tail, parse=parse)
     recording = Recording(leadership.lease.node_id, LEASE)
     recording.sent = []
     leadership.lease = recording
@@ -187,7 +192,7 @@ async def test_a_leader_shutting_down_gives_the_lease_back(
     nursery: trio.Nursery, redis: RedisServer
 ) -> None:
     node, broker = await start_node(nursery, redis)
-    leadership = Leadership(broker, lease=60, tail=node.history.tail, parse=node._parsed)
+    leadership = Leadership(broker, lease=60, tail=node.node.history.tail, parse=parse)
     source = FakeSource()
     keys = broker.keys
     async with redis_client(redis.url, 2) as client:
@@ -315,7 +320,7 @@ def assert_each_ledger_once_in_order(node: Node, truth: list[dict[str, Any]]) ->
 
 async def ledgers_past(nodes: list[Node], upstream: Hub, more: int) -> None:
     """Wait until every node's subscriber got ``more`` ledgers past the upstream's now."""
-    target = (upstream.ledger.index or 0) + more
+    target = (upstream.node.ledger.index or 0) + more
     await eventually(lambda: all(node.latest >= target for node in nodes), 20)
 
 

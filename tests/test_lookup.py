@@ -352,7 +352,7 @@ async def test_a_client_that_sees_ledger_closed_and_asks_at_once_gets_all_of_it(
         await asker.send({"command": "ledger", "ledger_index": 40, "transactions": True,
                           "api_version": 2, "id": 1})  # fmt: skip
         await asker.send({"command": "ledger", "ledger_index": 41, "api_version": 2, "id": 2})
-        await eventually(lambda: node.arrivals.waiting == 2)
+        await eventually(lambda: node.node.arrivals.waiting == 2)
         for seq in range(2):
             await node.publish(xrp_payment(40, seq))
         first = await asker.recv()
@@ -372,7 +372,7 @@ async def test_outside_the_history_rippleds_not_found_errors(nursery: trio.Nurse
     await nursery.start(node.run)
     for message in (ledger_closed(3, 1), xrp_payment(3, 0)):
         await node.publish(message)
-    await eventually(lambda: node.history.complete(3))
+    await eventually(lambda: node.node.history.complete(3))
     async with websocket(node.url) as ws:
         client = Client(ws)
         missing = await client.request({"command": "ledger", "ledger_index": 99})
@@ -407,10 +407,12 @@ async def test_outside_the_history_rippleds_not_found_errors(nursery: trio.Nurse
 async def start_relay(nursery: trio.Nursery, *urls: str) -> Hub:
     relay = Hub(make_config(source={"source": "upstream:" + ",".join(urls)}))
     await nursery.start(relay.run)
-    assert relay.upstream is not None
-    status = relay.upstream
+    assert relay.node.upstream is not None
+    status = relay.node.upstream
     await eventually(lambda: status.connected)
-    await eventually(lambda: relay.forwarder is not None and relay.forwarder.connected > 0)
+    await eventually(
+        lambda: relay.node.forwarder is not None and relay.node.forwarder.connected > 0
+    )
     return relay
 
 
@@ -419,7 +421,7 @@ async def test_outside_its_history_a_relay_asks_its_upstream(nursery: trio.Nurse
     await nursery.start(origin.run)
     for message in (ledger_closed(5, 1), xrp_payment(5, 0)):
         await origin.publish(message)
-    await eventually(lambda: origin.history.complete(5))
+    await eventually(lambda: origin.node.history.complete(5))
     relay = await start_relay(nursery, origin.url)  # joined after ledger 5
     async with websocket(relay.url) as ws:
         client = Client(ws)
@@ -491,15 +493,15 @@ async def test_a_hub_chain_mends_a_gap_from_the_upstream_hubs_history(
     proxy = Proxy(origin.port)
     await nursery.start(proxy.run)
     relay = await start_relay(nursery, f"ws://127.0.0.1:{proxy.port}")
-    assert relay.upstream is not None
-    status = relay.upstream
+    assert relay.node.upstream is not None
+    status = relay.node.upstream
     async with streams(relay.url, 2) as client, streams(origin.url, 2) as truth:
         before = await one_ledger(client)
         proxy.cut()
         await eventually(lambda: not status.connected)
-        cut_at = origin.ledger.index
+        cut_at = origin.node.ledger.index
         assert cut_at is not None
-        await eventually(lambda: (origin.ledger.index or 0) >= cut_at + 3)
+        await eventually(lambda: (origin.node.ledger.index or 0) >= cut_at + 3)
         proxy.restore()
         await eventually(lambda: status.repaired_ledgers > 0, 10)
         got = [before, *[await one_ledger(client) for _ in range(8)]]

@@ -39,7 +39,13 @@ from hub.addresses import (
     decode_classic_address,
     encode_account_id,
 )
-from hub.ledgerdata import RIPPLE_EPOCH_OFFSET, book_changes, ripple_time_iso, value_text
+from hub.ledgerdata import (
+    RIPPLE_EPOCH_OFFSET,
+    TES_MESSAGE,
+    book_changes,
+    ripple_time_iso,
+    value_text,
+)
 
 __all__ = [
     "DEFAULT_START_TIME",
@@ -65,7 +71,6 @@ HISTORY_LEDGERS = 1000
 _UNITS = 1_000_000
 """Amounts are integers: drops for XRP, millionths of a unit for tokens."""
 
-_TES_MESSAGE = "The transaction was applied. Only final in a validated ledger."
 _VALIDATION_FLAGS = 0x80000001
 _LSF_LOW_RESERVE = 0x00010000
 _LSF_HIGH_RESERVE = 0x00020000
@@ -845,7 +850,6 @@ class LedgerSimulator:
         )
         self._parent_hash = ledger_hash
         self._closed += 1
-        iso = ripple_time_iso(close_time)
 
         messages: list[dict[str, Any]] = [
             self._validation(key, ledger_index, ledger_hash, close_time)
@@ -875,25 +879,36 @@ class LedgerSimulator:
                 "validated": True,
             }
         )
-        for tx, meta, tx_hash in applied:
-            tx_json = {**tx, "date": close_time}
-            messages.append(
-                {
-                    "close_time_iso": iso,
-                    "engine_result": "tesSUCCESS",
-                    "engine_result_code": 0,
-                    "engine_result_message": _TES_MESSAGE,
-                    "hash": tx_hash,
-                    "ledger_hash": ledger_hash,
-                    "ledger_index": ledger_index,
-                    "meta": meta,
-                    "status": "closed",
-                    "tx_json": tx_json,
-                    "type": "transaction",
-                    "validated": True,
-                }
-            )
+        messages.extend(
+            _transaction_message(tx, meta, tx_hash, ledger_index, ledger_hash, close_time)
+            for tx, meta, tx_hash in applied
+        )
         return [_sorted_keys(message) for message in messages]
+
+
+def _transaction_message(
+    tx: dict[str, Any],
+    meta: dict[str, Any],
+    tx_hash: str,
+    ledger_index: int,
+    ledger_hash: str,
+    close_time: int,
+) -> dict[str, Any]:
+    """The ``transaction`` stream message of one applied transaction."""
+    return {
+        "close_time_iso": ripple_time_iso(close_time),
+        "engine_result": "tesSUCCESS",
+        "engine_result_code": 0,
+        "engine_result_message": TES_MESSAGE,
+        "hash": tx_hash,
+        "ledger_hash": ledger_hash,
+        "ledger_index": ledger_index,
+        "meta": meta,
+        "status": "closed",
+        "tx_json": {**tx, "date": close_time},
+        "type": "transaction",
+        "validated": True,
+    }
 
 
 async def run_simulator(

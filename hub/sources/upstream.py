@@ -20,8 +20,8 @@ given the :class:`~hub.history.Tail` of the stream, it publishes nothing up to t
 ledger, and first publishes what that ledger still owed (the transactions the last
 source had not published yet, fetched with ``ledger``).
 
-The decisions are sans-IO (:class:`Sequencer`, :class:`Backoff`,
-:func:`ledger_messages`); :func:`run_upstream` is the trio edge.
+The decisions are sans-IO (:class:`Sequencer`, :func:`ledger_messages`);
+:func:`run_upstream` is the trio edge.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
-import random
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,15 +42,16 @@ from trio_websocket import (
     WebSocketConnection,
 )
 
+from ..backoff import Backoff
+from ..config import UPSTREAM_STREAMS
 from ..history import Tail
-from ..ledgerdata import book_changes, ripple_time_iso
+from ..ledgerdata import TES_MESSAGE, book_changes, ripple_time_iso
+from ..stats import Report
 from ..wsclient import connect
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STREAMS: Final = ("ledger", "transactions", "validations", "book_changes")
 FEE_SETTINGS_INDEX: Final = "4BC50C9B0D8515D3EAAE1E74B29A95804346C491EE1A95BF25E4AAB854A6A651"
-TES_MESSAGE: Final = "The transaction was applied. Only final in a validated ledger."
 # rippled's result codes for the results a validated ledger can hold (TER.h).
 RESULT_CODES: Final = {
     "tesSUCCESS": 0,
@@ -118,7 +118,7 @@ class UpstreamError(Exception):
 
 
 @dataclass(slots=True)
-class UpstreamStatus:
+class UpstreamStatus(Report):
     """What ``server_info`` reports as ``hub.upstream``."""
 
     urls: list[str]
@@ -129,36 +129,9 @@ class UpstreamStatus:
     repaired_ledgers: int = 0
     missing_ledgers: int = 0
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "urls": self.urls,
-            "connected": self.connected,
-            "last_ledger": self.last_ledger,
-            "reconnects": self.reconnects,
-            "repaired_ledgers": self.repaired_ledgers,
-            "missing_ledgers": self.missing_ledgers,
-        }
-
-
-class Backoff:
-    """Exponential delays with "equal jitter": half fixed, half random, capped."""
-
-    def __init__(
-        self, initial: float = 0.25, maximum: float = 30.0, rng: random.Random | None = None
-    ) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self._rng = rng or random.Random()
-        self._attempt = 0
-
-    def next(self) -> float:
-        ceiling = min(self.maximum, self.initial * 2**self._attempt)
-        self._attempt += 1
-        return float(ceiling / 2 + self._rng.uniform(0, ceiling / 2))
-
-    def reset(self) -> None:
-        self._attempt = 0
+    def linked(self, url: str) -> bool:
+        """Whether the relay is connected to this upstream right now."""
+        return self.connected and self.url == url
 
 
 class Action(enum.Enum):
@@ -329,7 +302,7 @@ class Relay:
     """Settings of one relay: where to connect and what to subscribe to."""
 
     urls: Sequence[str]
-    streams: Sequence[str] = DEFAULT_STREAMS
+    streams: Sequence[str] = UPSTREAM_STREAMS
     backoff: Backoff = field(default_factory=Backoff)
     request_timeout: float = 10.0
 
