@@ -137,7 +137,7 @@ async def subscribe(call: Call) -> dict[str, Any]:
     """Add subscriptions; this connection's streams now render at this request's version."""
     hub, session = call.hub, call.session
     _needs_a_stream(call)
-    change = parse_change(call.params, admin=session.admin, subscribe=True)
+    change = parse_change(call.params, admin=session.admin)
     limit = hub.config.limits.max_subscriptions_per_connection
     if hub.subscriptions.own(session).size + change.size > limit:
         raise RPCError(
@@ -209,7 +209,7 @@ def _needs_a_stream(call: Call) -> None:
 @METHODS.register("unsubscribe", inline=True)
 async def unsubscribe(call: Call) -> dict[str, Any]:
     _needs_a_stream(call)
-    change = parse_change(call.params, admin=call.session.admin, subscribe=False)
+    change = parse_change(call.params, admin=call.session.admin)
     call.hub.subscriptions.unsubscribe(call.session, change)
     return {}
 
