@@ -103,7 +103,8 @@ def test_book_entry_fields() -> None:
 
 def test_deprecated_both_sides_and_state_now() -> None:
     (sub,) = change(book(both_sides=True, state_now=True)).books
-    assert sub.both and sub.snapshot
+    assert sub.both
+    assert sub.snapshot
     assert sub.books() == (("USD", GATEWAY, "XRP", "", ""), ("XRP", "", "USD", GATEWAY, ""))
 
 
