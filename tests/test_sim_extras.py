@@ -3,6 +3,7 @@ its network ID, and the books it keeps for snapshots."""
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -82,7 +83,7 @@ def test_server_load_is_deterministic_and_changes() -> None:
     assert all(events.parse(s).kind == "serverStatus" for s in sent)
     # Only changes are sent.
     factors = [s["load_factor"] for s in sent]
-    assert all(a != b for a, b in zip(factors, factors[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(factors))
 
 
 def test_consensus_phases() -> None:
