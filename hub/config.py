@@ -34,7 +34,8 @@ class ServerConfig(_Section):
     ping_timeout: Seconds = 30.0
     handshake_timeout: Seconds = 10.0
     close_timeout: Seconds = 1.0
-    network_id: int | None = None
+    # None: 0 (rippled's default), or on a relay the upstream's own once it has said.
+    network_id: Annotated[int, Meta(ge=0, le=0xFFFF_FFFF)] | None = None
 
 
 class ApiConfig(_Section):
@@ -69,6 +70,11 @@ class SourceConfig(_Section):
     )
     forward_pool: Positive = 2
     forward_timeout: Seconds = 10.0
+    # The simulator's extra streams: each transaction proposed before its ledger
+    # closes, consensusPhase each round, serverStatus when its simulated load changes.
+    proposed: bool = True
+    consensus: bool = True
+    server_status: bool = True
 
 
 class LoadConfig(_Section):

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Call"], Coroutine[Any, Any, Any]]
+Inline = bool | Callable[[dict[str, Any]], bool]
+"""Whether a method never waits: always, never, or as its request says."""
 
 # Errors that say "no" to a well-formed request; everything else was the client's mistake.
 _PLAIN_ERRORS = frozenset({"forbidden", "noPermission", "notSupported", "lgrNotFound", "tooBusy"})
@@ -35,7 +37,10 @@ class Method:
     handler: Handler
     admin: bool
     cost: str
-    inline: bool = False
+    inline: Inline = False
+
+    def runs_inline(self, body: dict[str, Any]) -> bool:
+        return self.inline if isinstance(self.inline, bool) else self.inline(body)
 
 
 @dataclass(slots=True)
@@ -74,10 +79,11 @@ class Methods:
         since: int = 0,
         admin: bool = False,
         cost: str = "request",
-        inline: bool = False,
+        inline: Inline = False,
     ) -> Callable[[Handler], Handler]:
         """Add a definition. ``inline`` declares a handler that never waits: the
-        connection answers it at once instead of starting a task for it."""
+        connection answers it at once instead of starting a task for it. A predicate
+        on the request says so per request (``subscribe`` waits only for snapshots)."""
 
         def decorate(handler: Handler) -> Handler:
             self._table.add(name, since, Method(name, since, handler, admin, cost, inline))
@@ -161,7 +167,7 @@ def begin(hub: Hub, session: Session, data: bytes | str | dict[str, Any]) -> Out
         kind = "request" if exc.token in _PLAIN_ERRORS else "malformed"
         return judge(hub, session, exc, body, kind)
     call = Call(hub, session, request)
-    if not method.inline:
+    if not method.runs_inline(body):
         return Pending(body, method, call)
     coroutine = method.handler(call)
     try:

@@ -19,6 +19,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
 from .dispatch import Call, Method
 from .errors import RPCError
+from .identity import UpstreamIdentity, from_server_info
 from .protocol import Forwarded
 from .sources.upstream import Backoff
 from .wsclient import connect
@@ -47,6 +48,7 @@ class _Slot:
     def __init__(self) -> None:
         self.ws: WebSocketConnection | None = None
         self.waiting: dict[str, trio.MemorySendChannel[dict[str, Any]]] = {}
+        self.identity: UpstreamIdentity | None = None
 
     async def call(self, body: dict[str, Any], request_id: str, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
         ws = self.ws
@@ -63,11 +65,12 @@ class _Slot:
         finally:
             self.waiting.pop(request_id, None)
 
-    async def run(self, urls: Sequence[str]) -> None:
+    async def run(self, urls: Sequence[str], timeout: float) -> None:  # noqa: ASYNC109
         backoff = Backoff()
         for url in itertools.cycle(urls):
             try:
                 async with connect(url) as ws:
+                    self.identity = await _identify(ws, timeout) or self.identity
                     self.ws = ws
                     backoff.reset()
                     while True:
@@ -75,13 +78,25 @@ class _Slot:
                         waiter = self.waiting.get(str(reply.get("id")))
                         if waiter is not None:
                             waiter.send_nowait(reply)
-            except (OSError, HandshakeError, ConnectionClosed) as exc:
+            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError) as exc:
                 log.info("forwarding link to %s: %s", url, exc or type(exc).__name__)
             finally:
                 self.ws = None
                 for waiter in self.waiting.values():
                     waiter.close()
             await trio.sleep(backoff.next())
+
+
+async def _identify(ws: WebSocketConnection, timeout: float) -> UpstreamIdentity | None:  # noqa: ASYNC109
+    """Ask a fresh link's ``server_info`` before anyone else uses it, so a hub whose
+    relay runs elsewhere (a ``--workers`` worker) still reports its upstream's build
+    version and network ID."""
+    await ws.send_message(_encode({"command": "server_info", "id": "hub-identity"}).decode())
+    with trio.fail_after(timeout):
+        while True:
+            reply = _decode(await ws.get_message())
+            if reply.get("id") == "hub-identity":
+                return from_server_info(reply.get("result"))
 
 
 class Forwarder:
@@ -99,12 +114,17 @@ class Forwarder:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             for slot in self._slots:
-                nursery.start_soon(slot.run, self.urls)
+                nursery.start_soon(slot.run, self.urls, self.timeout)
             task_status.started()
 
     @property
     def connected(self) -> int:
         return sum(slot.ws is not None for slot in self._slots)
+
+    @property
+    def identity(self) -> UpstreamIdentity | None:
+        """What the upstream said of itself on the first link that asked."""
+        return next((slot.identity for slot in self._slots if slot.identity), None)
 
     async def forward(self, body: dict[str, Any], api_version: int) -> dict[str, Any]:
         """The upstream's reply to ``body``, asked at the client's resolved version."""

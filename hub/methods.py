@@ -10,12 +10,12 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from . import events
+from . import books, events, identity
 from .dispatch import Call, Methods
 from .errors import RPCError
 from .fanout import route
 from .session import Session
-from .subscriptions import Change, Subscriptions, parse_change
+from .subscriptions import Change, Subscriptions, parse_change, wants_snapshot
 
 METHODS = Methods()
 
@@ -27,7 +27,11 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
 
 @METHODS.register("ping", inline=True)
 async def ping(call: Call) -> dict[str, Any]:
-    return {}
+    """rippled's doPing: an admin learns its role, and on a WebSocket (the only
+    transport with a consumer to be exempt) that it is never charged."""
+    if not call.session.admin:
+        return {}
+    return {"role": "admin", "unlimited": True} if call.session.streams else {"role": "admin"}
 
 
 @METHODS.register("version", inline=True)
@@ -44,23 +48,30 @@ async def version_v2(call: Call) -> dict[str, Any]:
 @METHODS.register("server_info", inline=True)
 async def server_info(call: Call) -> dict[str, Any]:
     hub = call.hub
+    upstream = hub.upstream_identity
     info: dict[str, Any] = {
-        "build_version": BUILD_VERSION,
-        "server_state": "full",
+        "build_version": (upstream and upstream.build_version)
+        or identity.build_version(BUILD_VERSION),
+        "server_state": _server_state(call),
         "uptime": int(time.monotonic() - hub.started),
         "complete_ledgers": hub.ledger.complete_ledgers(),
         "load_factor": 1,
         "peers": 0,
+        "network_id": hub.network_id,
+        "hostid": hub.identity.hostid(call.session.admin),
+        "pubkey_node": hub.identity.pubkey_node,
     }
     validated = hub.ledger.validated_ledger(time.monotonic())
     if validated is not None:
         info["validated_ledger"] = validated
-    else:
-        info["server_state"] = "connected"
-    if hub.config.server.network_id is not None:
-        info["network_id"] = hub.config.server.network_id
-    info["hub"] = _hub_figures(call)
+    info["hub"] = {"build_version": BUILD_VERSION, **_hub_figures(call)}
     return {"info": info}
+
+
+def _server_state(call: Call) -> str:
+    """rippled's operating mode as the hub can know it: ``full`` once it has a
+    ledger, ``connected`` before."""
+    return "full" if call.hub.ledger.latest is not None else "connected"
 
 
 def _hub_figures(call: Call) -> dict[str, Any]:
@@ -132,25 +143,65 @@ async def connections(call: Call) -> dict[str, Any]:
     return {"connections": out}
 
 
-@METHODS.register("subscribe", inline=True)
+@METHODS.register("subscribe", inline=lambda body: not wants_snapshot(body))
 async def subscribe(call: Call) -> dict[str, Any]:
-    """Add subscriptions; this connection's streams now render at this request's version."""
+    """Add subscriptions; this connection's streams now render at this request's version.
+
+    Book snapshots are read first (the only wait), then everything goes live in one
+    step: a failed snapshot changes nothing, and what was published while it was read
+    follows the reply from the history, so snapshot and stream meet without a gap.
+    """
     hub, session = call.hub, call.session
     _needs_a_stream(call)
     change = parse_change(call.params, admin=session.admin)
-    limit = hub.config.limits.max_subscriptions_per_connection
-    if hub.subscriptions.own(session).size + change.size > limit:
-        raise RPCError(
-            "invalidParams", f"Too many subscriptions on one connection (limit {limit})."
-        )
+    _within_limit(call, change)
     since = _since_ledger(call)
+    snapshot = await _snapshot(call, change) if change.snapshots else None
+    _within_limit(call, change)
     call.extra_cost = hub.load.policy.cost("subscribe_item", change.size)
+    if snapshot is not None:
+        call.extra_cost += hub.load.policy.cost("snapshot", len(change.snapshots))
     hub.subscriptions.subscribe(session, change)
     session.stream_version = call.api_version
     result = hub.ledger.subscribe_fields() if "ledger" in change.streams else {}
+    if "server" in change.streams:
+        result.update(
+            identity.server_fields(
+                hub.identity, admin=session.admin, server_status=_server_state(call)
+            )
+        )
     if since is not None:
         result.update(_replay(call, change, since))
+    if snapshot is not None:
+        result.update(snapshot.result)
+        if since is None and snapshot.ledger_index is not None:
+            _catch_up(call, change, snapshot.ledger_index)
     return result
+
+
+def _within_limit(call: Call, change: Change) -> None:
+    limit = call.hub.config.limits.max_subscriptions_per_connection
+    if call.hub.subscriptions.own(call.session).size + change.size > limit:
+        raise RPCError(
+            "invalidParams", f"Too many subscriptions on one connection (limit {limit})."
+        )
+
+
+async def _snapshot(call: Call, change: Change) -> books.Snapshot:
+    source = call.hub.book_source
+    if source is None:
+        raise RPCError(
+            "notSupported", "Book snapshots need a source that holds books (simulator, upstream)."
+        )
+    return await books.take_snapshot(source, change.snapshots, call.hub.ledger.index)
+
+
+def _catch_up(call: Call, change: Change, read_at: int) -> None:
+    """Queue after the reply the book messages of ledgers published after the one the
+    snapshot was read from (a ledger that closed while an upstream was asked)."""
+    only_books = Change(books=change.books)
+    if call.hub.history.latest is not None and call.hub.history.latest > read_at:
+        _replay(call, only_books, read_at)
 
 
 def _since_ledger(call: Call) -> int | None:

@@ -18,8 +18,9 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
 from wsproto.utilities import RemoteProtocolError
 
-from . import broker, events, httpd
+from . import broker, events, httpd, identity
 from . import config as _config
+from .books import BookSource, UpstreamBooks
 from .connection import Connection
 from .dispatch import Method, Methods
 from .errors import RPCError
@@ -36,6 +37,7 @@ from .render import Frames
 from .session import Session
 from .sources.replay import Replay, run_replay
 from .sources.upstream import Relay, UpstreamStatus, run_upstream
+from .stamp import stamp
 from .stats import Stats
 from .subscriptions import Subscriptions
 from .versions import VersionPolicy
@@ -89,6 +91,8 @@ class Hub:
             if isinstance(self.broker, broker.Broker):
                 self.broker.remember = self.remember
         self.worker: dict[str, int] | None = None  # set by hub.workers in a worker process
+        self.identity = identity.NodeIdentity.create(self.config.source.seed)
+        self.book_source: BookSource | None = None  # what book snapshots are read from
         self._stopping = trio.Event()
         self._accepting = trio.CancelScope()
 
@@ -146,6 +150,16 @@ class Hub:
     async def publish_batch(self, batch: list[events.Event]) -> None:
         """Queue already validated events so that nothing is interleaved with them."""
         await self._send.send(batch)
+
+    @property
+    def upstream_identity(self) -> identity.UpstreamIdentity | None:
+        """What the upstream (relayed or forwarded to) said of itself, if anything."""
+        told = self.upstream.identity if self.upstream else None
+        return told or (self.forwarder.identity if self.forwarder else None)
+
+    @property
+    def network_id(self) -> int:
+        return identity.network_id(self.config.server.network_id, self.upstream_identity)
 
     @property
     def url(self) -> str:
@@ -337,6 +351,7 @@ class Hub:
 
     def apply(self, event: events.Event) -> None:
         """Update the hub's own state from an event, then deliver it; never waits."""
+        stamp(event.body, self.network_id)
         if event.kind == "ledgerClosed":
             self.ledger.update(event.body, time.monotonic())
             self.health.ledger_seen()
@@ -348,6 +363,7 @@ class Hub:
     def remember(self, event: events.Event) -> None:
         """Take an event published before this node started into its state and history,
         delivering it to nobody (it is not live)."""
+        stamp(event.body, self.network_id)
         if event.kind == "ledgerClosed":
             self.ledger.update(event.body, time.monotonic())
         self.history.add(event, Frames(event))
@@ -376,6 +392,7 @@ class Hub:
             relay = Relay(urls, streams=cfg.upstream_streams)
             await nursery.start(run_upstream, self.publisher(), relay, self.upstream)
             self.forwarder = Forwarder(urls, cfg.forward_pool, cfg.forward_timeout)
+            self.book_source = UpstreamBooks(self.forwarder.forward)
             await nursery.start(self.forwarder.run)
             return
         if kind == "replay":
@@ -383,14 +400,9 @@ class Hub:
             await nursery.start(partial(run_replay, self.publisher(), replay))
             return
         if cfg.source == "simulator":
-            from .sources.simulator import LedgerSimulator, run_simulator
+            from .sources.simulator import start_simulator
 
-            sim = LedgerSimulator(
-                seed=cfg.seed, tx_per_ledger=cfg.tx_per_ledger, validators=cfg.validators
-            )
-            await nursery.start(
-                partial(run_simulator, self.publisher(), interval=cfg.ledger_interval, sim=sim)
-            )
+            self.book_source = await start_simulator(nursery, self.publisher(), self.config)
             return
         raise _config.ConfigError(f"unknown source {cfg.source!r}")
 

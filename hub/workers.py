@@ -376,10 +376,12 @@ def _start_forwarder(hub: Hub, plan: Assignment, nursery: trio.Nursery) -> None:
     """Pipe mode relaying an upstream: forward unknown methods to it from each worker."""
     if not plan.upstream:
         return
+    from .books import UpstreamBooks
     from .forward import Forwarder
 
     cfg = hub.config.source
     hub.forwarder = Forwarder(plan.upstream, cfg.forward_pool, cfg.forward_timeout)
+    hub.book_source = UpstreamBooks(hub.forwarder.forward)
     nursery.start_soon(hub.forwarder.run)
 
 

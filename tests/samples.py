@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from hub import ctid
 from hub.addresses import encode_account_id
 
 
@@ -30,6 +31,7 @@ def ledger_closed(index: int, txn_count: int = 0) -> dict[str, Any]:
         "reserve_inc": 200_000,
         "txn_count": txn_count,
         "validated_ledgers": f"1-{index}",
+        "network_id": 0,
     }
 
 
@@ -47,7 +49,13 @@ def _tx(tx_json: dict[str, Any], meta: dict[str, Any], index: int, seq: int) -> 
         "engine_result": "tesSUCCESS",
         "engine_result_code": 0,
         "engine_result_message": "The transaction was applied.",
+        "ctid": ctid.encode(index, meta["TransactionIndex"], 0),
     }
+
+
+def legacy(message: dict[str, Any]) -> dict[str, Any]:
+    """The message as an older rippled sends it: no ``ctid``, no ``network_id``."""
+    return {k: v for k, v in message.items() if k not in ("ctid", "network_id")}
 
 
 def _account_root(addr: str, balance: str) -> dict[str, Any]:
@@ -156,7 +164,8 @@ def offer_crossing(index: int, seq: int, taker: str = CAROL, maker: str = DAN) -
 
 def proposed(message: dict[str, Any]) -> dict[str, Any]:
     """The unvalidated form of a transaction message, as transactions_proposed gets it."""
-    out = {k: v for k, v in message.items() if k not in ("meta", "ledger_index", "ledger_hash")}
+    dropped = ("meta", "ledger_index", "ledger_hash", "ctid")
+    out = {k: v for k, v in message.items() if k not in dropped}
     out.update(validated=False, status="proposed", ledger_current_index=message["ledger_index"])
     return out
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import trio
@@ -41,8 +42,9 @@ from hub.addresses import (
     encode_account_id,
 )
 from hub.books import RestingOffer, quality
+from hub.config import Config
 from hub.ledgerdata import RIPPLE_EPOCH_OFFSET, book_changes, ripple_time_iso, value_text
-from hub.sources.simbooks import KEPT_LEDGERS, BookState
+from hub.sources.simbooks import KEPT_LEDGERS, BookState, SimulatorBooks
 from hub.sources.simextras import ServerLoad, consensus_phase
 
 __all__ = [
@@ -1043,3 +1045,28 @@ async def run_simulator(
         for message in closing if status is None else [*closing, status]:
             await send.send(message)
         deadline = max(deadline, trio.current_time() - interval)
+
+
+async def start_simulator(
+    nursery: trio.Nursery, send: trio.MemorySendChannel[Any], config: Config
+) -> SimulatorBooks:
+    """Run the simulator ``[source]`` describes in ``nursery``, on ``[server]
+    network_id`` (0 when unset); the books it keeps, for snapshots."""
+    cfg = config.source
+    sim = LedgerSimulator(
+        seed=cfg.seed,
+        tx_per_ledger=cfg.tx_per_ledger,
+        validators=cfg.validators,
+        network_id=config.server.network_id or 0,
+    )
+    runner = partial(
+        run_simulator,
+        send,
+        interval=cfg.ledger_interval,
+        sim=sim,
+        proposed=cfg.proposed,
+        consensus=cfg.consensus,
+        load=ServerLoad(sim.seed) if cfg.server_status else None,
+    )
+    await nursery.start(runner)
+    return SimulatorBooks(sim.book_state)

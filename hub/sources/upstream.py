@@ -33,7 +33,9 @@ from trio_websocket import (
     WebSocketConnection,
 )
 
+from ..identity import UpstreamIdentity, from_server_info
 from ..ledgerdata import book_changes, ripple_time_iso
+from ..stamp import stamp
 from ..wsclient import connect
 
 log = logging.getLogger(__name__)
@@ -117,12 +119,17 @@ class UpstreamStatus:
     reconnects: int = 0
     repaired_ledgers: int = 0
     missing_ledgers: int = 0
+    identity: UpstreamIdentity | None = None
+    """What the upstream's ``server_info`` said when the link came up."""
 
     def as_json(self) -> dict[str, Any]:
+        identity = self.identity or UpstreamIdentity()
         return {
             "url": self.url,
             "urls": self.urls,
             "connected": self.connected,
+            "build_version": identity.build_version,
+            "network_id": identity.network_id,
             "last_ledger": self.last_ledger,
             "reconnects": self.reconnects,
             "repaired_ledgers": self.repaired_ledgers,
@@ -330,6 +337,7 @@ async def run_upstream(
         try:
             async with connect(url, message_queue_size=10_000) as ws:
                 link = _Link(ws)
+                status.identity = await _identify(link, relay.request_timeout)
                 await link.request({"command": "subscribe", "streams": list(relay.streams)})
                 status.connected = True
                 relay.backoff.reset()
@@ -343,6 +351,23 @@ async def run_upstream(
         delay = relay.backoff.next()
         log.info("upstream: reconnecting in %.2f s", delay)
         await trio.sleep(delay)
+
+
+async def _identify(link: _Link, timeout: float) -> UpstreamIdentity | None:  # noqa: ASYNC109
+    """The upstream's build version and network ID, asked before subscribing so that
+    everything relayed afterwards is stamped with the right network."""
+    try:
+        return from_server_info(await link.request({"command": "server_info"}, timeout))
+    except UpstreamError as exc:
+        log.warning("upstream: server_info failed (%s); its network ID is unknown", exc)
+        return None
+
+
+def _stamped(message: dict[str, Any], status: UpstreamStatus) -> dict[str, Any]:
+    """A message with the ctid / network_id an older upstream leaves out (hub.stamp)."""
+    if status.identity is not None and status.identity.network_id is not None:
+        stamp(message, status.identity.network_id)
+    return message
 
 
 async def _relay(
@@ -363,7 +388,7 @@ async def _relay(
         if action is Action.REPAIR:
             assert sequencer.last is not None
             await _repair(link, send, relay, sequencer, status, message["ledger_index"])
-        await send.send(message)
+        await send.send(_stamped(message, status))
         sequencer.published(message)
         if message.get("type") == "ledgerClosed":
             status.last_ledger = sequencer.last
@@ -396,7 +421,7 @@ async def _repair(
             log.error("upstream: ledger %d is unavailable (%s); gap left", index, exc)
             continue
         for message in ledger_messages(answer["ledger"], fees_of(fee_entry["node"])):
-            await send.send(message)
+            await send.send(_stamped(message, status))
             sequencer.published(message)
         status.repaired_ledgers += 1
         status.last_ledger = index
