@@ -162,6 +162,39 @@ def offer_crossing(index: int, seq: int, taker: str = CAROL, maker: str = DAN) -
     return _tx(tx, meta, index, seq)
 
 
+def offer_create(
+    index: int, seq: int, owner: str, taker_gets: Any, taker_pays: Any
+) -> dict[str, Any]:
+    """An OfferCreate that rests whole: its metadata creates the Offer."""
+    tx = {
+        "TransactionType": "OfferCreate",
+        "Account": owner,
+        "TakerGets": taker_gets,
+        "TakerPays": taker_pays,
+        "Fee": "12",
+        "Sequence": seq,
+    }
+    offer = {
+        "CreatedNode": {
+            "LedgerEntryType": "Offer",
+            "LedgerIndex": h("offer", owner, seq),
+            "NewFields": {
+                "Account": owner,
+                "BookDirectory": h("book", str(taker_gets), str(taker_pays)),
+                "Sequence": seq,
+                "TakerGets": taker_gets,
+                "TakerPays": taker_pays,
+            },
+        }
+    }
+    meta = {
+        "AffectedNodes": [_account_root(owner, "50"), offer],
+        "TransactionIndex": seq,
+        "TransactionResult": "tesSUCCESS",
+    }
+    return _tx(tx, meta, index, seq)
+
+
 def proposed(message: dict[str, Any]) -> dict[str, Any]:
     """The unvalidated form of a transaction message, as transactions_proposed gets it."""
     dropped = ("meta", "ledger_index", "ledger_hash", "ctid")
