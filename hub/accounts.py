@@ -155,8 +155,11 @@ def mentioned_accounts(tx: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(found)
 
 
-def _node_fields(meta: Mapping[str, Any] | None) -> Iterable[tuple[object, Mapping[Any, Any]]]:
-    """Yield (LedgerEntryType, NewFields or FinalFields) for each usable node."""
+def _node_fields(
+    meta: Mapping[str, Any] | None, kinds: Mapping[str, str] = _NODE_KINDS
+) -> Iterable[tuple[object, Mapping[Any, Any]]]:
+    """Yield (LedgerEntryType, fields) for each usable node, the fields of each node
+    kind being ``kinds[kind]`` (NewFields/FinalFields unless told otherwise)."""
     if not isinstance(meta, Mapping):
         return
     nodes = meta.get("AffectedNodes")
@@ -165,7 +168,7 @@ def _node_fields(meta: Mapping[str, Any] | None) -> Iterable[tuple[object, Mappi
     for wrapper in nodes:
         if not isinstance(wrapper, Mapping):
             continue
-        for kind, fields_key in _NODE_KINDS.items():
+        for kind, fields_key in kinds.items():
             node = wrapper.get(kind)
             if not isinstance(node, Mapping):
                 continue
@@ -241,7 +244,9 @@ def affected_books(meta: Mapping[str, Any] | None, result: object = None) -> fro
     if outcome is not None and outcome != _SUCCESS:
         return frozenset()
     books: set[Book] = set()
-    for fields in _offer_book_fields(meta.get("AffectedNodes")):
+    for entry_type, fields in _node_fields(meta, _BOOK_FIELDS):
+        if entry_type != "Offer":
+            continue
         try:
             gets = amount_issue(fields["TakerGets"])
             pays = amount_issue(fields["TakerPays"])
@@ -249,20 +254,6 @@ def affected_books(meta: Mapping[str, Any] | None, result: object = None) -> fro
             continue
         books.add((*gets, *pays, _domain_of(fields.get("DomainID"))))
     return frozenset(books)
-
-
-def _offer_book_fields(nodes: object) -> Iterable[Mapping[Any, Any]]:
-    if not isinstance(nodes, list):
-        return
-    for wrapper in nodes:
-        if not isinstance(wrapper, Mapping):
-            continue
-        for kind, fields_key in _BOOK_FIELDS.items():
-            node = wrapper.get(kind)
-            if isinstance(node, Mapping) and node.get("LedgerEntryType") == "Offer":
-                fields = node.get(fields_key)
-                if isinstance(fields, Mapping):
-                    yield fields
 
 
 def _domain_of(value: object) -> str:

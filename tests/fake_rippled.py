@@ -21,7 +21,8 @@ from hub import methods as real
 from hub.dispatch import Call, Methods
 from hub.errors import RPCError
 from hub.sources.upstream import FEE_SETTINGS_INDEX
-from tests.conftest import make_config
+from tests.conftest import eventually, make_config, start_hub
+from tests.samples import ledger_closed
 
 BUILD_VERSION: Final = "2.4.0"
 
@@ -134,3 +135,19 @@ class FakeRippled:
     async def _peers(self, call: Call) -> dict[str, Any]:
         self.asked.append("peers")
         return {"peers": []}
+
+
+async def start_relay(
+    nursery: trio.Nursery, network_id: int = 21338, ledger: int | None = None
+) -> tuple[FakeRippled, Hub]:
+    """A FakeRippled on ``network_id`` and a hub relaying it, both links up; with
+    ``ledger``, that ledger published upstream and relayed."""
+    fake = FakeRippled(network_id=network_id)
+    await fake.start(nursery)
+    relay = await start_hub(nursery, make_config(source={"source": f"upstream:{fake.url}"}))
+    await eventually(lambda: relay.upstream is not None and relay.upstream.connected)
+    await eventually(lambda: relay.forwarder is not None and relay.forwarder.connected > 0)
+    if ledger is not None:
+        await fake.hub.publish(ledger_closed(ledger))
+        await eventually(lambda: relay.ledger.index == ledger)
+    return fake, relay

@@ -16,7 +16,7 @@ from hub import Hub, ctid
 from hub.accounts import affected_books, book_key, reversed_book
 from hub.sources.simulator import LedgerSimulator
 from tests.conftest import ADMIN_PING, Client, eventually, make_config, start_hub, websocket
-from tests.fake_rippled import BUILD_VERSION, FakeRippled
+from tests.fake_rippled import BUILD_VERSION, FakeRippled, start_relay
 from tests.samples import GATEWAY, h, ledger_closed, legacy, offer_crossing, xrp_payment
 from tests.test_limits import client_from
 
@@ -224,13 +224,8 @@ async def test_snapshot_charges_rippleds_medium_burden(nursery: trio.Nursery) ->
 # --- the upstream relay: snapshots and server_info from the upstream ------------------------
 
 
-async def _relaying(nursery: trio.Nursery, network_id: int = 21338) -> tuple[FakeRippled, Hub]:
-    fake = FakeRippled(network_id=network_id)
-    await fake.start(nursery)
-    relay = await start_hub(nursery, make_config(source={"source": f"upstream:{fake.url}"}))
-    await eventually(lambda: relay.upstream is not None and relay.upstream.connected)
-    await eventually(lambda: relay.forwarder is not None and relay.forwarder.connected > 0)
-    return fake, relay
+async def _relaying(nursery: trio.Nursery) -> tuple[FakeRippled, Hub]:
+    return await start_relay(nursery, network_id=21338)
 
 
 async def test_relay_reports_the_upstreams_build_version_and_network(nursery: trio.Nursery) -> None:

@@ -22,7 +22,7 @@ from hub.sources.simulator import LedgerSimulator
 
 from .conftest import ADMIN_PING, IN_CI, eventually, make_config, start_hub
 from .fake_rippled import BUILD_VERSION as FAKE_BUILD_VERSION
-from .fake_rippled import FakeRippled
+from .fake_rippled import start_relay
 from .samples import ALICE, GATEWAY, ledger_closed, offer_create
 
 JS_DIR = Path(__file__).parent / "js"
@@ -205,12 +205,7 @@ async def test_xrpl_js_autofill_adds_network_id_through_a_relay(
 ) -> None:
     """Relaying a rippled on network 21338, the hub answers server_info with the
     upstream's build_version and network_id, so xrpl.js's autofill adds NetworkID."""
-    fake = FakeRippled(network_id=21338)
-    await fake.start(nursery)
-    relay = await start_hub(nursery, make_config(source={"source": f"upstream:{fake.url}"}))
-    await eventually(lambda: relay.forwarder is not None and relay.forwarder.connected > 0)
-    await fake.hub.publish(ledger_closed(90))
-    await eventually(lambda: relay.ledger.index == 90)
+    _, relay = await start_relay(nursery, network_id=21338, ledger=90)
     summary = await run_client(node_binary, relay.url, "autofill.mjs")
     assert summary["networkID"] == 21338
     assert summary["buildVersion"] == FAKE_BUILD_VERSION

@@ -20,7 +20,7 @@ from hub.sources.simulator import LedgerSimulator
 
 from .conftest import ADMIN_PING, eventually, make_config, start_hub
 from .fake_rippled import BUILD_VERSION as FAKE_BUILD_VERSION
-from .fake_rippled import FakeRippled
+from .fake_rippled import start_relay
 from .samples import ALICE, GATEWAY, ledger_closed, offer_create
 
 ACCOUNT = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh"
@@ -254,12 +254,7 @@ async def test_xrpl_py_autofill_adds_network_id_through_a_relay(nursery: trio.Nu
     from xrpl.asyncio.transaction import autofill
     from xrpl.models.transactions import Payment
 
-    fake = FakeRippled(network_id=21338)
-    await fake.start(nursery)
-    relay = await start_hub(nursery, make_config(source={"source": f"upstream:{fake.url}"}))
-    await eventually(lambda: relay.forwarder is not None and relay.forwarder.connected > 0)
-    await fake.hub.publish(ledger_closed(90))
-    await eventually(lambda: relay.ledger.index == 90)
+    _, relay = await start_relay(nursery, network_id=21338, ledger=90)
 
     async def session(client: AsyncWebsocketClient) -> Any:
         payment = Payment(account=ACCOUNT, destination=ALICE, amount="1000")
