@@ -47,8 +47,9 @@ import msgspec
 import trio
 
 from . import events
+from .backoff import Backoff
 from .config import ClusterConfig
-from .sources.upstream import Backoff
+from .stats import Report
 
 if TYPE_CHECKING:
     import coredis
@@ -183,7 +184,8 @@ def redacted(url: str) -> str:
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    netloc = f"{user}:***@{host}{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 class BusStatus(Protocol):
@@ -204,12 +206,19 @@ class Bus(Protocol):
     async def submit(self, batch: list[events.Event]) -> None: ...
 
     async def run(
-        self, apply: Callable[[events.Event], None], *, task_status: Any = ...
-    ) -> None: ...
+        self,
+        apply: Callable[[events.Event], None],
+        remember: Callable[[events.Event], None],
+        *,
+        task_status: Any = ...,
+    ) -> None:
+        """Deliver every event in the one order with ``apply``; ``remember`` takes what
+        was published before this node joined (its history), delivering it to nobody."""
+        ...
 
 
 @dataclass(slots=True)
-class BrokerStatus:
+class BrokerStatus(Report):
     """What ``server_info`` reports as ``hub.broker``."""
 
     url: str
@@ -221,18 +230,6 @@ class BrokerStatus:
     applied: int = 0
     lost: int = 0
     epoch: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "node_id": self.node_id,
-            "connected": self.connected,
-            "last_seq": self.last_seq,
-            "reconnects": self.reconnects,
-            "appended": self.appended,
-            "applied": self.applied,
-            "lost": self.lost,
-        }
 
 
 @dataclass(slots=True)
@@ -278,8 +275,6 @@ class Broker:
         self._send, self._receive = trio.open_memory_channel[list[events.Event]](queue)
         self._positioned = trio.Event()
         self._batches = 0
-        self.remember: Callable[[events.Event], None] | None = None
-        """Fed, on a node's first start, what the streams hold from before it (history)."""
 
     async def submit(self, batch: list[events.Event]) -> None:
         """Queue events to append, back to back; waits while the writer is backed up."""
@@ -289,10 +284,12 @@ class Broker:
     async def run(
         self,
         apply: Callable[[events.Event], None],
+        remember: Callable[[events.Event], None],
         *,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Read and apply every node's events, and append this node's, until cancelled.
+        On a node's first start, ``remember`` gets what the streams hold from before it.
 
         Reports started at once: a node serves its clients whether Redis is up or not.
         """
@@ -303,7 +300,7 @@ class Broker:
             self.url, retry_policy=NoRetryPolicy(), connect_timeout=self.timeout
         )
         async with client, trio.open_nursery() as nursery:
-            nursery.start_soon(self._read, client, apply)
+            nursery.start_soon(self._read, client, apply, remember)
             nursery.start_soon(self._write, client)
             task_status.started()
 
@@ -314,7 +311,10 @@ class Broker:
         self.status.connected = False
 
     async def _read(
-        self, client: coredis.Redis[bytes], apply: Callable[[events.Event], None]
+        self,
+        client: coredis.Redis[bytes],
+        apply: Callable[[events.Event], None],
+        remember: Callable[[events.Event], None],
     ) -> None:
         import coredis
 
@@ -332,8 +332,8 @@ class Broker:
                 start, why = resume(status.epoch, status.last_seq, epoch, seq)
                 if why not in ("start", "resume"):
                     log.warning("broker %s: %s", status.url, why)
-                if why == "start" and self.remember is not None:
-                    await self._backfill(client, start, self.remember)
+                if why == "start":
+                    await self._backfill(client, start, remember)
                 status.epoch, status.last_seq = epoch, start
                 status.connected = True
                 backoff.reset()

@@ -13,6 +13,7 @@ import trio
 
 from . import client
 from . import config as _config
+from .rlimit import raise_open_files
 from .server import Hub
 
 
@@ -38,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--loop", action="store_true", default=None, help="[source] loop: replay forever"
     )
+    serve.add_argument("--tls-cert", help="[server] tls_cert: PEM certificate (chain) for wss://")
+    serve.add_argument("--tls-key", help="[server] tls_key: PEM private key")
+    serve.add_argument(
+        "--drain-seconds", type=float, help="[server] drain_seconds: serve on after SIGTERM (10)"
+    )
+    serve.add_argument(
+        "--drain-spread", type=float, help="[server] drain_spread: seconds to close them over (2)"
+    )
     serve.add_argument(
         "--broker", help="[cluster] broker: redis://host:port/db makes this hub a cluster node"
     )
@@ -62,6 +71,10 @@ _FLAGS = {
     "host": "server",
     "port": "server",
     "log_level": "server",
+    "tls_cert": "server",
+    "tls_key": "server",
+    "drain_seconds": "server",
+    "drain_spread": "server",
     "source": "source",
     "ledger_interval": "source",
     "tx_per_ledger": "source",
@@ -83,14 +96,24 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 async def _serve(hub: Hub) -> None:
+    """Serve until a signal: SIGTERM or SIGINT drains (a second one closes at once),
+    SIGHUP reloads the TLS certificate."""
     async with trio.open_nursery() as nursery:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            await nursery.start(hub.run)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+
+            async def serve(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+                await hub.run(task_status=task_status)
+                nursery.cancel_scope.cancel()
+
+            await nursery.start(serve)
             print(f"listening on {hub.url}", flush=True)
             async for signum in signals:
-                logging.getLogger("hub").info("%s: shutting down", signal.Signals(signum).name)
+                name = signal.Signals(signum).name
+                if signum == signal.SIGHUP:
+                    hub.reload_tls()
+                    continue
+                logging.getLogger("hub").info("%s: draining, then shutting down", name)
                 hub.shutdown()
-                break
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    raise_open_files()  # worker processes inherit it
     if args.command == "serve" and cfg.cluster.workers > 1:
         from .workers import serve_workers
 
@@ -116,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         try:
             trio.run(_serve, Hub(cfg))
+        except _config.ConfigError as exc:
+            print(f"hub: {exc}", file=sys.stderr)
+            return 2
         except OSError as exc:
             print(
                 f"hub: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc}", file=sys.stderr

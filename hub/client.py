@@ -1,10 +1,11 @@
 """``hub call`` and ``hub tail``: the command line face of the API, over WebSocket.
 
-``hub call METHOD [PARAMS]`` sends one request and prints the answer in seed 001's
-command line format — the JSON-RPC shape, ``{"result": {..., "status": ...}}``,
-indented by three spaces as rippled prints it — at the latest API version unless
-``--api-version`` says otherwise (rippled's command line does the same). It exits 0 on
-success, 1 on an error reply, 2 when it cannot ask (bad arguments, no connection).
+``hub call METHOD [PARAMS]`` sends one request and prints the answer in the command
+line format of the XRPL docs' "Response Formatting" page — the JSON-RPC shape,
+``{"result": {..., "status": ...}}``, indented by three spaces as rippled prints it — at
+the latest API version unless ``--api-version`` says otherwise (rippled's command line
+does the same). It exits 0 on success, 1 on an error reply, 2 when it cannot ask (bad
+arguments, no connection).
 
 ``hub tail [STREAMS...] [--accounts ...]`` subscribes and prints every stream message
 as one JSON line (``--pretty``: one short human-readable line). When the connection
@@ -18,11 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -32,12 +32,13 @@ from trio_websocket import (
     ConnectionClosed,
     HandshakeError,
     WebSocketConnection,
-    open_websocket_url,
 )
 
+from .backoff import Backoff
 from .jsonrpc import from_websocket
 from .ledgerdata import RIPPLE_EPOCH_OFFSET
 from .versions import MAX_VERSION
+from .wsclient import connect
 
 DEFAULT_URL: Final = "ws://127.0.0.1:6006"
 DEFAULT_STREAMS: Final = ("ledger", "transactions")
@@ -164,21 +165,9 @@ async def call(
         raise CallError(f"no answer from {url} within {timeout} s") from None
 
 
-@asynccontextmanager
-async def _websocket(url: str, token: str | None) -> AsyncIterator[WebSocketConnection]:
-    """``open_websocket_url`` that also closes the socket when the hub closed first.
-
-    trio-websocket 0.12.2 leaves the socket open when the *server* starts the closing
-    handshake (a hub shutting down), which a reconnecting ``tail`` would leak each time.
-    """
+def _websocket(url: str, token: str | None) -> AbstractAsyncContextManager[WebSocketConnection]:
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
-    conn: WebSocketConnection | None = None
-    try:
-        async with open_websocket_url(url, extra_headers=headers) as conn:
-            yield conn
-    finally:
-        if conn is not None:
-            await trio.aclose_forcefully(conn._stream)
+    return connect(url, extra_headers=headers)
 
 
 # ---- hub tail ---------------------------------------------------------------------------
@@ -226,23 +215,6 @@ async def _run_tail(
     )
 
 
-class Backoff:
-    """Reconnect delays: doubling from ``first`` to ``most``, with ±20 % jitter."""
-
-    def __init__(self, first: float = 0.5, most: float = 10.0) -> None:
-        self.first = first
-        self.most = most
-        self._next = first
-
-    def reset(self) -> None:
-        self._next = self.first
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self._next * 2, self.most)
-        return delay * random.uniform(0.8, 1.2)
-
-
 async def tail(
     url: str,
     streams: Sequence[str],
@@ -262,7 +234,7 @@ async def tail(
     subscribe the hub refuses (bad stream name, bad account) ends it with 1.
     """
     follower = _Follower(url, streams, accounts, api_version, pretty, count, emit, note)
-    backoff = backoff or Backoff()
+    backoff = backoff or Backoff(initial=0.5, maximum=10.0)
     while True:
         try:
             async with _websocket(url, token) as ws:

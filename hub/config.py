@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta, Struct
 
+from .clientaddr import Networks
 from .versions import BETA_VERSION, MAX_VERSION, MIN_VERSION
 
 Port = Annotated[int, Meta(ge=0, le=65535)]
 Positive = Annotated[int, Meta(ge=1)]
 Seconds = Annotated[float, Meta(gt=0)]
+NonNegative = Annotated[float, Meta(ge=0)]
+
+UPSTREAM_STREAMS: Final = ("ledger", "transactions", "validations", "book_changes")
+"""What a relay subscribes to upstream unless ``[source] upstream_streams`` says otherwise."""
 
 
 class _Section(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -36,6 +41,25 @@ class ServerConfig(_Section):
     close_timeout: Seconds = 1.0
     # None: 0 (rippled's default), or on a relay the upstream's own once it has said.
     network_id: Annotated[int, Meta(ge=0, le=0xFFFF_FFFF)] | None = None
+    # TLS: PEM files (the certificate may carry its chain); both or neither. SIGHUP
+    # reloads them for new connections.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    # On SIGTERM/SIGINT: keep serving existing clients this long, then close them
+    # with 1001 spread over drain_spread seconds (see README "Deploying").
+    drain_seconds: NonNegative = 10.0
+    drain_spread: NonNegative = 2.0
+    # Peers (addresses or CIDRs) whose Forwarded / X-Forwarded-For / X-Real-IP headers,
+    # or PROXY protocol header with proxy_protocol = true, name the real client.
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    proxy_protocol: bool = False
+    # permessage-deflate (RFC 7692) when the client offers it.
+    compression: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("[server] tls_cert and tls_key go together")
+        _networks("[server] trusted_proxies", self.trusted_proxies)
 
 
 class ApiConfig(_Section):
@@ -52,8 +76,13 @@ class ApiConfig(_Section):
 
 
 class AdminConfig(_Section):
+    # Addresses or CIDRs; a client is admin by address only when no proxy header it
+    # sent was ignored (see [server] trusted_proxies).
     ips: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
     token: str | None = None
+
+    def __post_init__(self) -> None:
+        _networks("[admin] ips", self.ips)
 
 
 class SourceConfig(_Section):
@@ -65,9 +94,7 @@ class SourceConfig(_Section):
     publish_queue: Positive = 10_000
     speed: Annotated[float, Meta(ge=0)] = 1.0
     loop: bool = False
-    upstream_streams: list[str] = msgspec.field(
-        default_factory=lambda: ["ledger", "transactions", "validations", "book_changes"]
-    )
+    upstream_streams: list[str] = msgspec.field(default_factory=lambda: list(UPSTREAM_STREAMS))
     forward_pool: Positive = 2
     forward_timeout: Seconds = 10.0
     # The simulator's extra streams: each transaction proposed before its ledger
@@ -75,6 +102,9 @@ class SourceConfig(_Section):
     proposed: bool = True
     consensus: bool = True
     server_status: bool = True
+    # Forward each request on a connection of its own that names the client in
+    # Forwarded / X-Forwarded-For, so the upstream charges the client, not the hub.
+    forward_client_ip: bool = False
 
 
 class LoadConfig(_Section):
@@ -132,6 +162,13 @@ class Config(_Section):
 
 class ConfigError(ValueError):
     pass
+
+
+def _networks(key: str, entries: list[str]) -> Networks:
+    try:
+        return Networks.parse(entries)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
 
 
 def load(

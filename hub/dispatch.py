@@ -1,60 +1,71 @@
-"""Request to handler to reply: method lookup by version, admin checks, load, errors.
+"""Request to outcome: method lookup by version, admin checks, errors — no transport.
 
-Handlers are ``async def handler(call) -> result`` and return data; they never write to
-a socket. Everything here is the same for every transport.
+A method is a plain function of a :class:`Call` (answered in line, with no task) or an
+``async def`` (given a task of its own, since it may wait); either returns the
+``result`` object. A plain function that finds this request must wait returns a
+:class:`Later` instead, run in a task like an ``async def`` (``subscribe`` with a book
+snapshot), so whatever it refused before that was answered in line. Nothing here
+charges a client or renders an envelope: an
+:class:`Outcome` says what the request came to and what it costs, the node charges it
+(:meth:`hub.node.Node.settle`) and each transport renders it in its own envelope.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, Generic, Protocol, TypeVar
 
 from . import protocol
 from .errors import RPCError
 from .load import Verdict
-from .versions import VersionedTable
-
-if TYPE_CHECKING:
-    from .server import Hub
-    from .session import Session
+from .session import Session
+from .versions import VersionedTable, VersionPolicy
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Call"], Coroutine[Any, Any, Any]]
-Inline = bool | Callable[[dict[str, Any]], bool]
-"""Whether a method never waits: always, never, or as its request says."""
+N = TypeVar("N")
+Handler = Callable[["Call[N]"], Any]
+Costs = tuple[tuple[str, int], ...]
+"""``(cost kind, units)`` pairs, priced by :class:`hub.load.LoadPolicy`."""
 
 # Errors that say "no" to a well-formed request; everything else was the client's mistake.
 _PLAIN_ERRORS = frozenset({"forbidden", "noPermission", "notSupported", "lgrNotFound", "tooBusy"})
 
 
+def cost_of(error: RPCError) -> str:
+    """The cost kind of a request that ended in ``error``."""
+    return "request" if error.token in _PLAIN_ERRORS else "malformed"
+
+
 @dataclass(frozen=True, slots=True)
-class Method:
+class Method(Generic[N]):
     name: str
     since: int
-    handler: Handler
-    admin: bool
-    cost: str
-    inline: Inline = False
+    handler: Handler[N]
+    admin: bool = False
+    cost: str = "request"
 
-    def runs_inline(self, body: dict[str, Any]) -> bool:
-        return self.inline if isinstance(self.inline, bool) else self.inline(body)
+    @property
+    def inline(self) -> bool:
+        """Whether it never waits (a plain function): answered at once, without a task."""
+        return not inspect.iscoroutinefunction(self.handler)
 
 
 @dataclass(slots=True)
-class Call:
-    """What a handler gets: the hub, the calling session and its validated request.
+class Call(Generic[N]):
+    """What a handler gets: the node, the calling session and its validated request.
 
-    A handler whose work grows with its input adds to ``extra_cost`` (load units);
+    A handler whose work grows with its input adds to its cost with :meth:`charge`;
     ``followups`` are frames to send right after the reply (a resume's replay).
     """
 
-    hub: Hub
+    node: N
     session: Session
     request: protocol.Request
-    extra_cost: int = 0
+    costs: list[tuple[str, int]] = field(default_factory=list)
     followups: list[bytes] = field(default_factory=list)
 
     @property
@@ -65,33 +76,37 @@ class Call:
     def api_version(self) -> int:
         return self.request.api_version
 
+    def charge(self, kind: str, units: int) -> None:
+        self.costs.append((kind, units))
 
-class Methods:
+
+class Context(Protocol):
+    """What dispatch needs of a node: its version policy and its method lookup."""
+
+    @property
+    def versions(self) -> VersionPolicy: ...
+
+    def lookup(self, name: str, version: int) -> Method[Any]: ...
+
+
+class Methods(Generic[N]):
     """The method table: each name with the versions at which its definition changed."""
 
     def __init__(self) -> None:
-        self._table: VersionedTable[Method] = VersionedTable()
+        self._table: VersionedTable[Method[N]] = VersionedTable()
 
     def register(
-        self,
-        name: str,
-        *,
-        since: int = 0,
-        admin: bool = False,
-        cost: str = "request",
-        inline: Inline = False,
-    ) -> Callable[[Handler], Handler]:
-        """Add a definition. ``inline`` declares a handler that never waits: the
-        connection answers it at once instead of starting a task for it. A predicate
-        on the request says so per request (``subscribe`` waits only for snapshots)."""
+        self, name: str, *, since: int = 0, admin: bool = False, cost: str = "request"
+    ) -> Callable[[Handler[N]], Handler[N]]:
+        """Add the definition of ``name`` that starts at API version ``since``."""
 
-        def decorate(handler: Handler) -> Handler:
-            self._table.add(name, since, Method(name, since, handler, admin, cost, inline))
+        def decorate(handler: Handler[N]) -> Handler[N]:
+            self._table.add(name, since, Method(name, since, handler, admin, cost))
             return handler
 
         return decorate
 
-    def lookup(self, name: str, version: int) -> Method:
+    def lookup(self, name: str, version: int) -> Method[N]:
         method = self._table.get(name, version)
         if method is None:
             raise RPCError("unknownCmd")
@@ -101,39 +116,30 @@ class Methods:
         return self._table.names()
 
 
-class Reply(NamedTuple):
-    """An encoded reply, and whether the client must be cut after it is sent."""
-
-    payload: bytes
-    drop: bool = False
-    followups: tuple[bytes, ...] = ()
-
-
 @dataclass(slots=True)
 class Outcome:
-    """What one request came to, before a transport renders it.
+    """What one request came to, before it is charged and rendered.
 
-    Exactly one of ``result`` and ``error`` is meaningful: ``error`` is None on success.
-    ``body`` is the request object, or None when the input held none. ``verdict`` is the
-    load verdict of the charge; at ``DROP`` the error is ``slowDown`` and the transport
-    cuts the client (WebSocket: close 1008; JSON-RPC: HTTP 503).
+    ``error`` is None on success, and then ``result`` is the result. ``body`` is the
+    request object, or None when the input held none. ``verdict`` is set when the node
+    charges ``costs``; at ``DROP`` the error is ``slowDown`` and the transport cuts the
+    client (WebSocket: close 1008; JSON-RPC: HTTP 503).
     """
 
     body: dict[str, Any] | None
-    verdict: Verdict
     result: Any = None
     error: RPCError | None = None
+    costs: Costs = ()
     followups: tuple[bytes, ...] = ()
+    verdict: Verdict = Verdict.OK
 
 
-async def execute(hub: Hub, session: Session, data: bytes | str | dict[str, Any]) -> Outcome:
-    """Run one request through the method table: the core every transport shares.
+@dataclass(frozen=True, slots=True)
+class Later:
+    """A plain handler's answer when this request must wait: the rest of its work,
+    started only in the task that awaits it."""
 
-    ``data`` is a text frame, or a request object a transport already decoded (JSON-RPC).
-    Never raises: every failure becomes an error outcome, charged to the client.
-    """
-    begun = begin(hub, session, data)
-    return begun if isinstance(begun, Outcome) else await begun.finish()
+    rest: Callable[[], Awaitable[Any]]
 
 
 @dataclass(slots=True)
@@ -141,103 +147,56 @@ class Pending:
     """A request whose handler may wait: run :meth:`finish` in a task of its own."""
 
     body: dict[str, Any]
-    method: Method
-    call: Call
+    method: Method[Any]
+    call: Call[Any]
+    later: Later | None = None
+    """What a plain handler left to run, when it had to wait."""
 
     async def finish(self) -> Outcome:
         try:
-            result = await self.method.handler(self.call)
+            if self.later is not None:
+                result = await self.later.rest()
+            else:
+                result = await self.method.handler(self.call)
         except Exception as exc:
             return _failed(self.call, self.body, exc)
         return _done(self.call, self.body, self.method, result)
 
 
-def begin(hub: Hub, session: Session, data: bytes | str | dict[str, Any]) -> Outcome | Pending:
+def begin(node: Context, session: Session, data: bytes | str | dict[str, Any]) -> Outcome | Pending:
     """All of a request that needs no waiting: its outcome when it has one already (an
-    error, or a method registered ``inline``), else what is left to run."""
-    hub.stats.requests += 1
+    error, or an inline method's result), else what is left to run.
+
+    ``data`` is a text frame, or a request object a transport already decoded (JSON-RPC).
+    """
     body: dict[str, Any] | None = None
     try:
         body = data if isinstance(data, dict) else protocol.decode(data)
-        request = protocol.validate(body, hub.versions)
-        method = hub.lookup(request.method, request.api_version)
+        request = protocol.validate(body, node.versions)
+        method = node.lookup(request.method, request.api_version)
         if method.admin and not session.admin:
             raise RPCError("forbidden")
     except RPCError as exc:
-        kind = "request" if exc.token in _PLAIN_ERRORS else "malformed"
-        return judge(hub, session, exc, body, kind)
-    call = Call(hub, session, request)
-    if not method.runs_inline(body):
+        return Outcome(body, error=exc, costs=((cost_of(exc), 1),))
+    call = Call(node, session, request)
+    if not method.inline:
         return Pending(body, method, call)
-    coroutine = method.handler(call)
     try:
-        coroutine.send(None)
-    except StopIteration as done:
-        return _done(call, body, method, done.value)
+        result = method.handler(call)
     except Exception as exc:
         return _failed(call, body, exc)
-    coroutine.close()
-    return _failed(call, body, RuntimeError(f"inline method {method.name!r} waited"))
+    if isinstance(result, Later):
+        return Pending(body, method, call, result)
+    return _done(call, body, method, result)
 
 
-def _done(call: Call, body: dict[str, Any], method: Method, result: Any) -> Outcome:
-    hub = call.hub
-    verdict = hub.charge(call.session, hub.load.policy.cost(method.cost) + call.extra_cost)
-    if verdict is Verdict.DROP:
-        return _dropped(hub, body)
-    return Outcome(body, verdict, result, followups=tuple(call.followups))
+def _done(call: Call[Any], body: dict[str, Any], method: Method[Any], result: Any) -> Outcome:
+    costs = ((method.cost, 1), *call.costs)
+    return Outcome(body, result, costs=costs, followups=tuple(call.followups))
 
 
-def _failed(call: Call, body: dict[str, Any], exc: Exception) -> Outcome:
+def _failed(call: Call[Any], body: dict[str, Any], exc: Exception) -> Outcome:
     if isinstance(exc, RPCError):
-        kind = "request" if exc.token in _PLAIN_ERRORS else "malformed"
-        return judge(call.hub, call.session, exc, body, kind)
+        return Outcome(body, error=exc, costs=((cost_of(exc), 1),))
     log.error("handler failed for %r", protocol.masked(body), exc_info=exc)
-    return judge(call.hub, call.session, RPCError("internal"), body, "exception")
-
-
-def judge(
-    hub: Hub,
-    session: Session,
-    error: RPCError,
-    body: dict[str, Any] | None = None,
-    kind: str = "malformed",
-) -> Outcome:
-    """An error outcome, charged to the client as ``kind``."""
-    verdict = hub.charge(session, hub.load.policy.cost(kind))
-    if verdict is Verdict.DROP:
-        return _dropped(hub, body)
-    hub.stats.errors[error.token] += 1
-    return Outcome(body, verdict, error=error)
-
-
-def _dropped(hub: Hub, body: dict[str, Any] | None) -> Outcome:
-    hub.stats.errors["slowDown"] += 1
-    return Outcome(body, Verdict.DROP, error=RPCError("slowDown"))
-
-
-def render(hub: Hub, session: Session, outcome: Outcome) -> Reply:
-    """The WebSocket envelope of an outcome (seed 001's WebSocket shape)."""
-    extras = hub.extras(session, outcome.verdict)
-    if outcome.error is None:
-        assert outcome.body is not None
-        payload = protocol.success(outcome.body, outcome.result, extras)
-        return Reply(payload, followups=outcome.followups)
-    payload = protocol.failure(outcome.body, outcome.error, extras)
-    return Reply(payload, drop=outcome.verdict is Verdict.DROP)
-
-
-async def dispatch(hub: Hub, session: Session, data: bytes | str) -> Reply:
-    """Answer one text frame. Never raises: every failure becomes an error reply."""
-    return render(hub, session, await execute(hub, session, data))
-
-
-def refuse(
-    hub: Hub,
-    session: Session,
-    error: RPCError,
-    body: dict[str, Any] | None = None,
-    kind: str = "malformed",
-) -> Reply:
-    """An error reply, charged to the client as ``kind``."""
-    return render(hub, session, judge(hub, session, error, body, kind))
+    return Outcome(body, error=RPCError("internal"), costs=(("exception", 1),))

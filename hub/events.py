@@ -9,6 +9,8 @@ with ``hash`` inside, ``Amount`` on Payments) is accepted and normalised to v2.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
@@ -16,6 +18,8 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from .accounts import Book, affected_accounts, affected_books, mentioned_accounts
+
+log = logging.getLogger(__name__)
 
 Hash = Annotated[str, Meta(pattern="^[0-9A-Fa-f]{64}$")]
 Index = Annotated[int, Meta(ge=0)]
@@ -142,6 +146,19 @@ def parse(message: object) -> Event:
     if isinstance(known, ValidationReceived) and isinstance(known.ledger_index, int):
         return Event(body["type"], body, ledger_index=known.ledger_index)
     return Event(body["type"], body)
+
+
+def parse_valid(messages: Iterable[object], rejected: Callable[[EventError], None]) -> list[Event]:
+    """The valid events among published ``messages``; each invalid one is logged and
+    reported to ``rejected`` (which counts it), never delivered."""
+    valid = []
+    for message in messages:
+        try:
+            valid.append(parse(message))
+        except EventError as exc:
+            log.warning("rejected a published message: %s", exc)
+            rejected(exc)
+    return valid
 
 
 def _normalised(message: dict[str, Any]) -> dict[str, Any]:

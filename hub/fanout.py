@@ -70,7 +70,7 @@ def deliver(
     count = 0
     for group in route(event, subs):
         for session in group:
-            session.send(frames(session.stream_version), stamp)
+            session.send(frames(session.stream_version, session.deflate), stamp)
             count += 1
     return count
 

@@ -1,8 +1,9 @@
 """Forward what the hub does not answer itself to the upstream, as Clio forwards to rippled.
 
 A small pool of persistent upstream connections carries the requests; each reply goes
-back with the client's own ``id`` and ``"forwarded": true`` (seed 001). Admin-only
-rippled methods are never forwarded for non-admin clients. Each pooled connection is
+back with the client's own ``id`` and ``"forwarded": true`` (XRPL docs, "Response
+Formatting": https://xrpl.org/docs/references/http-websocket-apis/api-conventions/response-formatting).
+Admin-only rippled methods are never forwarded for non-admin clients. Each pooled connection is
 a task in the forwarder's nursery that reconnects with backoff on its own.
 """
 
@@ -17,11 +18,13 @@ import msgspec
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
+from . import sources
+from .backoff import Backoff
+from .config import SourceConfig
 from .dispatch import Call, Method
 from .errors import RPCError
 from .identity import UpstreamIdentity, from_server_info
 from .protocol import Forwarded
-from .sources.upstream import Backoff
 from .wsclient import connect
 
 log = logging.getLogger(__name__)
@@ -109,7 +112,7 @@ class Forwarder:
         self._slots = [_Slot() for _ in range(self.size)]
         self._ids = itertools.count(1)
         self._turn = itertools.cycle(range(self.size))
-        self.method = Method("(forwarded)", 0, self._handle, admin=False, cost="request")
+        self.method: Method[Any] = Method("(forwarded)", 0, self._handle)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -136,8 +139,14 @@ class Forwarder:
                 return await slot.call(request, f"hub-fwd-{next(self._ids)}", self.timeout)
         raise RPCError("failedToForward", "No upstream connection is available.")
 
-    async def _handle(self, call: Call) -> Forwarded:
+    async def _handle(self, call: Call[Any]) -> Forwarded:
         name = call.request.method
         if name in ADMIN_METHODS and not call.session.admin:
             raise RPCError("forbidden")
         return Forwarded(await self.forward(call.params, call.api_version))
+
+
+def from_config(cfg: SourceConfig, urls: Sequence[str] | None = None) -> Forwarder | None:
+    """The pool for an ``upstream:`` source (or for ``urls``); None without an upstream."""
+    urls = sources.upstream_urls(cfg.source) if urls is None else urls
+    return Forwarder(urls, cfg.forward_pool, cfg.forward_timeout) if urls else None

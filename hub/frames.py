@@ -1,7 +1,8 @@
 """Server-to-client WebSocket frames built once and written to many sockets.
 
-A server frame is never masked (RFC 6455 §5.1) and the hub negotiates no extension, so
-a message's frame is the same bytes for every client: build it once, share it.
+A server frame is never masked (RFC 6455 §5.1), and with permessage-deflate the hub
+keeps no compression context (:mod:`hub.deflate`), so a message's frame depends only on
+the message and the negotiated parameters: build it once, share it.
 """
 
 from __future__ import annotations
@@ -10,15 +11,27 @@ import struct
 from typing import Final
 
 _TEXT_FIN: Final = 0x81
+_RSV1: Final = 0x40
 _LEN16: Final = struct.Struct("!BBH")
 _LEN64: Final = struct.Struct("!BBQ")
 
 
-def text_frame(payload: bytes) -> bytes:
-    """One final, unmasked text frame carrying ``payload`` (UTF-8 JSON)."""
+def text_frame(payload: bytes, *, compressed: bool = False) -> bytes:
+    """One final, unmasked text frame carrying ``payload`` (UTF-8 JSON).
+
+    ``compressed`` sets RSV1: the payload is a permessage-deflate message (RFC 7692 §6).
+    """
+    first = _TEXT_FIN | _RSV1 if compressed else _TEXT_FIN
     n = len(payload)
     if n < 126:
-        return bytes((_TEXT_FIN, n)) + payload
+        return bytes((first, n)) + payload
     if n < 65536:
-        return _LEN16.pack(_TEXT_FIN, 126, n) + payload
-    return _LEN64.pack(_TEXT_FIN, 127, n) + payload
+        return _LEN16.pack(first, 126, n) + payload
+    return _LEN64.pack(first, 127, n) + payload
+
+
+def frame_payload(frame: bytes) -> bytes:
+    """The payload of a frame built by :func:`text_frame` (the inverse of it)."""
+    size = frame[1] & 0x7F
+    start = 2 if size < 126 else 4 if size == 126 else 10
+    return frame[start:]

@@ -29,6 +29,7 @@ class Health:
         self.max_ledger_age = max_ledger_age
         self._clock = clock
         self.serving = False
+        self.draining = False
         self._since: float | None = None
         self._ledger_at: float | None = None
 
@@ -36,6 +37,10 @@ class Health:
         """The node accepts clients from now on; the startup grace begins."""
         self.serving = True
         self._since = self._clock()
+
+    def drain(self) -> None:
+        """The node is shutting down: unhealthy at once, so load balancers move on."""
+        self.draining = True
 
     def stop(self) -> None:
         self.serving = False
@@ -53,13 +58,15 @@ class Health:
         return reference is not None and self._clock() - reference >= self.max_ledger_age
 
     def healthy(self) -> bool:
-        return self.serving and not self.stale()
+        return self.serving and not self.draining and not self.stale()
 
     def report(self) -> dict[str, Any]:
         """The body of ``GET /health``."""
         age = self.ledger_age()
         if not self.serving:
             status = "stopped"
+        elif self.draining:
+            status = "draining"
         elif self.stale():
             status = "stale"
         else:

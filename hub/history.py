@@ -42,6 +42,8 @@ class History:
         self._closed: deque[int] = deque()
         self._floor: int | None = None
         self._nbytes = 0
+        self._expected: tuple[int, int | None] | None = None  # latest ledger, txn_count
+        self._seen = 0  # its transactions kept so far
 
     def add(self, event: Event, frames: Frames) -> None:
         """Keep one published message (if it belongs to a ledger)."""
@@ -52,7 +54,12 @@ class History:
             or (event.kind == "transaction" and not event.validated)
         ):
             return
+        if event.kind == "transaction" and self._expected and index == self._expected[0]:
+            self._seen += 1
         if event.kind == "ledgerClosed":
+            count = event.body.get("txn_count")
+            self._expected = (index, count if isinstance(count, int) else None)
+            self._seen = 0
             if self._floor is None:
                 self._floor = index - 1
             self._closed.append(index)
@@ -80,6 +87,15 @@ class History:
     @property
     def latest(self) -> int | None:
         return self._closed[-1] if self._closed else None
+
+    def complete_through(self) -> int | None:
+        """The newest ledger whose every message is here: the latest, once as many of
+        its transactions as its ``txn_count`` arrived (they follow its ``ledgerClosed``),
+        else the one before. ``since_ledger`` of it resumes with nothing lost."""
+        if self._expected is None:
+            return None
+        index, count = self._expected
+        return index if count is not None and self._seen >= count else index - 1
 
     def since(self, since_ledger: int) -> Iterator[Entry]:
         """Every kept message of the ledgers after ``since_ledger``, in publish order."""

@@ -25,20 +25,51 @@ answered: monitoring must see a node that is full.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from . import jsonrpc
-from .dispatch import execute
+from .dispatch import Outcome
 from .load import Verdict
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .outbox import Outbox
+from .metrics import Metrics
+from .node import Identity
+from .protocol import Extras
 from .session import Session
+from .stats import Stats
 
-if TYPE_CHECKING:
-    from .server import Hub
+
+class Serving(Protocol):
+    """What the HTTP side needs of the node."""
+
+    @property
+    def stats(self) -> Stats: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def serving(self) -> bool: ...
+
+    def health_report(self) -> tuple[bool, dict[str, Any]]: ...
+
+    def identify(self, peer: str, headers: Iterable[tuple[bytes, bytes]]) -> Identity: ...
+
+    def refusal(self, remote: str, admin: bool) -> tuple[int, str] | None: ...
+
+    def transient_session(self, who: Identity) -> Session: ...
+
+    def over_limit(self, session: Session) -> bool: ...
+
+    async def execute(self, session: Session, data: dict[str, Any]) -> Outcome: ...
+
+    def charge(self, session: Session, costs: Iterable[tuple[str, int]]) -> Verdict: ...
+
+    def extras(self, verdict: Verdict = ...) -> Extras: ...
+
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -81,47 +112,42 @@ def dashboard_page() -> bytes:
     return files("hub").joinpath("dashboard.html").read_bytes()
 
 
-async def handle(hub: Hub, request: HTTPRequest) -> HTTPResponse:
+async def handle(node: Serving, request: HTTPRequest) -> HTTPResponse:
     """Answer one plain HTTP request; counted in ``hub_http_responses``."""
-    route, response = await _route(hub, request)
-    hub.metrics.http.labels(route, str(response.status)).inc()
+    route, response = await _route(node, request)
+    node.metrics.http.labels(route, str(response.status)).inc()
+    if not node.serving:  # shutting down: no keep-alive
+        response = replace(response, close=True)
     return response
 
 
-async def _route(hub: Hub, request: HTTPRequest) -> tuple[str, HTTPResponse]:
+async def _route(node: Serving, request: HTTPRequest) -> tuple[str, HTTPResponse]:
     path = request.target.partition("?")[0]
     method = request.method
     if path == "/health":
         if method not in ("GET", "HEAD"):
             return "health", _not_allowed("GET, HEAD")
-        return "health", health(hub)
+        healthy, report = node.health_report()
+        return "health", _json(200 if healthy else 503, report)
     if path == "/metrics":
         if method not in ("GET", "HEAD"):
             return "metrics", _not_allowed("GET, HEAD")
         return "metrics", HTTPResponse(
-            200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], hub.metrics.render()
+            200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], node.metrics.render()
         )
     if path not in ("/", "/index.html"):
         return "other", text(404, "Not found.")
     route = "jsonrpc" if method == "POST" else "dashboard"
     if method not in ("GET", "HEAD", "POST"):
         return route, _not_allowed("GET, HEAD, POST")
-    admin = hub.is_admin(request.remote, request.headers)
-    refusal = hub.refusal(request.remote, admin)
+    who = node.identify(request.remote, request.headers)
+    refusal = node.refusal(who.address, who.admin)
     if refusal is not None:
-        hub.stats.connections_refused += 1
+        node.stats.connections_refused += 1
         return route, text(refusal[0], refusal[1], close=True)
     if method == "POST":
-        return route, await json_rpc(hub, request.body, request.remote, admin)
+        return route, await json_rpc(node, request.body, who)
     return route, HTTPResponse(200, [_HTML, _NO_STORE], dashboard_page())
-
-
-def health(hub: Hub) -> HTTPResponse:
-    """200 while the hub serves and its latest ledger is fresh, 503 otherwise."""
-    report = hub.health.report()
-    report["ledger_index"] = hub.ledger.index
-    report["connections"] = len(hub.connections)
-    return _json(200 if hub.health.healthy() else 503, report)
 
 
 def _not_allowed(allow: str) -> HTTPResponse:
@@ -129,41 +155,22 @@ def _not_allowed(allow: str) -> HTTPResponse:
     return HTTPResponse(405, [*response.headers, (b"allow", allow.encode())], response.body)
 
 
-def rpc_session(hub: Hub, remote: str, admin: bool) -> Session:
-    """A transient session for one JSON-RPC request, charged to its IP.
-
-    It counts as warned when its IP's balance is already past the warning level: every
-    reply in that range carried ``warning: "load"``, so the client has been told.
-    """
-    session = Session(
-        remote=remote,
-        admin=admin,
-        outbox=Outbox(0, 0),
-        stream_version=hub.versions.default,
-        streams=False,
-    )
-    session.load_key = remote
-    session.warned = hub.load.balance(remote) >= hub.load.policy.warning
-    return session
-
-
-async def json_rpc(hub: Hub, data: bytes, remote: str, admin: bool) -> HTTPResponse:
+async def json_rpc(node: Serving, data: bytes, who: Identity) -> HTTPResponse:
     """One JSON-RPC request: 200 with the JSON-RPC envelope, 400 text, or 503 overloaded."""
-    session = rpc_session(hub, remote, admin)
-    if not admin and hub.load.balance(remote) >= hub.load.policy.drop:
-        hub.stats.load_drops += 1
+    session = node.transient_session(who)
+    if node.over_limit(session):
+        node.stats.load_drops += 1
         return text(503, OVERLOADED, close=True)
     try:
         body, echo = jsonrpc.parse(data)
     except jsonrpc.BadRequest as exc:
-        verdict = hub.charge(session, hub.load.policy.cost("malformed"))
-        if verdict is Verdict.DROP:
+        if node.charge(session, (("malformed", 1),)) is Verdict.DROP:
             return text(503, OVERLOADED, close=True)
         return text(400, str(exc))
-    outcome = await execute(hub, session, body)
+    outcome = await node.execute(session, body)
     if outcome.verdict is Verdict.DROP:
         return text(503, OVERLOADED, close=True)
-    extras = hub.extras(session, outcome.verdict)
+    extras = node.extras(outcome.verdict)
     if outcome.error is None:
         payload = jsonrpc.success(outcome.result, extras, echo, body=body)
     else:

@@ -3,8 +3,8 @@
 The hub serves HTTP and WebSocket on one port, as Clio does. :func:`read_head` reads
 the first request's head with h11; the server sends an upgrade on to wsproto with the
 very bytes read, and hands anything else to :func:`serve`, which answers requests one
-after another on the connection through :func:`hub.http.handle` (which never sees the
-socket).
+after another on the connection through an ``answer`` function
+(:func:`hub.http.handle`, which never sees the socket).
 
 Bounds: a request body over ``[server] max_message_size`` answers 413 and closes; a
 request must arrive whole, and the next one start, within ``[server]
@@ -15,17 +15,17 @@ connection is closed. Malformed HTTP answers 400 (h11's status hint) and closes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING
 
 import h11
 import trio
 
-from .http import HTTPRequest, HTTPResponse, handle, text
+from .config import ServerConfig
+from .http import HTTPRequest, HTTPResponse, text
 
-if TYPE_CHECKING:
-    from .server import Hub
+Answer = Callable[[HTTPRequest], Awaitable[HTTPResponse]]
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,13 @@ class Head:
         )
 
 
-async def read_head(stream: trio.abc.Stream) -> Head | None:
-    """The first request's head; None when the peer left or sent bad HTTP (answered 400)."""
+async def read_head(stream: trio.abc.Stream, first: bytes = b"") -> Head | None:
+    """The first request's head (``first``: its bytes already read); None when the peer
+    left or sent bad HTTP (answered 400)."""
     conn = h11.Connection(h11.SERVER)
-    raw = b""
+    raw = first
+    if first:
+        conn.receive_data(first)
     while True:
         try:
             event = conn.next_event()
@@ -70,42 +73,48 @@ async def read_head(stream: trio.abc.Stream) -> Head | None:
         return None  # ConnectionClosed before a request
 
 
-async def serve(hub: Hub, stream: trio.abc.Stream, remote: str, head: Head) -> None:
+async def serve(
+    stream: trio.abc.Stream, remote: str, head: Head, answer: Answer, config: ServerConfig
+) -> None:
     """Answer requests on one connection until either side closes it or it idles out."""
     conn = head.conn
     request: h11.Request | None = head.request
-    limit = hub.config.server.max_message_size
-    timeout = hub.config.server.handshake_timeout
     try:
         while request is not None:
             body: bytes | None = None
-            with trio.move_on_after(timeout):
-                body = await _read_body(stream, conn, request, limit)
+            with trio.move_on_after(config.handshake_timeout):
+                body = await _read_body(stream, conn, request, config.max_message_size)
             if body is None:
                 return  # timed out, or answered 413 / 400
-            http_request = HTTPRequest(
-                method=request.method.decode("ascii", "replace"),
-                target=request.target.decode("ascii", "replace"),
-                headers=list(request.headers),
-                body=body,
-                remote=remote,
-            )
-            try:
-                response = await handle(hub, http_request)
-            except Exception:  # a bug must cost one response, never the hub
-                log.exception("HTTP %s %s failed", http_request.method, http_request.target)
-                response = text(500, "Internal error.", close=True)
-            await _respond(stream, conn, request, response, close=not hub.health.serving)
-            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+            response = await _answer(answer, request, body, remote)
+            await _respond(stream, conn, request, response)
+            if response.close or conn.our_state is not h11.DONE:
+                return
+            if conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()
             request = None
-            with trio.move_on_after(timeout):
+            with trio.move_on_after(config.handshake_timeout):
                 request = await _next_request(stream, conn)
     except h11.RemoteProtocolError as exc:
         await _fail(stream, conn, exc)
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         return
+
+
+async def _answer(answer: Answer, request: h11.Request, body: bytes, remote: str) -> HTTPResponse:
+    http_request = HTTPRequest(
+        method=request.method.decode("ascii", "replace"),
+        target=request.target.decode("ascii", "replace"),
+        headers=list(request.headers),
+        body=body,
+        remote=remote,
+    )
+    try:
+        return await answer(http_request)
+    except Exception:  # a bug must cost one response, never the hub
+        log.exception("HTTP %s %s failed", http_request.method, http_request.target)
+        return text(500, "Internal error.", close=True)
 
 
 async def _read_body(
@@ -151,15 +160,13 @@ async def _respond(
     conn: h11.Connection,
     request: h11.Request,
     response: HTTPResponse,
-    *,
-    close: bool = False,
 ) -> None:
     headers = [
         (b"server", _SERVER),
         *response.headers,
         (b"content-length", str(len(response.body)).encode()),
     ]
-    if close or response.close:
+    if response.close:
         headers.append((b"connection", b"close"))
     data = conn.send(
         h11.Response(status_code=response.status, headers=headers, reason=_reason(response.status))

@@ -3,8 +3,10 @@
 A request is ``{"method": NAME, "params": [{...}]}``; the one object in ``params`` is
 the request proper (``api_version`` included), exactly what a WebSocket client would
 send with ``command`` set to ``NAME`` — so the hub answers it through the same core
-(:func:`hub.dispatch.execute`). Replies follow seed 001's JSON-RPC shape, which the
-command line shares: ``status`` moves inside ``result``; an error's ``error``,
+(:meth:`hub.node.Node.execute`). Replies follow the JSON-RPC shape of the XRPL docs'
+"Response Formatting" page
+(https://xrpl.org/docs/references/http-websocket-apis/api-conventions/response-formatting),
+which the command line shares: ``status`` moves inside ``result``; an error's ``error``,
 ``error_code``, ``error_message`` and the masked ``request`` sit in ``result`` too;
 ``warning``, ``warnings`` and ``forwarded`` stay at the top level. ``id``, ``jsonrpc``
 and ``ripplerpc`` are echoed at the top level when given, as rippled does.

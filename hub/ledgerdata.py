@@ -15,6 +15,9 @@ from typing import Any
 RIPPLE_EPOCH_OFFSET = 946_684_800
 """Seconds from the Unix epoch to the Ripple epoch (2000-01-01T00:00:00Z)."""
 
+TES_MESSAGE = "The transaction was applied. Only final in a validated ledger."
+"""rippled's ``engine_result_message`` for ``tesSUCCESS``."""
+
 _XRP = "XRP"
 _DIV = Context(prec=16, rounding=ROUND_HALF_EVEN)
 

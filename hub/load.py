@@ -23,7 +23,6 @@ DEFAULT_COSTS: Final[Mapping[str, int]] = {
     "exception": 100,
     "subscribe_item": 4,
     "snapshot": 400,
-    "publish": 20,
 }
 
 

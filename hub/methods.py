@@ -1,32 +1,40 @@
 """The methods the hub answers itself. Each returns the ``result`` object of its reply.
 
-Registered the way seed 003 describes: ``since`` is the API version at which that
-definition starts; a request at version N runs the newest definition at or below N.
+Registered the way ejabberd's "API Versioning" describes
+(https://docs.ejabberd.im/developer/ejabberd-api/api_versioning/): ``since`` is the
+API version at which that definition starts; a request at version N runs the newest
+definition at or below N. Plain functions are answered in line; only ``publish`` may
+wait (for room in the publish queue), and ``subscribe`` when it reads book snapshots.
 """
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import books, events, identity
-from .dispatch import Call, Methods
+from .dispatch import Call as _Call
+from .dispatch import Later, Methods
 from .errors import RPCError
 from .fanout import route
 from .session import Session
-from .subscriptions import Change, Subscriptions, parse_change, wants_snapshot
+from .subscriptions import Change, Subscriptions, parse_change
 
-METHODS = Methods()
+if TYPE_CHECKING:
+    from .node import Node
+
+Call: TypeAlias = _Call["Node"]
+METHODS: Methods[Node] = Methods()
 
 try:
-    BUILD_VERSION = version("hub")
+    BUILD_VERSION = version("xrpl-stream-hub")
 except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     BUILD_VERSION = "0.0.0"
 
 
-@METHODS.register("ping", inline=True)
-async def ping(call: Call) -> dict[str, Any]:
+@METHODS.register("ping")
+def ping(call: Call) -> dict[str, Any]:
     """rippled's doPing: an admin learns its role, and on a WebSocket (the only
     transport with a consumer to be exempt) that it is never charged."""
     if not call.session.admin:
@@ -34,34 +42,34 @@ async def ping(call: Call) -> dict[str, Any]:
     return {"role": "admin", "unlimited": True} if call.session.streams else {"role": "admin"}
 
 
-@METHODS.register("version", inline=True)
-async def version_v1(call: Call) -> dict[str, Any]:
+@METHODS.register("version")
+def version_v1(call: Call) -> dict[str, Any]:
     return {"version": {"first": "1.0.0", "good": "1.0.0", "last": "1.0.0"}}
 
 
-@METHODS.register("version", since=2, inline=True)
-async def version_v2(call: Call) -> dict[str, Any]:
-    versions = call.hub.versions
+@METHODS.register("version", since=2)
+def version_v2(call: Call) -> dict[str, Any]:
+    versions = call.node.versions
     return {"version": {"first": versions.first, "last": versions.last}}
 
 
-@METHODS.register("server_info", inline=True)
-async def server_info(call: Call) -> dict[str, Any]:
-    hub = call.hub
-    upstream = hub.upstream_identity
+@METHODS.register("server_info")
+def server_info(call: Call) -> dict[str, Any]:
+    node = call.node
+    upstream = node.upstream_identity
     info: dict[str, Any] = {
         "build_version": (upstream and upstream.build_version)
         or identity.build_version(BUILD_VERSION),
         "server_state": _server_state(call),
-        "uptime": int(time.monotonic() - hub.started),
-        "complete_ledgers": hub.ledger.complete_ledgers(),
+        "uptime": node.uptime(),
+        "complete_ledgers": node.ledger.complete_ledgers(),
         "load_factor": 1,
         "peers": 0,
-        "network_id": hub.network_id,
-        "hostid": hub.identity.hostid(call.session.admin),
-        "pubkey_node": hub.identity.pubkey_node,
+        "network_id": node.network_id,
+        "hostid": node.identity.hostid(call.session.admin),
+        "pubkey_node": node.identity.pubkey_node,
     }
-    validated = hub.ledger.validated_ledger(time.monotonic())
+    validated = node.ledger.validated_ledger(node.clock())
     if validated is not None:
         info["validated_ledger"] = validated
     info["hub"] = {"build_version": BUILD_VERSION, **_hub_figures(call)}
@@ -71,67 +79,62 @@ async def server_info(call: Call) -> dict[str, Any]:
 def _server_state(call: Call) -> str:
     """rippled's operating mode as the hub can know it: ``full`` once it has a
     ledger, ``connected`` before."""
-    return "full" if call.hub.ledger.latest is not None else "connected"
+    return "full" if call.node.ledger.latest is not None else "connected"
 
 
 def _hub_figures(call: Call) -> dict[str, Any]:
     """The hub's own live figures; client addresses only for admins."""
-    hub, stats = call.hub, call.hub.stats
-    queued = [len(conn.session.outbox) for conn in hub.connections]
-    queued_bytes = [conn.session.outbox.nbytes for conn in hub.connections]
-    top = [
-        {"client": str(key), "balance": round(balance)}
-        if call.session.admin
-        else {"balance": round(balance)}
-        for key, balance in hub.load.top(5)
-    ]
+    node, stats = call.node, call.node.stats
+    sessions = node.sessions
     return {
-        "connections": len(hub.connections),
-        "in_flight_requests": sum(conn.inflight for conn in hub.connections),
+        "connections": len(sessions),
+        "in_flight_requests": sum(session.sink.in_flight for session in sessions),
         "requests": stats.requests,
         "events_published": stats.events_published,
         "events_rejected": stats.events_rejected,
         "deliveries": stats.deliveries,
         "bytes_sent": stats.bytes_sent,
-        "subscribers": hub.subscriptions.counts(),
-        "queues": {
-            "messages": sum(queued),
-            "bytes": sum(queued_bytes),
-            "max_bytes": max(queued_bytes, default=0),
-        },
-        **({"upstream": hub.upstream.as_json()} if hub.upstream else {}),
-        **({"broker": hub.broker.status.as_json()} if hub.broker else {}),
-        **({"worker": hub.worker} if hub.worker else {}),
+        "subscribers": node.subscriptions.counts(),
+        "queues": node.queue_figures(),
+        **({"upstream": node.upstream.as_json()} if node.upstream else {}),
+        **({"broker": node.bus.status.as_json()} if node.bus else {}),
+        **({"worker": node.worker} if node.worker else {}),
         "load": {
             "warnings": stats.load_warnings,
             "drops": stats.load_drops,
             "slow_consumer_closes": stats.slow_closes,
             "connections_refused": stats.connections_refused,
-            "warned_clients": sum(conn.session.warned for conn in hub.connections),
-            "top_balances": top,
+            "warned_clients": sum(session.warned for session in sessions),
+            "top_balances": _top_balances(node, admin=call.session.admin),
         },
     }
 
 
-@METHODS.register("connections", admin=True, inline=True)
-async def connections(call: Call) -> dict[str, Any]:
+def _top_balances(node: Node, *, admin: bool) -> list[dict[str, Any]]:
+    return [
+        {"client": str(key), "balance": round(balance)} if admin else {"balance": round(balance)}
+        for key, balance in node.load.top(5)
+    ]
+
+
+@METHODS.register("connections", admin=True)
+def connections(call: Call) -> dict[str, Any]:
     """Every open connection, for operators hunting a noisy or stuck client."""
-    hub = call.hub
+    node = call.node
     out = []
-    for conn in sorted(hub.connections, key=lambda c: c.session.id):
-        session = conn.session
-        own = hub.subscriptions.own(session)
+    for session in sorted(node.sessions, key=lambda s: s.id):
+        own = node.subscriptions.own(session)
         out.append(
             {
                 "id": session.id,
                 "remote": session.remote,
                 "admin": session.admin,
                 "api_version": session.stream_version,
-                "balance": round(hub.load.balance(session.load_key)),
+                "balance": round(node.load.balance(session.load_key)),
                 "warned": session.warned,
-                "in_flight": conn.inflight,
-                "queued_messages": len(session.outbox),
-                "queued_bytes": session.outbox.nbytes,
+                "in_flight": session.sink.in_flight,
+                "queued_messages": session.sink.queued_messages,
+                "queued_bytes": session.sink.queued_bytes,
                 "subscriptions": {
                     "streams": sorted(own.streams),
                     "accounts": len(own.accounts),
@@ -143,32 +146,45 @@ async def connections(call: Call) -> dict[str, Any]:
     return {"connections": out}
 
 
-@METHODS.register("subscribe", inline=lambda body: not wants_snapshot(body))
-async def subscribe(call: Call) -> dict[str, Any]:
+@METHODS.register("subscribe")
+def subscribe(call: Call) -> dict[str, Any] | Later:
     """Add subscriptions; this connection's streams now render at this request's version.
 
-    Book snapshots are read first (the only wait), then everything goes live in one
-    step: a failed snapshot changes nothing, and what was published while it was read
-    follows the reply from the history, so snapshot and stream meet without a gap.
+    Everything is checked first. Book snapshots are the only wait: then the rest is
+    returned to be awaited in a task (a failed snapshot has changed nothing), and goes
+    live in one step once they are read; what was published meanwhile follows the reply
+    from the history, so snapshot and stream meet without a gap.
     """
-    hub, session = call.hub, call.session
     _needs_a_stream(call)
-    change = parse_change(call.params, admin=session.admin)
+    change = parse_change(call.params, admin=call.session.admin)
     _within_limit(call, change)
     since = _since_ledger(call)
-    snapshot = await _snapshot(call, change) if change.snapshots else None
+    if change.snapshots:
+        return Later(partial(_subscribe_after_snapshot, call, change, since))
+    return _go_live(call, change, since, None)
+
+
+async def _subscribe_after_snapshot(
+    call: Call, change: Change, since: int | None
+) -> dict[str, Any]:
+    snapshot = await _snapshot(call, change)
     _within_limit(call, change)
-    call.extra_cost = hub.load.policy.cost("subscribe_item", change.size)
-    if snapshot is not None:
-        call.extra_cost += hub.load.policy.cost("snapshot", len(change.snapshots))
-    hub.subscriptions.subscribe(session, change)
+    call.charge("snapshot", len(change.snapshots))
+    return _go_live(call, change, since, snapshot)
+
+
+def _go_live(
+    call: Call, change: Change, since: int | None, snapshot: books.Snapshot | None
+) -> dict[str, Any]:
+    node, session = call.node, call.session
+    call.charge("subscribe_item", change.size)
+    node.subscriptions.subscribe(session, change)
     session.stream_version = call.api_version
-    result = hub.ledger.subscribe_fields() if "ledger" in change.streams else {}
+    result = node.ledger.subscribe_fields() if "ledger" in change.streams else {}
     if "server" in change.streams:
+        status = _server_state(call)
         result.update(
-            identity.server_fields(
-                hub.identity, admin=session.admin, server_status=_server_state(call)
-            )
+            identity.server_fields(node.identity, admin=session.admin, server_status=status)
         )
     if since is not None:
         result.update(_replay(call, change, since))
@@ -180,28 +196,28 @@ async def subscribe(call: Call) -> dict[str, Any]:
 
 
 def _within_limit(call: Call, change: Change) -> None:
-    limit = call.hub.config.limits.max_subscriptions_per_connection
-    if call.hub.subscriptions.own(call.session).size + change.size > limit:
+    limit = call.node.config.limits.max_subscriptions_per_connection
+    if call.node.subscriptions.own(call.session).size + change.size > limit:
         raise RPCError(
             "invalidParams", f"Too many subscriptions on one connection (limit {limit})."
         )
 
 
 async def _snapshot(call: Call, change: Change) -> books.Snapshot:
-    source = call.hub.book_source
+    source = call.node.book_source
     if source is None:
         raise RPCError(
             "notSupported", "Book snapshots need a source that holds books (simulator, upstream)."
         )
-    return await books.take_snapshot(source, change.snapshots, call.hub.ledger.index)
+    return await books.take_snapshot(source, change.snapshots, call.node.ledger.index)
 
 
 def _catch_up(call: Call, change: Change, read_at: int) -> None:
     """Queue after the reply the book messages of ledgers published after the one the
     snapshot was read from (a ledger that closed while an upstream was asked)."""
-    only_books = Change(books=change.books)
-    if call.hub.history.latest is not None and call.hub.history.latest > read_at:
-        _replay(call, only_books, read_at)
+    latest = call.node.history.latest
+    if latest is not None and latest > read_at:
+        _replay(call, Change(books=change.books), read_at)
 
 
 def _since_ledger(call: Call) -> int | None:
@@ -211,7 +227,7 @@ def _since_ledger(call: Call) -> int | None:
     since = call.params["since_ledger"]
     if type(since) is not int or since < 0:
         raise RPCError("invalidParams", "Field 'since_ledger' must be a ledger index.")
-    floor = call.hub.history.resumable_from
+    floor = call.node.history.resumable_from
     if floor is None or since < floor:
         where = "no ledger yet" if floor is None else f"since_ledger {floor} at the earliest"
         raise RPCError(
@@ -233,11 +249,11 @@ def _replay(call: Call, change: Change, since: int) -> dict[str, Any]:
     only_these: Subscriptions[Session] = Subscriptions()
     only_these.subscribe(session, change)
     version = call.api_version
-    for entry in call.hub.history.since(since):
+    for entry in call.node.history.since(since):
         for group in route(entry.event, only_these):
             if session in group:
-                call.followups.append(entry.frames(version))
-    latest = call.hub.history.latest
+                call.followups.append(entry.frames(version, session.deflate))
+    latest = call.node.history.latest
     return {
         "resumed_from": since + 1,
         "resumed_to": max(since, latest if latest is not None else since),
@@ -247,35 +263,31 @@ def _replay(call: Call, change: Change, since: int) -> dict[str, Any]:
 
 def _needs_a_stream(call: Call) -> None:
     """A transport without a stream (JSON-RPC) needs a callback ``url``, as in rippled;
-    the hub sends no callbacks, so with one it is ``noPermission`` or ``notSupported``."""
-    if call.session.streams:
-        return
-    if "url" not in call.params:
+    one with a ``url`` is refused by :func:`~hub.subscriptions.parse_change`, since the
+    hub sends no callbacks."""
+    if not call.session.streams and "url" not in call.params:
         raise RPCError("invalidParams", "Over JSON-RPC, subscriptions need a callback 'url'.")
-    if not call.session.admin:
-        raise RPCError("noPermission")
-    raise RPCError("notSupported", "The hub does not send subscription callbacks to a URL.")
 
 
-@METHODS.register("unsubscribe", inline=True)
-async def unsubscribe(call: Call) -> dict[str, Any]:
+@METHODS.register("unsubscribe")
+def unsubscribe(call: Call) -> dict[str, Any]:
     _needs_a_stream(call)
     change = parse_change(call.params, admin=call.session.admin)
-    call.hub.subscriptions.unsubscribe(call.session, change)
+    call.node.subscriptions.unsubscribe(call.session, change)
     return {}
 
 
-@METHODS.register("ledger_closed", inline=True)
-async def ledger_closed(call: Call) -> dict[str, Any]:
-    latest = call.hub.ledger.latest
+@METHODS.register("ledger_closed")
+def ledger_closed(call: Call) -> dict[str, Any]:
+    latest = call.node.ledger.latest
     if latest is None:
         raise RPCError("lgrNotFound", "No ledger has closed yet.")
     return {"ledger_hash": latest["ledger_hash"], "ledger_index": latest["ledger_index"]}
 
 
-@METHODS.register("ledger_current", inline=True)
-async def ledger_current(call: Call) -> dict[str, Any]:
-    index = call.hub.ledger.index
+@METHODS.register("ledger_current")
+def ledger_current(call: Call) -> dict[str, Any]:
+    index = call.node.ledger.index
     if index is None:
         raise RPCError("lgrNotFound", "No ledger has closed yet.")
     return {"ledger_current_index": index + 1}
@@ -293,5 +305,5 @@ async def publish(call: Call) -> dict[str, Any]:
             batch.append(events.parse(message))
         except events.EventError as exc:
             raise RPCError("invalidParams", f"messages[{i}]: {exc}") from None
-    await call.hub.publish_batch(batch)
+    await call.node.publish_batch(batch)
     return {"published": len(batch)}

@@ -1,6 +1,6 @@
 """Prometheus metrics of one hub, in a registry of its own (never the global one).
 
-Almost everything is read from the hub's state when Prometheus scrapes — the counters
+Almost everything is read from the node's state when Prometheus scrapes — the counters
 :class:`~hub.stats.Stats` already keeps, the connections, the subscription index —
 so serving clients pays nothing for it. Two things are recorded as they happen: HTTP
 responses by route and status, and the publish-to-write latency, observed once per
@@ -13,8 +13,8 @@ with :meth:`Metrics.probe`; each shows as ``hub_component_up{component, name}``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Set
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
@@ -22,7 +22,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from .server import Hub
+    from .config import Config
+    from .health import Health
+    from .ledger import LedgerState
+    from .session import Session
+    from .stats import Stats
+    from .subscriptions import Subscriptions
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -50,7 +55,7 @@ LATENCY_BUCKETS = (
 class Metrics:
     """The registry of one hub, and the few metrics that are recorded as they happen."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, node: Observed) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.latency = Histogram(
             "hub_publish_to_write_seconds",
@@ -66,133 +71,63 @@ class Metrics:
             registry=self.registry,
         )
         self._probes: dict[tuple[str, str], Callable[[], bool]] = {}
-        self.registry.register(_HubCollector(hub, self._probes))
+        self.registry.register(_HubCollector(node, self._probes))
 
     def probe(self, component: str, name: str, up: Callable[[], bool]) -> None:
         """Report a component's state as ``hub_component_up{component, name}`` (1 or 0)."""
         self._probes[(component, name)] = up
-
-    def unprobe(self, component: str, name: str) -> None:
-        self._probes.pop((component, name), None)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
 
 
-class _HubCollector(Collector):
-    """Reads the hub's live state at scrape time."""
+class Observed(Protocol):
+    """What the metrics read of a node at scrape time."""
 
-    def __init__(self, hub: Hub, probes: dict[tuple[str, str], Callable[[], bool]]) -> None:
-        self._hub = hub
+    @property
+    def stats(self) -> Stats: ...
+
+    @property
+    def sessions(self) -> Set[Session]: ...
+
+    @property
+    def subscriptions(self) -> Subscriptions[Session]: ...
+
+    @property
+    def ledger(self) -> LedgerState: ...
+
+    @property
+    def health(self) -> Health: ...
+
+    @property
+    def config(self) -> Config: ...
+
+    def queue_figures(self) -> dict[str, int]: ...
+
+
+class _HubCollector(Collector):
+    """Reads the node's live state at scrape time."""
+
+    def __init__(self, node: Observed, probes: dict[tuple[str, str], Callable[[], bool]]) -> None:
+        self._node = node
         self._probes = probes
 
     def describe(self) -> Iterable[Metric]:
         return []
 
     def collect(self) -> Iterable[Metric]:
-        hub, stats = self._hub, self._hub.stats
+        node = self._node
+        yield from _connections(node)
+        yield from _traffic(node.stats)
+        yield from _queues(node)
+        yield from _load(node)
+        yield from _ledger(node)
+        yield from self._components()
 
-        by_kind: Counter[tuple[str, str]] = Counter()
-        warned = queued = queued_bytes = max_bytes = 0
-        for conn in hub.connections:
-            session = conn.session
-            by_kind[(str(session.stream_version), str(session.admin).lower())] += 1
-            warned += session.warned
-            queued += len(session.outbox)
-            nbytes = session.outbox.nbytes
-            queued_bytes += nbytes
-            max_bytes = max(max_bytes, nbytes)
-        connections = GaugeMetricFamily(
-            "hub_connections",
-            "Open WebSocket connections by the API version of their streams and admin role.",
-            labels=["api_version", "admin"],
-        )
-        for (version, admin), n in sorted(by_kind.items()):
-            connections.add_metric([version, admin], n)
-        yield connections
-
-        yield _counter(
-            "hub_connections_accepted", "WebSocket upgrades accepted.", stats.connections_accepted
-        )
-        yield _counter(
-            "hub_connections_refused",
-            "Connections refused over a limit (HTTP 429 or 503).",
-            stats.connections_refused,
-        )
-
-        subs = GaugeMetricFamily(
-            "hub_subscriptions",
-            "Subscribers per stream; accounts, accounts_proposed and books count connections "
-            "with at least one such subscription.",
-            labels=["stream"],
-        )
-        for stream, n in hub.subscriptions.counts().items():
-            subs.add_metric([stream], n)
-        yield subs
-
-        yield _counter(
-            "hub_requests", "Requests answered (WebSocket and JSON-RPC).", stats.requests
-        )
-        errors = CounterMetricFamily(
-            "hub_errors", "Error replies by error token.", labels=["token"]
-        )
-        for token, n in sorted(stats.errors.items()):
-            errors.add_metric([token], n)
-        yield errors
-
-        yield _counter(
-            "hub_events_published", "Stream messages fanned out.", stats.events_published
-        )
-        yield _counter(
-            "hub_events_rejected", "Published messages rejected as invalid.", stats.events_rejected
-        )
-        yield _counter("hub_deliveries", "Stream messages queued to subscribers.", stats.deliveries)
-        yield _counter("hub_sent_bytes", "Bytes written to WebSocket clients.", stats.bytes_sent)
-
-        yield _gauge(
-            "hub_outbound_queue_messages", "Messages queued to clients, all connections.", queued
-        )
-        yield _gauge(
-            "hub_outbound_queue_bytes", "Bytes queued to clients, all connections.", queued_bytes
-        )
-        yield _gauge(
-            "hub_outbound_queue_max_bytes", "Bytes queued to the most backed-up client.", max_bytes
-        )
-
-        yield _counter(
-            "hub_load_warnings", "Replies that carried warning: load.", stats.load_warnings
-        )
-        yield _counter(
-            "hub_load_drops",
-            "Clients cut at the load drop threshold (WebSocket 1008, JSON-RPC 503).",
-            stats.load_drops,
-        )
-        yield _counter(
-            "hub_slow_consumer_closes", "Clients closed for falling behind.", stats.slow_closes
-        )
-        yield _gauge(
-            "hub_warned_clients", "Open connections that have been sent warning: load.", warned
-        )
-
-        index = hub.ledger.index
-        age = hub.health.ledger_age()
-        yield _gauge(
-            "hub_ledger_index", "Index of the latest ledger seen (0 before one).", index or 0
-        )
-        yield _gauge(
-            "hub_ledger_age_seconds",
-            "Seconds since the latest ledger arrived (-1 before one).",
-            -1 if age is None else age,
-        )
-        yield _gauge(
-            "hub_healthy",
-            "1 while serving with a fresh ledger (GET /health is 200).",
-            hub.health.healthy(),
-        )
-
+    def _components(self) -> Iterable[Metric]:
         source = GaugeMetricFamily("hub_source_info", "The configured source.", labels=["source"])
-        source.add_metric([hub.config.source.source], 1)
+        source.add_metric([self._node.config.source.source], 1)
         yield source
         components = GaugeMetricFamily(
             "hub_component_up",
@@ -202,6 +137,108 @@ class _HubCollector(Collector):
         for (component, name), up in sorted(self._probes.items()):
             components.add_metric([component, name], 1 if up() else 0)
         yield components
+
+
+def _connections(node: Observed) -> Iterable[Metric]:
+    by_kind: Counter[tuple[str, str]] = Counter(
+        (str(session.stream_version), str(session.admin).lower()) for session in node.sessions
+    )
+    connections = GaugeMetricFamily(
+        "hub_connections",
+        "Open WebSocket connections by the API version of their streams and admin role.",
+        labels=["api_version", "admin"],
+    )
+    for (version, admin), n in sorted(by_kind.items()):
+        connections.add_metric([version, admin], n)
+    yield connections
+    stats = node.stats
+    yield _counter(
+        "hub_connections_accepted", "WebSocket upgrades accepted.", stats.connections_accepted
+    )
+    yield _counter(
+        "hub_connections_refused",
+        "Connections refused over a limit (HTTP 429 or 503).",
+        stats.connections_refused,
+    )
+    yield _counter(
+        "hub_accept_errors",
+        "Connections the kernel could not hand over (out of file descriptors or memory).",
+        stats.accept_errors,
+    )
+    subs = GaugeMetricFamily(
+        "hub_subscriptions",
+        "Subscribers per stream; accounts, accounts_proposed and books count connections "
+        "with at least one such subscription.",
+        labels=["stream"],
+    )
+    for stream, n in node.subscriptions.counts().items():
+        subs.add_metric([stream], n)
+    yield subs
+
+
+def _traffic(stats: Stats) -> Iterable[Metric]:
+    yield _counter("hub_requests", "Requests answered (WebSocket and JSON-RPC).", stats.requests)
+    errors = CounterMetricFamily("hub_errors", "Error replies by error token.", labels=["token"])
+    for token, n in sorted(stats.errors.items()):
+        errors.add_metric([token], n)
+    yield errors
+    yield _counter("hub_events_published", "Stream messages fanned out.", stats.events_published)
+    yield _counter(
+        "hub_events_rejected", "Published messages rejected as invalid.", stats.events_rejected
+    )
+    yield _counter("hub_deliveries", "Stream messages queued to subscribers.", stats.deliveries)
+    yield _counter("hub_sent_bytes", "Bytes written to WebSocket clients.", stats.bytes_sent)
+
+
+def _queues(node: Observed) -> Iterable[Metric]:
+    queues = node.queue_figures()
+    yield _gauge(
+        "hub_outbound_queue_messages",
+        "Messages queued to clients, all connections.",
+        queues["messages"],
+    )
+    yield _gauge(
+        "hub_outbound_queue_bytes", "Bytes queued to clients, all connections.", queues["bytes"]
+    )
+    yield _gauge(
+        "hub_outbound_queue_max_bytes",
+        "Bytes queued to the most backed-up client.",
+        queues["max_bytes"],
+    )
+
+
+def _load(node: Observed) -> Iterable[Metric]:
+    stats = node.stats
+    yield _counter("hub_load_warnings", "Replies that carried warning: load.", stats.load_warnings)
+    yield _counter(
+        "hub_load_drops",
+        "Clients cut at the load drop threshold (WebSocket 1008, JSON-RPC 503).",
+        stats.load_drops,
+    )
+    yield _counter(
+        "hub_slow_consumer_closes", "Clients closed for falling behind.", stats.slow_closes
+    )
+    yield _gauge(
+        "hub_warned_clients",
+        "Open connections that have been sent warning: load.",
+        sum(session.warned for session in node.sessions),
+    )
+
+
+def _ledger(node: Observed) -> Iterable[Metric]:
+    index = node.ledger.index
+    age = node.health.ledger_age()
+    yield _gauge("hub_ledger_index", "Index of the latest ledger seen (0 before one).", index or 0)
+    yield _gauge(
+        "hub_ledger_age_seconds",
+        "Seconds since the latest ledger arrived (-1 before one).",
+        -1 if age is None else age,
+    )
+    yield _gauge(
+        "hub_healthy",
+        "1 while serving with a fresh ledger (GET /health is 200).",
+        node.health.healthy(),
+    )
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:

@@ -1,12 +1,12 @@
 """A connection's bounded queue of ready-to-write frames.
 
 Fan-out appends the shared frame bytes and never waits; the connection's writer takes
-everything queued as one buffer and writes it in one call. When a client falls so far
+everything queued and writes it in one system call. When a client falls so far
 behind that its queue passes either bound, the verdict is to cut it, not to block
 (rippled's ``send_queue_limit``, Clio's ``ws_max_sending_queue_size``).
 
 ``stamp`` is the fan-out time of the oldest stream message queued since the last
-``take()``: the writer reads it once per write for the publish-to-write latency, so
+``take_frames()``: the writer reads it once per write for the publish-to-write latency, so
 timing costs nothing per message.
 """
 
@@ -45,16 +45,6 @@ class Outbox:
         """Queue a control frame (pong, close); these are tiny and never refused."""
         self._frames.append(frame)
         self._nbytes += len(frame)
-
-    def take(self) -> bytes:
-        """Everything queued, in order, as one buffer; the queue is left empty."""
-        frames = self._frames
-        if not frames:
-            return b""
-        self._frames = []
-        self._nbytes = 0
-        self.stamp = None
-        return frames[0] if len(frames) == 1 else b"".join(frames)
 
     def take_frames(self) -> list[bytes]:
         """Everything queued, in order, as the list of frames; the queue is left empty."""

@@ -1,7 +1,9 @@
 """Requests in, envelopes out: the rippled/Clio WebSocket wire format, without any I/O.
 
 A request is a JSON object with ``command`` (or ``method``), an optional ``id`` of any
-JSON type echoed verbatim, and an optional ``api_version``. Replies follow seed 001:
+JSON type echoed verbatim, and an optional ``api_version``. Replies follow the XRPL docs'
+"Response Formatting" page
+(https://xrpl.org/docs/references/http-websocket-apis/api-conventions/response-formatting):
 ``{"id", "status", "type": "response", "result"}`` on success; errors lift ``error``,
 ``error_code`` and ``error_message`` to the top level and carry the masked ``request``.
 """
@@ -26,7 +28,7 @@ encode: Final = _encoder.encode
 
 
 class Warning(Struct, frozen=True):
-    """One entry of the ``warnings`` array (seed 001, "API Warnings")."""
+    """One entry of the ``warnings`` array ("Response Formatting", "API Warnings")."""
 
     id: int
     message: str

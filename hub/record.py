@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import trio
 
-from .sources.upstream import DEFAULT_STREAMS
+from .config import UPSTREAM_STREAMS
 from .wsclient import connect
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ async def record(
     url: str,
     path: str | Path,
     *,
-    streams: Sequence[str] = DEFAULT_STREAMS,
+    streams: Sequence[str] = UPSTREAM_STREAMS,
     count: int | None = None,
     duration: float | None = None,
 ) -> int:

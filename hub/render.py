@@ -12,8 +12,9 @@ from typing import Any
 
 import msgspec
 
+from .deflate import DeflateParams, compressed_text_frame
 from .events import Event
-from .frames import text_frame
+from .frames import frame_payload, text_frame
 from .protocol import encode
 
 decode_json = msgspec.json.Decoder(dict[str, Any]).decode
@@ -41,38 +42,46 @@ def payload(event: Event, api_version: int) -> bytes:
 
 
 class Frames:
-    """The frames of one event, built on first use for each rendering and then shared."""
+    """The frames of one event, built on first use for each rendering (API version and
+    permessage-deflate parameters) and then shared by every subscriber that gets it."""
 
     __slots__ = ("_event", "_frames", "_kind")
 
     def __init__(self, event: Event) -> None:
         self._event: Event | None = event
         self._kind = event.kind
-        self._frames: dict[int, bytes] = {}
+        self._frames: dict[tuple[int, DeflateParams | None], bytes] = {}
 
-    def __call__(self, api_version: int) -> bytes:
-        version = render_version(api_version)
-        frame = self._frames.get(version)
+    def __call__(self, api_version: int, deflate: DeflateParams | None = None) -> bytes:
+        key = (render_version(api_version), deflate)
+        frame = self._frames.get(key)
         if frame is None:
-            event = self._event or self._thaw()
-            frame = self._frames[version] = text_frame(payload(event, version))
+            frame = self._build(*key)
+            if self._event is not None:
+                self._frames[key] = frame
         return frame
 
-    def freeze(self) -> None:
-        """Keep only the v2 frame and let go of the event, for long-lived copies.
+    def _build(self, version: int, deflate: DeflateParams | None) -> bytes:
+        plain = self._frames.get((version, None))
+        if plain is not None:
+            data = frame_payload(plain)
+        else:
+            data = payload(self._event or self._thaw(), version)
+        return text_frame(data) if deflate is None else compressed_text_frame(data, deflate)
 
-        A v1 frame asked for later is rendered from the v2 frame's own JSON, which decodes
-        to the same message in the same key order, so it is byte-identical to the v1
-        frame live subscribers got.
+    def freeze(self) -> None:
+        """Keep only the plain v2 frame and let go of the event, for long-lived copies;
+        other renderings are built again whenever asked for, and not kept.
+
+        A v1 frame is rendered from the v2 frame's own JSON, which decodes to the same
+        message in the same key order, so it is byte-identical to the v1 frame live
+        subscribers got; compressed frames depend only on the payload and parameters.
         """
-        self._frames = {2: self(2)}
+        self._frames = {(2, None): self(2)}
         self._event = None
 
     def _thaw(self) -> Event:
-        frame = self._frames[2]
-        size = frame[1] & 0x7F
-        start = 2 if size < 126 else 4 if size == 126 else 10
-        return Event(self._kind, decode_json(frame[start:]))
+        return Event(self._kind, decode_json(frame_payload(self._frames[(2, None)])))
 
     @property
     def nbytes(self) -> int:

@@ -1,100 +1,74 @@
 """The trio edge: listeners, handshakes, one task tree per connection, graceful shutdown.
 
 :class:`Hub` is also the in-process API: run it in your own nursery with
-``port = await nursery.start(hub.run)`` and stop it with :meth:`Hub.shutdown`.
+``port = await nursery.start(hub.run)`` and stop it with :meth:`Hub.shutdown`. Its
+state and policy are its :class:`~hub.node.Node` (``hub.node``); the edge only moves
+bytes between sockets and the node.
+
+One port serves everything: the first request's head is parsed with h11; a WebSocket
+upgrade goes on to wsproto with the same bytes, anything else is plain HTTP served by
+:mod:`hub.httpd` (JSON-RPC, health, metrics, dashboard).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
-import time
-from collections import Counter
-from collections.abc import Iterable, Sequence
+import resource
 from functools import partial
 from typing import Any
 
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
+from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import RemoteProtocolError
 
-from . import broker, events, httpd, identity
 from . import config as _config
-from .books import BookSource, UpstreamBooks
+from . import deflate, events, http, httpd, proxyproto, tls
 from .connection import Connection
-from .dispatch import Method, Methods
-from .errors import RPCError
-from .fanout import deliver
-from .forward import Forwarder
-from .health import STALE, STALE_LOAD, Health
-from .history import History
-from .ledger import LedgerState
-from .load import DEFAULT_COSTS, LoadPolicy, LoadTracker, Verdict
-from .metrics import Metrics
+from .dispatch import Methods
+from .node import Identity, Message, Node
 from .outbox import Outbox
-from .protocol import LOAD_WARNING, NO_EXTRAS, Extras
-from .render import Frames
-from .session import Session
-from .sources.replay import Replay, run_replay
-from .sources.upstream import Relay, UpstreamStatus, run_upstream
-from .stamp import stamp
-from .stats import Stats
-from .subscriptions import Subscriptions
-from .versions import VersionPolicy
+from .streams import Prefixed
 
 log = logging.getLogger(__name__)
 
-Message = dict[str, Any] | events.Event | Sequence[dict[str, Any] | events.Event]
+# accept() errors that mean "full right now", as trio's serve_listeners treats them.
+_CAPACITY_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_ACCEPT_RETRY = 0.1
+_ACCEPT_LOG_EVERY = 10.0
+_READ_SIZE = 65536
 
 
 class Hub:
-    """A hub node: its settings, method table, state and the connections it serves."""
+    """A node and the listeners, handshakes and connections that serve it.
 
-    def __init__(self, config: _config.Config | None = None, *, methods: Methods | None = None):
-        from .methods import METHODS
+    Shutdown is a drain (:meth:`shutdown`): ``/health`` turns 503 ``draining`` and new
+    clients are refused at once; existing ones keep their streams for ``[server]
+    drain_seconds`` (or until they have all gone), then are closed with 1001, spread
+    over ``drain_spread`` seconds, each close reason naming the ``since_ledger`` that
+    resumes it without loss. A second :meth:`shutdown` closes everyone at once.
+    """
 
-        self.config = config or _config.Config()
-        self.versions = VersionPolicy(self.config.api.default_version, self.config.api.beta_api)
-        self.methods = methods or METHODS
-        self.stats = Stats()
-        self.started = time.monotonic()
-        self.connections: set[Connection] = set()
-        self.subscriptions: Subscriptions[Session] = Subscriptions()
-        self.ledger = LedgerState()
-        self.history = History(self.config.history.ledgers, self.config.history.max_bytes)
-        self._send, self._receive = trio.open_memory_channel[Message](
-            self.config.source.publish_queue
-        )
+    def __init__(
+        self,
+        config: _config.Config | None = None,
+        *,
+        methods: Methods[Node] | None = None,
+        node: Node | None = None,
+    ) -> None:
+        self.node = node or Node(config, methods=methods)
+        self.config = self.node.config
         self.host = self.config.server.host
         self.port: int | None = None
-        self._admin_ips = frozenset(self.config.admin.ips)
-        load = self.config.load
-        self.load = LoadTracker(
-            LoadPolicy(
-                warning=load.warning,
-                drop=load.drop,
-                decay_window=load.decay_window,
-                costs={**DEFAULT_COSTS, **load.costs},
-            ),
-            clock=trio.current_time,
-        )
-        self._per_ip: Counter[str] = Counter()
-        self._open = 0
-        self.health = Health(self.config.health.max_ledger_age, trio.current_time)
-        self.metrics = Metrics(self)
-        self.upstream: UpstreamStatus | None = None
-        self.forwarder: Forwarder | None = None
-        self.broker: broker.Bus | None = broker.from_config(self.config.cluster)
-        if self.broker is not None:
-            status = self.broker.status
-            self.metrics.probe("broker", status.url, lambda: status.connected)
-            if isinstance(self.broker, broker.Broker):
-                self.broker.remember = self.remember
-        self.worker: dict[str, int] | None = None  # set by hub.workers in a worker process
-        self.identity = identity.NodeIdentity.create(self.config.source.seed)
-        self.book_source: BookSource | None = None  # what book snapshots are read from
+        self.connections: set[Connection] = set()
+        self._tls = tls.server_context(self.config.server)
         self._stopping = trio.Event()
+        self._now = trio.Event()
+        self._changed = trio.Event()
         self._accepting = trio.CancelScope()
+        self._accept_warned_at: float | None = None
 
     async def run(
         self,
@@ -102,92 +76,89 @@ class Hub:
         listeners: list[trio.SocketListener] | None = None,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Serve until :meth:`shutdown`; reports the bound port to ``nursery.start``.
-
-        ``listeners`` (the hub closes them) replace the ``[server]`` host and port, as
-        :mod:`hub.workers` does to accept on one port in many processes.
-        """
+        """Serve until :meth:`shutdown` has drained; reports the bound port to
+        ``nursery.start``. ``listeners`` (the hub closes them) replace the ``[server]``
+        host and port, as :mod:`hub.workers` does to accept on one port in many
+        processes."""
         cfg = self.config.server
         if listeners is None:
             listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host)
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as root:
-            if self.broker is not None:
-                await root.start(self.broker.run, self.apply)
-            root.start_soon(self._fan_out)
-            await self._start_source(root)
+            await root.start(self.node.run)
             async with trio.open_nursery() as conns:
                 await conns.start(self._accept, listeners, conns)
                 log.info("listening on %s", self.url)
-                self.health.start()
                 task_status.started(self.port)
                 await self._stopping.wait()
-                self.health.stop()
+                self.node.drain()
+                await self._drain()
+                self.node.stop_serving()
                 self._accepting.cancel()
-                for conn in list(self.connections):
-                    conn.close(1001, "server shutting down")
             root.cancel_scope.cancel()
 
     def shutdown(self) -> None:
-        """Stop accepting and close every client with 1001; :meth:`run` returns soon after."""
+        """Drain and stop (see the class); a second call closes every client at once."""
+        if self._stopping.is_set():
+            self._now.set()
+            self._changed.set()
         self._stopping.set()
 
-    def publisher(self) -> trio.MemorySendChannel[Message]:
-        """A send end of the publisher channel for a source; close it when done.
+    def reload_tls(self) -> None:
+        """Load the certificate files again for new connections (SIGHUP); a bad file is
+        logged and the running certificate kept."""
+        if self._tls is None:
+            return
+        try:
+            self._tls = tls.server_context(self.config.server)
+        except _config.ConfigError as exc:
+            log.error("TLS reload failed, keeping the current certificate: %s", exc)
+            return
+        log.info("TLS certificate reloaded")
 
-        Messages may be dicts (validated as they leave the channel; invalid ones are
-        logged and counted, never delivered), :class:`~hub.events.Event` objects, or
-        lists of either, which are delivered back to back.
-        """
-        return self._send.clone()
+    def publisher(self) -> trio.MemorySendChannel[Message]:
+        """A send end of the node's publisher channel (:meth:`Node.publisher`)."""
+        return self.node.publisher()
 
     async def publish(self, message: dict[str, Any] | events.Event) -> events.Event:
         """Validate one message and queue it for every subscriber; raises EventError."""
-        event = events.parse(message)
-        await self._send.send(event)
-        return event
+        return await self.node.publish(message)
 
     async def publish_batch(self, batch: list[events.Event]) -> None:
         """Queue already validated events so that nothing is interleaved with them."""
-        await self._send.send(batch)
-
-    @property
-    def upstream_identity(self) -> identity.UpstreamIdentity | None:
-        """What the upstream (relayed or forwarded to) said of itself, if anything."""
-        told = self.upstream.identity if self.upstream else None
-        return told or (self.forwarder.identity if self.forwarder else None)
-
-    @property
-    def network_id(self) -> int:
-        return identity.network_id(self.config.server.network_id, self.upstream_identity)
+        await self.node.publish_batch(batch)
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        return f"{'wss' if self._tls else 'ws'}://{netloc(self.host, self.port)}"
 
-    def charge(self, session: Session, cost: float) -> Verdict:
-        """Charge a request to its client's balance; admins are never charged."""
-        if session.admin:
-            return Verdict.OK
-        verdict = self.load.charge(session.load_key, cost, warned=session.warned)
-        if verdict is Verdict.WARN:
-            session.warned = True
-            self.stats.load_warnings += 1
-        elif verdict is Verdict.DROP:
-            self.stats.load_drops += 1
-        return verdict
+    # ---- drain ------------------------------------------------------------------
 
-    def extras(self, session: Session, verdict: Verdict = Verdict.OK) -> Extras:
-        """Envelope fields owed to this session right now: the load warning, and
-        Clio's warning 2002 while the latest ledger is stale (see :mod:`hub.health`)."""
-        if self.health.stale():
-            return STALE if verdict is Verdict.OK else STALE_LOAD
-        return NO_EXTRAS if verdict is Verdict.OK else LOAD_WARNING
+    async def _drain(self) -> None:
+        cfg = self.config.server
+        with trio.move_on_after(cfg.drain_seconds):
+            while self.connections and not self._now.is_set():
+                self._changed = trio.Event()
+                await self._changed.wait()
+        conns = sorted(self.connections, key=lambda conn: conn.session.id)
+        start = trio.current_time()
+        for i, conn in enumerate(conns):
+            with trio.move_on_at(start + cfg.drain_spread * i / len(conns)):
+                await self._now.wait()
+            conn.close(CloseReason.GOING_AWAY, self._goodbye())
+        with trio.move_on_after(cfg.close_timeout * 2):
+            while self.connections:
+                self._changed = trio.Event()
+                await self._changed.wait()
 
-    def is_admin(self, remote: str, headers: Iterable[tuple[bytes, bytes]]) -> bool:
-        """Admin by address (``[admin] ips``) or by ``Authorization: Bearer <token>``."""
-        return remote in self._admin_ips or self._bearer_ok(headers)
+    def _goodbye(self) -> str:
+        """The close reason of a drained client: where it resumes without loss."""
+        point = self.node.resume_point()
+        if point is None:
+            return "server shutting down"
+        return f"server shutting down; resume with since_ledger {point}"
+
+    # ---- accepting --------------------------------------------------------------
 
     async def _accept(
         self,
@@ -197,219 +168,181 @@ class Hub:
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
         with self._accepting:
-            await trio.serve_listeners(
-                self._serve,
-                listeners,
-                handler_nursery=conns,
-                task_status=task_status,
+            async with trio.open_nursery() as accepting:
+                for listener in listeners:
+                    accepting.start_soon(self._accept_from, listener, conns)
+                task_status.started()
+
+    async def _accept_from(self, listener: trio.SocketListener, conns: trio.Nursery) -> None:
+        """Accept until cancelled. Out of file descriptors (or memory) the hub says so
+        once per interval, counts it, and keeps serving the connections it has."""
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in _CAPACITY_ERRORS:
+                        raise
+                    self._cannot_accept(exc)
+                    await trio.sleep(_ACCEPT_RETRY)
+                    continue
+                conns.start_soon(self._serve, stream)
+
+    def _cannot_accept(self, exc: OSError) -> None:
+        self.node.stats.accept_errors += 1
+        now = trio.current_time()
+        if self._accept_warned_at is None or now - self._accept_warned_at >= _ACCEPT_LOG_EVERY:
+            self._accept_warned_at = now
+            log.warning(
+                "cannot accept connections: %s; serving the %d open ones (open-file limit %d)",
+                exc.strerror or exc,
+                len(self.connections),
+                resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             )
 
-    async def _serve(self, stream: trio.SocketStream) -> None:
-        remote = _peer_ip(stream)
-        self._per_ip[remote] += 1
-        self._open += 1
+    # ---- one connection ---------------------------------------------------------
+
+    async def _serve(self, tcp: trio.SocketStream) -> None:
+        self.node.opened()
+        deadline = trio.current_time() + self.config.server.handshake_timeout
         try:
-            await self._serve_client(stream, remote)
+            with trio.move_on_at(deadline) as timer:
+                opened = await self._open(tcp, deadline)
+                if opened is None:
+                    return
+                stream, peer, first = opened
+                head = await httpd.read_head(stream, first)
+            if timer.cancelled_caught:
+                log.info("handshake from %s timed out", _peer_ip(tcp))
+            elif head is not None and head.websocket:
+                await self._upgrade(stream, peer, head, deadline)
+            elif head is not None:
+                await self._serve_http(stream, peer, head)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
         finally:
-            self._open -= 1
-            self._per_ip[remote] -= 1
-            if not self._per_ip[remote]:
-                del self._per_ip[remote]
+            self.node.closed()
+            await trio.aclose_forcefully(tcp)
 
-    def refusal(self, remote: str, admin: bool) -> tuple[int, str] | None:
-        """Whether a new connection is over a limit: (HTTP status, reason) or None."""
-        limits = self.config.limits
-        if self._open > limits.max_connections:
-            return 503, "The hub has reached its connection limit."
-        if not admin and self._per_ip[remote] > limits.max_connections_per_ip:
-            return 429, "Too many connections from your address."
-        return None
-
-    async def _serve_client(self, stream: trio.SocketStream, remote: str) -> None:
-        try:
-            try:
-                accepted = await self._handshake(stream, remote)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            if accepted is None:
-                return
-            ws, session = accepted
-            conn = Connection(self, stream, ws, session, self.config.server)
-            self.connections.add(conn)
-            self.stats.connections_accepted += 1
-            self.load.attach(session.load_key)
-            try:
-                await conn.run()
-            finally:
-                self.connections.discard(conn)
-                self._forget(session)
-        finally:
-            await trio.aclose_forcefully(stream)
-
-    async def _handshake(
-        self, stream: trio.SocketStream, remote: str
-    ) -> tuple[WSConnection, Session] | None:
-        """One port for everything: the first request's head is parsed with h11; a
-        WebSocket upgrade goes on to wsproto with the same bytes, anything else is plain
-        HTTP served by :mod:`hub.httpd` (JSON-RPC, health, metrics, dashboard)."""
-        ws = WSConnection(ConnectionType.SERVER)
-        request: Request | None = None
-        head: httpd.Head | None = None
-        with trio.move_on_after(self.config.server.handshake_timeout):
-            head = await httpd.read_head(stream)
-            if head is None:
+    async def _open(
+        self, tcp: trio.SocketStream, deadline: float
+    ) -> tuple[trio.abc.Stream, str, bytes] | None:
+        """The stream to speak HTTP on, the peer (a PROXY header's source when a trusted
+        proxy sent one) and bytes of the first request already read; None when the
+        connection is to be dropped (bad PROXY header, failed TLS handshake)."""
+        peer, first = _peer_ip(tcp), b""
+        if self.config.server.proxy_protocol:
+            proxied = await self._proxy_header(tcp, peer)
+            if proxied is None:
                 return None
-            data = head.raw
-            while head.websocket and request is None:
-                try:
-                    ws.receive_data(data)
-                    for event in ws.events():
-                        if isinstance(event, Request):
-                            request = event
-                except RemoteProtocolError as exc:
-                    hint = exc.event_hint
-                    status = hint.status_code if isinstance(hint, RejectConnection) else 400
-                    await _reject(stream, ws, status, str(exc))
-                    return None
-                if request is None:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        return None
-        if head is not None and not head.websocket:
-            await httpd.serve(self, stream, remote, head)
-            return None
-        if request is None:
-            log.info("handshake from %s timed out", remote)
-            return None
-        admin = self.is_admin(remote, request.extra_headers)
-        refusal = self.refusal(remote, admin)
-        if refusal is not None:
-            self.stats.connections_refused += 1
-            await _reject(stream, ws, refusal[0], refusal[1])
-            return None
-        await stream.send_all(ws.send(AcceptConnection()))
-        limits = self.config.limits
-        session = Session(
-            remote=remote,
-            admin=admin,
-            outbox=Outbox(limits.send_queue_bytes, limits.send_queue_messages),
-            stream_version=self.versions.default,
-        )
-        session.load_key = remote if self.config.load.key == "ip" else session.id
-        return ws, session
-
-    def _bearer_ok(self, headers: Iterable[tuple[bytes, bytes]]) -> bool:
-        token = self.config.admin.token
-        if not token:
-            return False
-        expected = f"Bearer {token}".encode()
-        return any(
-            name.lower() == b"authorization" and value.strip() == expected
-            for name, value in headers
-        )
-
-    def _forget(self, session: Session) -> None:
-        """Drop every trace of a closed session."""
-        self.subscriptions.drop(session)
-        self.load.detach(session.load_key)
-
-    async def _fan_out(self) -> None:
-        """Apply published events in order; writers run only once the queue is drained.
-
-        Everything already waiting in the channel is applied before yielding, so each
-        connection's writer wakes once for all of it and writes it in one go.
-        """
-        receive = self._receive
-        if self.broker is not None:
-            # A node on a bus (Redis, or a worker's parent) delivers only what it reads
-            # back from it, so all nodes deliver one order (hub.broker, hub.workers).
-            async for item in receive:
-                await self.broker.submit(self._parsed(item))
-            return
-        async for item in receive:
-            while True:
-                self._apply_item(item)
-                try:
-                    item = receive.receive_nowait()
-                except trio.WouldBlock:
-                    break
-
-    def _apply_item(self, item: Message) -> None:
-        for event in self._parsed(item):
-            self.apply(event)
-
-    def _parsed(self, item: Message) -> list[events.Event]:
-        """The valid events of a published item; invalid messages are logged and counted."""
-        valid = []
-        for message in item if isinstance(item, Sequence) else (item,):
-            try:
-                valid.append(events.parse(message))
-            except events.EventError as exc:
-                self.stats.events_rejected += 1
-                log.warning("rejected a published message: %s", exc)
-        return valid
-
-    def apply(self, event: events.Event) -> None:
-        """Update the hub's own state from an event, then deliver it; never waits."""
-        stamp(event.body, self.network_id)
-        if event.kind == "ledgerClosed":
-            self.ledger.update(event.body, time.monotonic())
-            self.health.ledger_seen()
-        self.stats.events_published += 1
-        frames = Frames(event)
-        self.stats.deliveries += deliver(event, self.subscriptions, trio.current_time(), frames)
-        self.history.add(event, frames)
-
-    def remember(self, event: events.Event) -> None:
-        """Take an event published before this node started into its state and history,
-        delivering it to nobody (it is not live)."""
-        stamp(event.body, self.network_id)
-        if event.kind == "ledgerClosed":
-            self.ledger.update(event.body, time.monotonic())
-        self.history.add(event, Frames(event))
-
-    def lookup(self, name: str, version: int) -> Method:
-        """The method for a request; unknown ones go upstream when there is one."""
+            peer, first = proxied
+        if self._tls is None:
+            return tcp, peer, first
+        stream = trio.SSLStream(Prefixed(tcp, first) if first else tcp, self._tls, server_side=True)
         try:
-            return self.methods.lookup(name, version)
-        except RPCError:
-            if self.forwarder is None:
-                raise
-            return self.forwarder.method
+            await stream.do_handshake()
+        except trio.BrokenResourceError as exc:
+            log.debug("TLS handshake from %s failed: %s", peer, exc.__cause__ or exc)
+            return None
+        return stream, peer, b""
 
-    async def _start_source(self, nursery: trio.Nursery) -> None:
-        cfg = self.config.source
-        kind, _, where = cfg.source.partition(":")
-        if cfg.source == "none":
-            return
-        if kind == "upstream":
-            urls = [url.strip() for url in where.split(",") if url.strip()]
-            if not urls:
-                raise _config.ConfigError("upstream: needs at least one ws:// or wss:// URL")
-            self.upstream = upstream = UpstreamStatus(urls)
-            for url in urls:  # hub_component_up{component="upstream", name=url}
-                self.metrics.probe("upstream", url, partial(_linked, upstream, url))
-            relay = Relay(urls, streams=cfg.upstream_streams)
-            await nursery.start(run_upstream, self.publisher(), relay, self.upstream)
-            self.forwarder = Forwarder(urls, cfg.forward_pool, cfg.forward_timeout)
-            self.book_source = UpstreamBooks(self.forwarder.forward)
-            await nursery.start(self.forwarder.run)
-            return
-        if kind == "replay":
-            replay = Replay(where, speed=cfg.speed, loop=cfg.loop)
-            await nursery.start(partial(run_replay, self.publisher(), replay))
-            return
-        if cfg.source == "simulator":
-            from .sources.simulator import start_simulator
+    async def _proxy_header(self, tcp: trio.SocketStream, peer: str) -> tuple[str, bytes] | None:
+        """A trusted proxy's PROXY header: (the client, the bytes after it). From any
+        other peer a PROXY header is refused and logged, other bytes pass untouched."""
+        if not self.node.trusts(peer):
+            data = bytes(await tcp.receive_some(_READ_SIZE))
+            if proxyproto.looks_like(data):
+                log.warning("closing %s: a PROXY header from a peer not in trusted_proxies", peer)
+                return None
+            return peer, data
+        parser = proxyproto.ProxyParser()
+        result: proxyproto.Result = proxyproto.NEED_MORE
+        while isinstance(result, proxyproto.NeedMore):
+            data = bytes(await tcp.receive_some(_READ_SIZE))
+            if not data:
+                return None
+            result = parser.feed(data)
+        if isinstance(result, proxyproto.Invalid):
+            log.warning("closing %s: bad PROXY header: %s", peer, result.reason)
+            return None
+        return result.source or peer, result.remaining
 
-            self.book_source = await start_simulator(nursery, self.publisher(), self.config)
+    async def _serve_http(self, stream: trio.abc.Stream, peer: str, head: httpd.Head) -> None:
+        """Plain HTTP until either side closes; the connection counts against the limits
+        as its first request's client (each request is identified on its own)."""
+        who = self.node.identify(peer, head.request.headers)
+        self.node.connected(who.address)
+        try:
+            answer = partial(http.handle, self.node)
+            await httpd.serve(stream, peer, head, answer, self.config.server)
+        finally:
+            self.node.disconnected(who.address)
+
+    async def _upgrade(
+        self, stream: trio.abc.Stream, peer: str, head: httpd.Head, deadline: float
+    ) -> None:
+        """Finish a WebSocket handshake by ``deadline``, then serve the connection."""
+        ws = WSConnection(ConnectionType.SERVER)
+        request = None
+        with trio.move_on_at(deadline):
+            request = await _upgrade_request(stream, ws, head.raw)
+        if request is None:
+            log.info("handshake from %s timed out or failed", peer)
             return
-        raise _config.ConfigError(f"unknown source {cfg.source!r}")
+        who = self.node.identify(peer, request.extra_headers)
+        self.node.connected(who.address)
+        try:
+            await self._accept_upgrade(stream, ws, request, who)
+        finally:
+            self.node.disconnected(who.address)
+
+    async def _accept_upgrade(
+        self, stream: trio.abc.Stream, ws: WSConnection, request: Request, who: Identity
+    ) -> None:
+        refusal = self.node.refusal(who.address, who.admin)
+        if refusal is not None:
+            self.node.stats.connections_refused += 1
+            await _reject(stream, ws, *refusal)
+            return
+        cfg = self.config.server
+        offers = [str(offer) for offer in request.extensions]
+        agreement = deflate.negotiate(offers) if cfg.compression else None
+        ext = deflate.DeflateExtension(agreement, cfg.max_message_size) if agreement else None
+        await stream.send_all(ws.send(AcceptConnection(extensions=[ext] if ext else [])))
+        limits = self.config.limits
+        outbox = Outbox(limits.send_queue_bytes, limits.send_queue_messages)
+        conn = Connection(self.node, stream, ws, cfg, outbox, who=who, deflate=ext)
+        self.connections.add(conn)
+        try:
+            await conn.run()
+        finally:
+            self.connections.discard(conn)
+            self._changed.set()
 
 
-def _linked(upstream: UpstreamStatus, url: str) -> bool:
-    """Whether the relay is connected to this upstream right now."""
-    return upstream.connected and upstream.url == url
+async def _upgrade_request(
+    stream: trio.abc.Stream, ws: WSConnection, data: bytes
+) -> Request | None:
+    """Feed wsproto until it has the upgrade request; a bad one is answered and None."""
+    while True:
+        try:
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, Request):
+                    return event
+        except RemoteProtocolError as exc:
+            hint = exc.event_hint
+            status = hint.status_code if isinstance(hint, RejectConnection) else 400
+            await _reject(stream, ws, status, str(exc))
+            return None
+        data = bytes(await stream.receive_some(_READ_SIZE))
+        if not data:
+            return None
+
+
+def netloc(host: str, port: int | None) -> str:
+    """``host:port`` for a URL, with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _peer_ip(stream: trio.SocketStream) -> str:
@@ -420,7 +353,7 @@ def _peer_ip(stream: trio.SocketStream) -> str:
     return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
 
-async def _reject(stream: trio.SocketStream, ws: WSConnection, status: int, reason: str) -> None:
+async def _reject(stream: trio.abc.Stream, ws: WSConnection, status: int, reason: str) -> None:
     """Answer the upgrade with a plain HTTP error and a one-line body saying why."""
     body = f"{reason}\n".encode()
     headers = [

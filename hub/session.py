@@ -3,45 +3,74 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Final, Protocol
 
-from .outbox import Outbox
+from .deflate import DeflateParams
 
 _ids = itertools.count(1)
 
 
-def _nothing() -> None:
-    pass
+class Sink(Protocol):
+    """Where a session's stream messages go: a WebSocket connection, or nowhere.
+
+    :meth:`send` never waits: a client that cannot keep up is the sink's to cut.
+    """
+
+    @property
+    def streams(self) -> bool:
+        """Whether this transport carries stream messages at all."""
+        ...
+
+    @property
+    def queued_messages(self) -> int: ...
+
+    @property
+    def queued_bytes(self) -> int: ...
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered right now."""
+        ...
+
+    def send(self, frame: bytes, stamp: float | None) -> None:
+        """Queue a frame; ``stamp`` is the fan-out time of a stream message."""
+        ...
+
+
+class _NoStream:
+    """The sink of a transport that carries no stream messages (a JSON-RPC request)."""
+
+    streams: Final = False
+    queued_messages: Final = 0
+    queued_bytes: Final = 0
+    in_flight: Final = 0
+
+    def send(self, frame: bytes, stamp: float | None) -> None:
+        raise RuntimeError("this session carries no stream messages")
+
+
+NO_STREAM: Final[Sink] = _NoStream()
 
 
 @dataclass(eq=False, slots=True)
 class Session:
-    """One client: its address, role, stream version, subscriptions and outbound queue.
-
-    ``wake`` and ``overflow`` are set by the transport: the first tells its writer that
-    the outbox has frames, the second that the client fell too far behind. ``streams``
-    is False for a transport that cannot carry stream messages (a JSON-RPC request).
-    """
+    """One client: its address, role, stream rendering and load key, and its sink."""
 
     remote: str
     admin: bool
-    outbox: Outbox
+    sink: Sink
     id: int = field(default_factory=lambda: next(_ids))
     stream_version: int = 1
     load_key: Hashable = None
     warned: bool = False
-    wake: Callable[[], None] = _nothing
-    overflow: Callable[[], None] = _nothing
-    closed: bool = False
-    streams: bool = True
+    deflate: DeflateParams | None = None
+    """permessage-deflate parameters of its connection: which shared frames it gets."""
+
+    @property
+    def streams(self) -> bool:
+        return self.sink.streams
 
     def send(self, frame: bytes, stamp: float | None = None) -> None:
-        """Queue a frame without waiting; a client that cannot keep up is cut.
-
-        ``stamp`` is the fan-out time of a stream message (for the latency metric).
-        """
-        if self.outbox.push(frame, stamp):
-            self.wake()
-        elif not self.closed:
-            self.overflow()
+        self.sink.send(frame, stamp)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
 
 
 @dataclass(slots=True)
@@ -19,3 +22,14 @@ class Stats:
     slow_closes: int = 0
     load_warnings: int = 0
     load_drops: int = 0
+    accept_errors: int = 0
+
+
+class Report:
+    """A dataclass of figures that ``server_info`` shows whole, field by field."""
+
+    __slots__ = ()
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        return out

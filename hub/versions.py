@@ -1,9 +1,11 @@
 """API version rules: the supported range, the default, beta, and ejabberd's resolution.
 
 rippled supports versions 1 and 2 (3 behind ``beta_api``), uses 1 when a request names
-none, and rejects anything that is not a JSON integer in range (seed 000). A method
+none, and rejects anything that is not a JSON integer in range (XRPL docs, "HTTP /
+WebSocket APIs": https://xrpl.org/docs/references/http-websocket-apis). A method
 declares each version at which its definition changed; a request at version N runs the
-newest definition at or below N (seed 003).
+newest definition at or below N (ejabberd, "API Versioning":
+https://docs.ejabberd.im/developer/ejabberd-api/api_versioning/).
 """
 
 from __future__ import annotations

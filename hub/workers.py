@@ -40,7 +40,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,14 +48,17 @@ import msgspec
 import trio
 
 from . import config as _config
-from . import events
-from .server import Hub
+from . import events, forward, sources
+from .node import Node
+from .server import Hub, netloc
 from .sources.pipe import FrameError, FrameReader, frame, read_frames, run_pipe
+from .stats import Report
 
 log = logging.getLogger(__name__)
 
 READY = b"ready\n"
-STOP_TIMEOUT = 10.0
+STOP_GRACE = 5.0
+"""Seconds a worker may take past its drain before it is killed."""
 
 
 class Assignment(msgspec.Struct, frozen=True):
@@ -97,10 +100,7 @@ def assignments(cfg: _config.Config, port: int) -> list[Assignment]:
     count = cfg.cluster.workers
     clustered = cfg.cluster.broker is not None
     base = msgspec.to_builtins(cfg)
-    kind, _, where = cfg.source.source.partition(":")
-    upstream = (
-        [url.strip() for url in where.split(",") if url.strip()] if kind == "upstream" else []
-    )
+    upstream = sources.upstream_urls(cfg.source.source)
     out = []
     for index in range(count):
         data = msgspec.json.decode(msgspec.json.encode(base))
@@ -126,58 +126,72 @@ def serve_workers(cfg: _config.Config) -> int:
 
 async def _parent(cfg: _config.Config, port: int) -> int:
     plans = assignments(cfg, port)
-    # Pipe mode: a hub that is never served, for its publisher channel and its source.
-    sequencer = None if cfg.cluster.broker else Hub(cfg)
-    failed = False
+    pipe = not cfg.cluster.broker
     procs: list[trio.Process] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            if sequencer is not None:
-                await sequencer._start_source(nursery)
-            for _ in plans:
-                proc = await trio.lowlevel.open_process(
-                    [sys.executable, "-m", "hub.workers"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                )
-                procs.append(proc)
-            try:
-                for proc, plan in zip(procs, plans, strict=True):
-                    await _pipes(proc)[0].send_all(frame(plan))
-                    if await _read_exactly(_pipes(proc)[1], len(READY)) != READY:
-                        raise RuntimeError(f"worker {plan.index} did not start")
-            except (RuntimeError, trio.BrokenResourceError) as exc:
-                print(f"hub: {exc}", file=sys.stderr)
-                await _stop(procs)
+            # Pipe mode: the parent runs the source and is the sequencer.
+            send, receive = trio.open_memory_channel[Any](cfg.source.publish_queue)
+            if pipe:
+                await sources.start(cfg.source, send.clone(), nursery, cfg.server.network_id or 0)
+            if not await _spawn(plans, procs):
                 return 1
-            if sequencer is not None:
-                nursery.start_soon(_relay, sequencer, procs)
+            if pipe:
+                nursery.start_soon(_relay, receive, procs)
                 for proc in procs:
-                    nursery.start_soon(_uploads, proc, sequencer.publisher())
-            host = f"[{cfg.server.host}]" if ":" in cfg.server.host else cfg.server.host
-            print(f"listening on ws://{host}:{port}", flush=True)
-            stopping = trio.Event()
-
-            async def watch(proc: trio.Process, index: int) -> None:
-                nonlocal failed
-                code = await proc.wait()
-                if not stopping.is_set():
-                    log.error("worker %d (pid %d) exited with %s", index, proc.pid, code)
-                    failed = True
-                    stopping.set()
-
-            async def on_signal() -> None:
-                async for signum in signals:
-                    log.info("%s: stopping the workers", signal.Signals(signum).name)
-                    stopping.set()
-
-            for index, proc in enumerate(procs):
-                nursery.start_soon(watch, proc, index)
-            nursery.start_soon(on_signal)
-            await stopping.wait()
-            await _stop(procs)
+                    nursery.start_soon(_uploads, proc, send.clone())
+            print(f"listening on ws://{netloc(cfg.server.host, port)}", flush=True)
+            failed = await _supervise(procs, signals, _stop_timeout(cfg))
             nursery.cancel_scope.cancel()
     return 1 if failed else 0
+
+
+async def _spawn(plans: list[Assignment], procs: list[trio.Process]) -> bool:
+    """Start a worker per plan and wait until each listens; on failure stop them all."""
+    for _ in plans:
+        proc = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "hub.workers"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        procs.append(proc)
+    try:
+        for proc, plan in zip(procs, plans, strict=True):
+            await _pipes(proc)[0].send_all(frame(plan))
+            if await _read_exactly(_pipes(proc)[1], len(READY)) != READY:
+                raise RuntimeError(f"worker {plan.index} did not start")
+    except (RuntimeError, trio.BrokenResourceError) as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        await _stop(procs)
+        return False
+    return True
+
+
+async def _supervise(procs: list[trio.Process], signals: AsyncIterator[int], grace: float) -> bool:
+    """Until a signal or a worker's own exit, then stop every worker; True if one failed."""
+    failed = False
+    async with trio.open_nursery() as nursery:
+
+        async def watch(proc: trio.Process, index: int) -> None:
+            nonlocal failed
+            code = await proc.wait()
+            if not nursery.cancel_scope.cancel_called:
+                log.error("worker %d (pid %d) exited with %s", index, proc.pid, code)
+                failed = True
+                nursery.cancel_scope.cancel()
+
+        async def on_signal() -> None:
+            async for signum in signals:
+                log.info("%s: stopping the workers", signal.Signals(signum).name)
+                nursery.cancel_scope.cancel()
+
+        for index, proc in enumerate(procs):
+            nursery.start_soon(watch, proc, index)
+        nursery.start_soon(on_signal)
+    await _stop(procs, grace)
+    return failed
+
+
+def _stop_timeout(cfg: _config.Config) -> float:
+    return cfg.server.drain_seconds + cfg.server.drain_spread + STOP_GRACE
 
 
 def _pipes(proc: trio.Process) -> tuple[trio.abc.SendStream, trio.abc.ReceiveStream]:
@@ -196,12 +210,13 @@ async def _read_exactly(stream: trio.abc.ReceiveStream, size: int) -> bytes:
     return data
 
 
-async def _stop(procs: list[trio.Process]) -> None:
-    """SIGTERM every worker still running and wait for each; SIGKILL after a while."""
+async def _stop(procs: list[trio.Process], grace: float = STOP_GRACE) -> None:
+    """SIGTERM every worker still running (each drains) and wait for each; SIGKILL
+    after ``grace`` seconds."""
     for proc in procs:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
-    with trio.move_on_after(STOP_TIMEOUT):
+    with trio.move_on_after(grace):
         for proc in procs:
             await proc.wait()
     for proc in procs:
@@ -221,9 +236,8 @@ async def _uploads(proc: trio.Process, send: trio.MemorySendChannel[Any]) -> Non
         log.warning("worker pid %d: %s", proc.pid, exc or type(exc).__name__)
 
 
-async def _relay(sequencer: Hub, procs: list[trio.Process]) -> None:
+async def _relay(receive: trio.MemoryReceiveChannel[Any], procs: list[trio.Process]) -> None:
     """Everything published, to every worker, one frame per batch, in one order."""
-    receive = sequencer._receive
     async for item in receive:
         batch = _messages(item)
         while True:
@@ -248,21 +262,12 @@ def _messages(item: Any) -> list[Any]:
 
 
 @dataclass(slots=True)
-class PipeStatus:
+class PipeStatus(Report):
     url: str = "pipe:parent"
     connected: bool = True
     sent: int = 0
     applied: int = 0
     rejected: int = 0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "connected": self.connected,
-            "sent": self.sent,
-            "applied": self.applied,
-            "rejected": self.rejected,
-        }
 
 
 class PipeBus:
@@ -292,25 +297,24 @@ class PipeBus:
     async def run(
         self,
         apply: Callable[[events.Event], None],
+        remember: Callable[[events.Event], None],
         *,
         task_status: Any = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Apply what the parent sends down; a worker has no history from before it."""
         task_status.started()
         try:
             while frames := await read_frames(self._down, self._reader):
                 for messages in frames:
-                    for message in messages:
-                        try:
-                            event = events.parse(message)
-                        except events.EventError as exc:
-                            self.status.rejected += 1
-                            log.warning("rejected a published message: %s", exc)
-                            continue
+                    for event in events.parse_valid(messages, self._rejected):
                         self.status.applied += 1
                         apply(event)
         finally:
             self.status.connected = False
             self._on_close()
+
+    def _rejected(self, error: events.EventError) -> None:
+        self.status.rejected += 1
 
 
 def _worker_main() -> int:
@@ -342,10 +346,16 @@ async def _worker(
     stdout: trio.abc.SendStream,
     reader: FrameReader,
 ) -> None:
-    hub = Hub(cfg)
-    hub.worker = {"index": plan.index, "pid": os.getpid(), "workers": plan.workers}
-    if plan.pipe:
-        hub.broker = PipeBus(stdout, stdin, reader, hub.shutdown)
+    def parent_gone() -> None:
+        hub.shutdown()
+
+    node = Node(
+        cfg,
+        bus=PipeBus(stdout, stdin, reader, parent_gone) if plan.pipe else None,
+        forwarder=forward.from_config(cfg.source, plan.upstream),
+        worker={"index": plan.index, "pid": os.getpid(), "workers": plan.workers},
+    )
+    hub = Hub(node=node)
     listener = reuse_port_listener(cfg.server.host, cfg.server.port)
     # Listening already: connections wait in the backlog until the hub accepts them.
     await stdout.send_all(READY)
@@ -367,22 +377,8 @@ async def _worker(
 
             nursery.start_soon(on_signal)
             await nursery.start(serve)
-            _start_forwarder(hub, plan, nursery)
             if not plan.pipe:
                 nursery.start_soon(until_parent_goes)
-
-
-def _start_forwarder(hub: Hub, plan: Assignment, nursery: trio.Nursery) -> None:
-    """Pipe mode relaying an upstream: forward unknown methods to it from each worker."""
-    if not plan.upstream:
-        return
-    from .books import UpstreamBooks
-    from .forward import Forwarder
-
-    cfg = hub.config.source
-    hub.forwarder = Forwarder(plan.upstream, cfg.forward_pool, cfg.forward_timeout)
-    hub.book_source = UpstreamBooks(hub.forwarder.forward)
-    nursery.start_soon(hub.forwarder.run)
 
 
 if __name__ == "__main__":

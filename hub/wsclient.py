@@ -19,8 +19,14 @@ from trio_websocket import WebSocketConnection, wrap_client_stream
 
 
 @asynccontextmanager
-async def connect(url: str, **kwargs: Any) -> AsyncIterator[WebSocketConnection]:
-    """A connected client for ``ws://`` or ``wss://`` ``url``; its socket dies with it."""
+async def connect(
+    url: str, *, ssl_context: ssl.SSLContext | None = None, **kwargs: Any
+) -> AsyncIterator[WebSocketConnection]:
+    """A connected client for ``ws://`` or ``wss://`` ``url``; its socket dies with it.
+
+    ``kwargs`` go to trio-websocket (``extra_headers``, ``message_queue_size``, ...);
+    ``ssl_context`` verifies a ``wss://`` server (the system's CAs by default).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValueError(f"not a WebSocket URL: {url!r}")
@@ -30,7 +36,7 @@ async def connect(url: str, **kwargs: Any) -> AsyncIterator[WebSocketConnection]
     stream: trio.abc.Stream
     if secure:
         stream = await trio.open_ssl_over_tcp_stream(
-            parts.hostname, port, ssl_context=ssl.create_default_context()
+            parts.hostname, port, ssl_context=ssl_context or ssl.create_default_context()
         )
     else:
         stream = await trio.open_tcp_stream(parts.hostname, port)

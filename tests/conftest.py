@@ -2,16 +2,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import msgspec
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from hub import Config, Hub
 from hub import config as hub_config
+from hub.wsclient import connect
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ADMIN_PING = {"role": "admin", "unlimited": True}
@@ -23,7 +24,7 @@ ADMIN_PING_TEXT = '{"role":"admin","unlimited":true}'
 def make_config(**sections: dict[str, Any]) -> Config:
     """Test settings: a free port, no source, plus any section overrides."""
     overrides: dict[str, dict[str, Any]] = {
-        "server": {"port": 0},
+        "server": {"port": 0, "drain_seconds": 0, "drain_spread": 0},
         "source": {"source": "none"},
     }
     for name, values in sections.items():
@@ -70,22 +71,9 @@ async def client(hub: Hub) -> AsyncIterator[Client]:
         yield Client(ws)
 
 
-@asynccontextmanager
-async def websocket(url: str, **kwargs: Any) -> AsyncIterator[WebSocketConnection]:
-    """``open_websocket_url`` that also closes the socket when the hub closed first.
-
-    trio-websocket 0.12.2 never closes a client's socket when the *server* starts the
-    closing handshake (its reader sees EOF in state CLOSED and just stops, and
-    ``aclose()`` returns early). That leaks the socket and, under ``filterwarnings =
-    error``, fails whichever later test the ResourceWarning lands in.
-    """
-    conn: WebSocketConnection | None = None
-    try:
-        async with open_websocket_url(url, **kwargs) as conn:
-            yield conn
-    finally:
-        if conn is not None:
-            await trio.aclose_forcefully(conn._stream)
+def websocket(url: str, **kwargs: Any) -> AbstractAsyncContextManager[WebSocketConnection]:
+    """A test client; :func:`hub.wsclient.connect` closes its socket whoever closes first."""
+    return connect(url, **kwargs)
 
 
 async def start_hub(

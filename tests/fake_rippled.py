@@ -85,15 +85,15 @@ class FakeRippled:
 
     async def _server_info(self, call: Call) -> dict[str, Any]:
         self.asked.append("server_info")
-        result = await real.server_info(call)
+        result = real.server_info(call)
         info = {k: v for k, v in result["info"].items() if k != "hub"}
         return {"info": {**info, "build_version": BUILD_VERSION}}
 
     async def _ledger(self, call: Call) -> dict[str, Any]:
         self.asked.append("ledger")
         index = call.params.get("ledger_index")
-        if index == "validated" and self.hub.ledger.index is not None:
-            return {"ledger_index": self.hub.ledger.index, "validated": True, "ledger": {}}
+        if index == "validated" and self.hub.node.ledger.index is not None:
+            return {"ledger_index": self.hub.node.ledger.index, "validated": True, "ledger": {}}
         if index not in self.ledgers:
             raise RPCError("lgrNotFound", "ledgerNotFound")
         return {"ledger": self.ledgers[index], "ledger_index": index, "validated": True}
@@ -145,9 +145,11 @@ async def start_relay(
     fake = FakeRippled(network_id=network_id)
     await fake.start(nursery)
     relay = await start_hub(nursery, make_config(source={"source": f"upstream:{fake.url}"}))
-    await eventually(lambda: relay.upstream is not None and relay.upstream.connected)
-    await eventually(lambda: relay.forwarder is not None and relay.forwarder.connected > 0)
+    await eventually(lambda: relay.node.upstream is not None and relay.node.upstream.connected)
+    await eventually(
+        lambda: relay.node.forwarder is not None and relay.node.forwarder.connected > 0
+    )
     if ledger is not None:
         await fake.hub.publish(ledger_closed(ledger))
-        await eventually(lambda: relay.ledger.index == ledger)
+        await eventually(lambda: relay.node.ledger.index == ledger)
     return fake, relay

@@ -27,8 +27,8 @@ import trio
 
 from hub import Hub, events
 from hub import config as hub_config
+from hub.backoff import Backoff
 from hub.broker import Broker, Keys, decode_entry, encode_entry, merge, redacted, resume, seq_of
-from hub.sources.upstream import Backoff
 from tests.conftest import Client, eventually, make_config, start_hub, websocket
 from tests.redis_server import RedisServer
 from tests.samples import ledger_closed, xrp_payment
@@ -121,15 +121,15 @@ async def start_node(nursery: trio.Nursery, url: str, **cluster: Any) -> Hub:
     """An in-process node on ``url`` that gives up on Redis quickly and retries fast."""
     config = make_config(cluster={"broker": url, "timeout": 0.5, **cluster})
     node = Hub(config)
-    assert node.broker is not None
-    node.broker.backoff = lambda: Backoff(initial=0.05, maximum=0.5)
+    assert node.node.bus is not None
+    node.node.bus.backoff = lambda: Backoff(initial=0.05, maximum=0.5)
     await nursery.start(node.run)
     return node
 
 
 def broker_of(node: Hub) -> Broker:
-    assert node.broker is not None
-    return node.broker
+    assert node.node.bus is not None
+    return node.node.bus
 
 
 async def nodes_connected(*nodes: Hub) -> None:
@@ -224,7 +224,7 @@ async def test_two_nodes_publish_on_one_reaches_every_subscriber_in_order_once(
         assert broker_of(a).status.appended == len(sent)
         assert broker_of(b).status.appended == 0
         assert broker_of(b).status.applied == len(sent)
-        assert a.stats.events_published == b.stats.events_published == len(sent)
+        assert a.node.stats.events_published == b.node.stats.events_published == len(sent)
 
 
 async def test_three_nodes_publishing_at_once_agree_on_one_order(
@@ -404,7 +404,7 @@ async def test_a_node_starts_and_serves_while_redis_is_down(
 
 async def test_a_hub_without_broker_has_none(nursery: trio.Nursery) -> None:
     node = await start_hub(nursery)
-    assert node.broker is None
+    assert node.node.bus is None
     node.shutdown()
 
 
@@ -483,8 +483,8 @@ async def test_a_node_started_late_serves_resumes_from_the_streams(
         await appended(a, len(sent))
         late = await start_node(nursery, redis.url)
         await nodes_connected(late)
-        await eventually(lambda: late.history.latest == 5)
-        assert late.ledger.index == 5
+        await eventually(lambda: late.node.history.latest == 5)
+        assert late.node.ledger.index == 5
         client, count = await resume_on(late, stack, 2)
         expected = [m for index in range(3, 6) for m in ledger(index)]
         assert count == len(expected)

@@ -97,7 +97,7 @@ def write_config(tmp_path: Path, text: str) -> str:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 async def test_signal_closes_clients_1001_and_exits_0(sig: signal.Signals) -> None:
-    async with hub_process(*serve()) as hub:
+    async with hub_process(*serve("--drain-seconds", "0", "--drain-spread", "0")) as hub:
         url, host, port = await hub.listening()
         assert host == "127.0.0.1"
         assert port != 0
@@ -111,7 +111,7 @@ async def test_signal_closes_clients_1001_and_exits_0(sig: signal.Signals) -> No
                 assert (await silent.next_close()).code == 1001
                 assert await hub.exit_code(within=2) == 0
     assert hub.stdout == f"listening on {url}\n".encode()
-    assert f"{sig.name}: shutting down".encode() in hub.stderr  # log level info by default
+    assert f"{sig.name}: draining, then shutting down".encode() in hub.stderr  # info by default
     assert b"Traceback" not in hub.stderr
 
 
@@ -150,6 +150,8 @@ host = "127.0.0.2"
 port = 0
 log_level = "warning"
 network_id = 4242
+drain_seconds = 0
+drain_spread = 0
 
 [api]
 default_version = 2

@@ -13,7 +13,8 @@ import trio
 import trio.testing
 
 from hub import Hub
-from hub.client import Backoff, format_reply, pretty_line, tail
+from hub.backoff import Backoff
+from hub.client import format_reply, pretty_line, tail
 from hub.jsonrpc import from_websocket
 from tests.conftest import eventually, make_config, start_hub
 from tests.httpraw import rpc
@@ -154,7 +155,7 @@ async def test_tail_prints_json_lines(hub: Hub, nursery: trio.Nursery) -> None:
         done.set()
 
     nursery.start_soon(run)
-    await eventually(lambda: hub.subscriptions.counts()["transactions"] == 1)
+    await eventually(lambda: hub.node.subscriptions.counts()["transactions"] == 1)
     await hub.publish(ledger_closed(3, txn_count=1))
     await hub.publish(xrp_payment(3, 0, ALICE, BOB))
     await hub.publish(ledger_closed(4))
@@ -187,7 +188,7 @@ async def test_tail_reconnects_and_says_what_it_missed(nursery: trio.Nursery) ->
             )
 
         nursery.start_soon(run)
-        await eventually(lambda: first.subscriptions.counts()["ledger"] == 1)
+        await eventually(lambda: first.node.subscriptions.counts()["ledger"] == 1)
         await first.publish(ledger_closed(1, txn_count=4))
         await eventually(lambda: len(lines) == 1)
         first.shutdown()
@@ -196,7 +197,7 @@ async def test_tail_reconnects_and_says_what_it_missed(nursery: trio.Nursery) ->
     second = Hub(make_config(server={"port": port}))
     await second.publish(ledger_closed(4))  # waiting in the channel when it starts
     await nursery.start(second.run)
-    await eventually(lambda: second.subscriptions.counts()["ledger"] == 1)
+    await eventually(lambda: second.node.subscriptions.counts()["ledger"] == 1)
     await second.publish(ledger_closed(5))
     await eventually(lambda: len(lines) == 2)
     assert lines[0].startswith("ledger 1  ")
@@ -225,7 +226,7 @@ async def test_tail_resumes_from_the_hub_history_without_duplicates(
         )
 
     nursery.start_soon(run)
-    await eventually(lambda: hub.subscriptions.counts()["ledger"] == 1)
+    await eventually(lambda: hub.node.subscriptions.counts()["ledger"] == 1)
     await hub.publish(ledger_closed(1, txn_count=1))
     await hub.publish(xrp_payment(1, 0, ALICE, BOB))
     await eventually(lambda: len(lines) == 2)
@@ -257,7 +258,7 @@ async def test_tail_stops_with_1_when_the_subscribe_is_refused(hub: Hub) -> None
 
 async def test_tail_command_line_pretty(hub: Hub, nursery: trio.Nursery) -> None:
     async def publish_when_subscribed() -> None:
-        await eventually(lambda: hub.subscriptions.counts()["accounts"] == 1, timeout=STARTUP)
+        await eventually(lambda: hub.node.subscriptions.counts()["accounts"] == 1, timeout=STARTUP)
         await hub.publish(xrp_payment(9, 0, ALICE, BOB))
 
     nursery.start_soon(publish_when_subscribed)

@@ -72,7 +72,17 @@ class HubProcess:
     def __init__(self, port: int, log: Path) -> None:
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve", "--port", str(port), *SIMULATOR],
+            [
+                sys.executable,
+                "-m",
+                "hub",
+                "serve",
+                "--port",
+                str(port),
+                "--drain-seconds",
+                "0",
+                *SIMULATOR,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._log,

@@ -88,7 +88,7 @@ def test_outbox_starts_empty() -> None:
     assert len(box) == 0
     assert not box
     assert box.nbytes == 0
-    assert box.take() == b""
+    assert b"".join(box.take_frames()) == b""
     assert not box.overflowed
 
 
@@ -99,23 +99,23 @@ def test_take_returns_everything_in_order_and_empties() -> None:
     assert box.push(b"three")
     assert len(box) == 3
     assert box.nbytes == 11
-    assert box.take() == b"onetwothree"
+    assert b"".join(box.take_frames()) == b"onetwothree"
     assert len(box) == 0
     assert box.nbytes == 0
-    assert box.take() == b""
+    assert b"".join(box.take_frames()) == b""
 
 
 def test_take_single_frame() -> None:
     box = Outbox(max_bytes=100, max_messages=10)
     box.push(b"only")
-    assert box.take() == b"only"
+    assert b"".join(box.take_frames()) == b"only"
 
 
 def test_take_frees_room() -> None:
     box = Outbox(max_bytes=10, max_messages=2)
     assert box.push(b"12345")
     assert box.push(b"12345")
-    box.take()
+    b"".join(box.take_frames())
     assert box.push(b"12345")
     assert box.push(b"12345")
     assert not box.overflowed
@@ -135,7 +135,7 @@ def test_passing_the_byte_bound_overflows_and_frees_the_queue() -> None:
     assert box.overflowed
     assert len(box) == 0
     assert box.nbytes == 0
-    assert box.take() == b""
+    assert b"".join(box.take_frames()) == b""
 
 
 def test_message_bound() -> None:
@@ -162,7 +162,7 @@ def test_control_frames_are_never_refused_and_keep_order() -> None:
     assert not box.overflowed
     assert len(box) == 3
     assert box.nbytes == 13
-    assert box.take() == b"dataPONGCLOSE"
+    assert b"".join(box.take_frames()) == b"dataPONGCLOSE"
 
 
 def test_control_frame_after_overflow_is_still_queued() -> None:
@@ -171,4 +171,4 @@ def test_control_frame_after_overflow_is_still_queued() -> None:
     box.push(b"12345")
     assert box.overflowed
     box.push_control(b"CLOSE")
-    assert box.take() == b"CLOSE"
+    assert b"".join(box.take_frames()) == b"CLOSE"

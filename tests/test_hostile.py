@@ -220,6 +220,6 @@ async def test_client_that_disconnects_mid_request(nursery: trio.Nursery) -> Non
         assert (await other.request({"command": "ping", "id": 2}))["result"] == ADMIN_PING
         release.set()
         assert (await other.request({"command": "ping", "id": 3}))["result"] == ADMIN_PING
-    assert node.stats.connections_accepted == 2
+    assert node.node.stats.connections_accepted == 2
     assert finished == [], "an in-flight request dies with its connection"
     node.shutdown()

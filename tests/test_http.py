@@ -39,7 +39,7 @@ def body_of(response: HTTPResponse) -> Any:
 
 async def test_success_is_result_with_status_inside() -> None:
     hub = Hub(make_config())
-    response = await handle(hub, post({"method": "ping", "params": [{}]}))
+    response = await handle(hub.node, post({"method": "ping", "params": [{}]}))
     assert response.status == 200
     assert (b"content-type", b"application/json") in response.headers
     assert response.body == b'{"result":{"role":"admin","status":"success"}}'
@@ -47,13 +47,13 @@ async def test_success_is_result_with_status_inside() -> None:
 
 async def test_params_may_be_absent() -> None:
     hub = Hub(make_config())
-    response = await handle(hub, post({"method": "ping"}))
+    response = await handle(hub.node, post({"method": "ping"}))
     assert body_of(response) == {"result": {"role": "admin", "status": "success"}}
 
 
 async def test_error_shape_follows_rippled() -> None:
     hub = Hub(make_config())
-    response = await handle(hub, post({"method": "no_such", "params": [{"x": 1}]}))
+    response = await handle(hub.node, post({"method": "no_such", "params": [{"x": 1}]}))
     assert response.status == 200
     reply = body_of(response)
     assert reply == {
@@ -70,13 +70,17 @@ async def test_error_shape_follows_rippled() -> None:
 
 async def test_api_version_is_read_from_params_and_resolved_like_websocket() -> None:
     hub = Hub(make_config())
-    v1 = body_of(await handle(hub, post({"method": "version", "params": [{"api_version": 1}]})))
-    v2 = body_of(await handle(hub, post({"method": "version", "params": [{"api_version": 2}]})))
-    default = body_of(await handle(hub, post({"method": "version"})))
+    v1 = body_of(
+        await handle(hub.node, post({"method": "version", "params": [{"api_version": 1}]}))
+    )
+    v2 = body_of(
+        await handle(hub.node, post({"method": "version", "params": [{"api_version": 2}]}))
+    )
+    default = body_of(await handle(hub.node, post({"method": "version"})))
     assert v1["result"]["version"] == {"first": "1.0.0", "good": "1.0.0", "last": "1.0.0"}
     assert v2["result"]["version"] == {"first": 1, "last": 2}
     assert default == v1  # [api] default_version is 1, as rippled
-    bad = body_of(await handle(hub, post({"method": "ping", "params": [{"api_version": 9}]})))
+    bad = body_of(await handle(hub.node, post({"method": "ping", "params": [{"api_version": 9}]})))
     assert bad["result"]["error"] == "invalid_API_version"
     assert bad["result"]["error_code"] == 6000
     assert bad["result"]["status"] == "error"
@@ -85,7 +89,9 @@ async def test_api_version_is_read_from_params_and_resolved_like_websocket() -> 
 async def test_id_jsonrpc_and_ripplerpc_are_echoed_at_the_top() -> None:
     hub = Hub(make_config())
     reply = body_of(
-        await handle(hub, post({"method": "ping", "id": 7, "jsonrpc": "2.0", "ripplerpc": "2.0"}))
+        await handle(
+            hub.node, post({"method": "ping", "id": 7, "jsonrpc": "2.0", "ripplerpc": "2.0"})
+        )
     )
     assert reply == {
         "id": 7,
@@ -98,7 +104,7 @@ async def test_id_jsonrpc_and_ripplerpc_are_echoed_at_the_top() -> None:
 async def test_credentials_are_masked_in_the_request() -> None:
     hub = Hub(make_config())
     reply = body_of(
-        await handle(hub, post({"method": "nope", "params": [{"secret": "s", "seed": "x"}]}))
+        await handle(hub.node, post({"method": "nope", "params": [{"secret": "s", "seed": "x"}]}))
     )
     assert reply["result"]["request"] == {
         "secret": "<masked>",
@@ -123,7 +129,7 @@ async def test_credentials_are_masked_in_the_request() -> None:
 )
 async def test_bodies_rippled_refuses_are_400_text(body: bytes, text: str) -> None:
     hub = Hub(make_config())
-    response = await handle(hub, post(body))
+    response = await handle(hub.node, post(body))
     assert response.status == 400
     assert (b"content-type", b"text/plain; charset=utf-8") in response.headers
     assert response.body.decode().startswith(text)
@@ -134,27 +140,30 @@ async def test_subscribe_over_json_rpc_needs_a_url(method: str) -> None:
     hub = Hub(make_config(admin={"ips": [], "token": TOKEN}))
     auth = [(b"authorization", f"Bearer {TOKEN}".encode())]
     params = {"streams": ["ledger"]}
-    no_url = body_of(await handle(hub, post({"method": method, "params": [params]})))
+    no_url = body_of(await handle(hub.node, post({"method": method, "params": [params]})))
     assert no_url["result"]["error"] == "invalidParams"
     with_url = {**params, "url": "http://127.0.0.1:9/"}
-    public = body_of(await handle(hub, post({"method": method, "params": [with_url]})))
+    public = body_of(await handle(hub.node, post({"method": method, "params": [with_url]})))
     assert public["result"]["error"] == "noPermission"
-    admin = body_of(await handle(hub, post({"method": method, "params": [with_url]}, headers=auth)))
+    admin = body_of(
+        await handle(hub.node, post({"method": method, "params": [with_url]}, headers=auth))
+    )
     assert admin["result"]["error"] == "notSupported"
-    assert not hub.subscriptions.counts()["ledger"]
+    assert not hub.node.subscriptions.counts()["ledger"]
 
 
 async def test_admin_by_bearer_token_as_on_websocket() -> None:
     hub = Hub(make_config(admin={"ips": [], "token": TOKEN}))
     request = {"method": "publish", "params": [{"messages": []}]}
-    refused = body_of(await handle(hub, post(request)))
+    refused = body_of(await handle(hub.node, post(request)))
     assert refused["result"]["error"] == "forbidden"
     wrong = [(b"authorization", b"Bearer nope")]
     assert (
-        body_of(await handle(hub, post(request, headers=wrong)))["result"]["error"] == "forbidden"
+        body_of(await handle(hub.node, post(request, headers=wrong)))["result"]["error"]
+        == "forbidden"
     )
     auth = [(b"Authorization", f"Bearer {TOKEN}".encode())]
-    allowed = body_of(await handle(hub, post(request, headers=auth)))
+    allowed = body_of(await handle(hub.node, post(request, headers=auth)))
     assert allowed == {"result": {"published": 0, "status": "success"}}
 
 
@@ -173,7 +182,7 @@ async def test_one_method_table_for_both_transports() -> None:
     hub = Hub(make_config(), methods=methods)
     for version in (1, 2):
         params = {"x": "y", "api_version": version}
-        reply = body_of(await handle(hub, post({"method": "echo", "params": [params]})))
+        reply = body_of(await handle(hub.node, post({"method": "echo", "params": [params]})))
         assert reply == {"result": {"v": version, "got": "y", "status": "success"}}
 
 
@@ -191,9 +200,11 @@ async def test_forwarded_reply_is_rendered_in_json_rpc_shape() -> None:
         return Forwarded(reply)
 
     hub = Hub(make_config(), methods=methods)
-    ok = body_of(await handle(hub, post({"method": "account_info", "params": [{}]})))
+    ok = body_of(await handle(hub.node, post({"method": "account_info", "params": [{}]})))
     assert ok == {"result": {"account_data": {}, "status": "success"}, "forwarded": True}
-    failed = body_of(await handle(hub, post({"method": "account_info", "params": [{"fail": 1}]})))
+    failed = body_of(
+        await handle(hub.node, post({"method": "account_info", "params": [{"fail": 1}]}))
+    )
     assert failed["forwarded"] is True
     assert failed["result"] == {
         "error": "actNotFound",
@@ -206,11 +217,11 @@ async def test_forwarded_reply_is_rendered_in_json_rpc_shape() -> None:
 
 async def test_routes_and_methods() -> None:
     hub = Hub(make_config())
-    assert (await handle(hub, get("/nowhere"))).status == 404
-    not_allowed = await handle(hub, HTTPRequest("PUT", "/health", [], b"", "127.0.0.1"))
+    assert (await handle(hub.node, get("/nowhere"))).status == 404
+    not_allowed = await handle(hub.node, HTTPRequest("PUT", "/health", [], b"", "127.0.0.1"))
     assert not_allowed.status == 405
     assert (b"allow", b"GET, HEAD") in not_allowed.headers
-    page = await handle(hub, get("/"))
+    page = await handle(hub.node, get("/"))
     assert page.status == 200
     assert (b"content-type", b"text/html; charset=utf-8") in page.headers
     assert b"<title>" in page.body
@@ -220,7 +231,7 @@ async def test_routes_and_methods() -> None:
 
 async def test_health_of_a_hub_that_is_not_serving_is_503() -> None:
     hub = Hub(make_config())
-    response = await handle(hub, get("/health"))
+    response = await handle(hub.node, get("/health"))
     assert response.status == 503
     assert body_of(response)["status"] == "stopped"
 
@@ -312,7 +323,7 @@ async def test_connection_limits_apply_to_json_rpc_but_not_to_monitoring(
         assert (await fetch(node.port, "GET", "/metrics", source_ip="127.0.0.5")).status == 200
         other = await fetch(node.port, "POST", "/", {"method": "ping"}, source_ip="127.0.0.6")
         assert other.status == 200
-    assert node.stats.connections_refused == 1
+    assert node.node.stats.connections_refused == 1
 
 
 async def test_json_rpc_load_warns_then_answers_503(
@@ -339,7 +350,7 @@ async def test_json_rpc_load_warns_then_answers_503(
     again = await rpc(node.port, "ping", source_ip="127.0.0.9")
     assert again.status == 503  # still over the threshold: refused before dispatch
     assert (await rpc(node.port, "ping", source_ip="127.0.0.10")).status == 200  # others fine
-    assert node.stats.load_drops == 2
+    assert node.node.stats.load_drops == 2
     # The balance is the IP's: its WebSocket connections draw on the same one.
     mock_clock.jump(32 * 3)
     assert (await rpc(node.port, "ping", source_ip="127.0.0.9")).status == 200
@@ -437,7 +448,7 @@ async def test_metrics_match_what_happened(nursery: trio.Nursery) -> None:
 
         response = await fetch(node.port, "GET", "/metrics")
         found = samples(response.text)
-        sent = node.stats.bytes_sent
+        sent = node.node.stats.bytes_sent
 
     def value(name: str, **labels: str) -> float:
         return found[(name, tuple(sorted(labels.items())))]
@@ -469,22 +480,22 @@ async def test_metrics_match_what_happened(nursery: trio.Nursery) -> None:
 async def test_component_probes_show_upstream_and_broker_state() -> None:
     hub = Hub(make_config())
     up = {"value": True}
-    hub.metrics.probe("upstream", "ws://10.0.0.1:6006", lambda: up["value"])
-    hub.metrics.probe("broker", "redis", lambda: False)
-    found = samples(hub.metrics.render().decode())
+    hub.node.metrics.probe("upstream", "ws://10.0.0.1:6006", lambda: up["value"])
+    hub.node.metrics.probe("broker", "redis", lambda: False)
+    found = samples(hub.node.metrics.render().decode())
     key = ("hub_component_up", (("component", "upstream"), ("name", "ws://10.0.0.1:6006")))
     assert found[key] == 1
     assert found[("hub_component_up", (("component", "broker"), ("name", "redis")))] == 0
     up["value"] = False
-    assert samples(hub.metrics.render().decode())[key] == 0
+    assert samples(hub.node.metrics.render().decode())[key] == 0
 
 
 def test_each_hub_has_its_own_registry() -> None:
     first, second = Hub(make_config()), Hub(make_config())
-    assert first.metrics.registry is not second.metrics.registry
-    first.metrics.latency.observe(0.001)
-    assert b"hub_publish_to_write_seconds_count 1.0" in first.metrics.render()
-    assert b"hub_publish_to_write_seconds_count 0.0" in second.metrics.render()
+    assert first.node.metrics.registry is not second.node.metrics.registry
+    first.node.metrics.latency.observe(0.001)
+    assert b"hub_publish_to_write_seconds_count 1.0" in first.node.metrics.render()
+    assert b"hub_publish_to_write_seconds_count 0.0" in second.node.metrics.render()
 
 
 # ---- JSON-RPC envelope helpers ----------------------------------------------------------
@@ -504,7 +515,7 @@ async def test_a_failing_route_costs_one_response_not_the_hub(
     def broken() -> bytes:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(node.metrics, "render", broken)
+    monkeypatch.setattr(node.node.metrics, "render", broken)
     failed = await fetch(node.port, "GET", "/metrics")
     assert (failed.status, failed.text) == (500, "Internal error.\n")
     assert (await fetch(node.port, "GET", "/health")).status == 200

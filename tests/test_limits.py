@@ -93,7 +93,7 @@ async def test_warn_then_slow_down_then_close(nursery: trio.Nursery, mock_clock:
     assert close.reason == "threshold exceeded"
     # 300 balance units at 20/32 per ping: the 480th ping crosses the threshold.
     assert len(replies) == 300 * 32 // 20
-    assert node.stats.load_drops == 1
+    assert node.node.stats.load_drops == 1
 
 
 async def test_errors_carry_the_load_warning_too(nursery: trio.Nursery) -> None:
@@ -114,9 +114,9 @@ async def test_malformed_requests_cost_more(nursery: trio.Nursery) -> None:
     node = await start(nursery)
     async with client_from(node, "127.0.0.1") as client:
         await client.request({"command": "ping"})
-        after_ping = node.load.balance("127.0.0.1")
+        after_ping = node.node.load.balance("127.0.0.1")
         await client.request({"command": "nope"})
-        after_bad = node.load.balance("127.0.0.1")
+        after_bad = node.node.load.balance("127.0.0.1")
     assert after_ping == pytest.approx(20 / 32, rel=0.01)
     assert after_bad - after_ping == pytest.approx(100 / 32, rel=0.01)
 
@@ -140,7 +140,7 @@ async def test_other_clients_see_nothing(nursery: trio.Nursery) -> None:
         assert got == list(range(1, 21))
         reply = await bystander.request({"command": "ping", "id": "still here"})
         assert reply == {"id": "still here", "status": "success", "type": "response", "result": {}}
-    assert node.stats.load_drops == 1
+    assert node.node.stats.load_drops == 1
 
 
 async def test_sockets_from_one_ip_share_a_balance(nursery: trio.Nursery) -> None:
@@ -148,7 +148,7 @@ async def test_sockets_from_one_ip_share_a_balance(nursery: trio.Nursery) -> Non
     async with client_from(node, "127.0.0.3") as a, client_from(node, "127.0.0.3") as b:
         await a.request({"command": "ping"})
         await b.request({"command": "ping"})
-    assert node.load.balance("127.0.0.3") == pytest.approx(40 / 32, rel=0.01)
+    assert node.node.load.balance("127.0.0.3") == pytest.approx(40 / 32, rel=0.01)
 
 
 async def test_connection_key_separates_sockets(nursery: trio.Nursery) -> None:
@@ -166,7 +166,7 @@ async def test_admins_are_exempt(nursery: trio.Nursery) -> None:
         for i in range(200):
             reply = await admin.request({"command": "ping", "id": i})
             assert "warning" not in reply
-    assert node.stats.load_warnings == 0
+    assert node.node.stats.load_warnings == 0
 
 
 async def test_per_ip_connection_limit_is_429(nursery: trio.Nursery) -> None:
@@ -179,7 +179,7 @@ async def test_per_ip_connection_limit_is_429(nursery: trio.Nursery) -> None:
             assert (await other.request({"command": "ping"}))["status"] == "success"
         async with open_websocket_url(node.url, extra_headers=ADMIN) as ws:
             assert (await Client(ws).request({"command": "ping"}))["status"] == "success"
-    assert node.stats.connections_refused == 1
+    assert node.node.stats.connections_refused == 1
 
 
 async def test_hub_connection_limit_is_503(nursery: trio.Nursery) -> None:
@@ -224,7 +224,7 @@ async def test_slow_consumer_is_closed_and_others_get_everything(nursery: trio.N
         await reader.request({"command": "subscribe", "streams": ["transactions"]})
         seq = 0
         with trio.fail_after(60):
-            while node.stats.slow_closes == 0:
+            while node.node.stats.slow_closes == 0:
                 assert seq < 50_000, "the silent subscriber was never cut"
                 batch = [xrp_payment(1, s) for s in range(seq, seq + 100)]
                 reply = await admin.request({"command": "publish", "messages": batch})
@@ -234,7 +234,7 @@ async def test_slow_consumer_is_closed_and_others_get_everything(nursery: trio.N
                     assert message["transaction"]["Sequence"] == expected
                 seq += 100
         assert (await reader.request({"command": "ping", "id": 1}))["status"] == "success"
-    assert node.stats.slow_closes == 1
+    assert node.node.stats.slow_closes == 1
     with trio.fail_after(10):
         while await silent.receive_some(1 << 20):
             pass
@@ -248,11 +248,11 @@ async def test_large_subscribe_costs_in_proportion(nursery: trio.Nursery) -> Non
     async with client_from(node, "127.0.0.9") as client:
         reply = await client.request({"command": "subscribe", "streams": ["ledger"]})
         assert reply["status"] == "success"
-        small = node.load.balance("127.0.0.9")
+        small = node.node.load.balance("127.0.0.9")
         accounts = [account(i) for i in range(1000)]
         reply = await client.request({"command": "subscribe", "accounts": accounts})
         assert reply["status"] == "success"
-        big = node.load.balance("127.0.0.9") - small
+        big = node.node.load.balance("127.0.0.9") - small
     assert small == pytest.approx((20 + 4) / 32, rel=0.01)
     assert big == pytest.approx((20 + 4 * 1000) / 32, rel=0.01)
 

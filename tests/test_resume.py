@@ -241,7 +241,7 @@ async def test_too_old_since_ledger_changes_nothing(nursery: trio.Nursery) -> No
         assert reply["error"] == "lgrNotFound"
         assert reply["since_ledger_min"] == 3
         assert "since_ledger 3 at the earliest" in reply["error_message"]
-        assert node.subscriptions.counts()["ledger"] == 0
+        assert node.node.subscriptions.counts()["ledger"] == 0
         ok = await request(ws, {"command": "subscribe", "streams": ["ledger"], "since_ledger": 3})
         assert ok["result"]["resumed_messages"] == 3
 

@@ -177,9 +177,11 @@ async def test_account_subscription_end_to_end(publisher: Client, client: Client
 async def test_closed_connection_loses_its_subscriptions(hub: Hub) -> None:
     async with open_websocket_url(hub.url) as ws:
         await subscribe(Client(ws), streams=["ledger"], accounts=[ALICE])
-        assert hub.subscriptions.counts()["ledger"] == 1
+        assert hub.node.subscriptions.counts()["ledger"] == 1
     await eventually(
-        lambda: not hub.subscriptions.counts()["ledger"] and not hub.subscriptions.accounts
+        lambda: (
+            not hub.node.subscriptions.counts()["ledger"] and not hub.node.subscriptions.accounts
+        )
     )
 
 

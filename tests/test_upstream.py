@@ -15,10 +15,11 @@ import trio
 from trio_websocket import open_websocket_url
 
 from hub import Hub
+from hub.backoff import Backoff
 from hub.record import record
 from hub.sources.replay import RecordingError, Replay, read_recording, run_replay
 from hub.sources.simulator import LedgerSimulator
-from hub.sources.upstream import Action, Backoff, Sequencer, fees_of, ledger_messages
+from hub.sources.upstream import Action, Sequencer, fees_of, ledger_messages
 from hub.stamp import stamp
 from tests.conftest import Client, eventually, make_config
 from tests.fake_rippled import FakeRippled
@@ -138,8 +139,8 @@ async def publish(node: Hub, messages: list[dict[str, Any]]) -> None:
 
 
 async def wait_connected(node: Hub, reconnects: int = 0) -> None:
-    assert node.upstream is not None
-    upstream = node.upstream
+    assert node.node.upstream is not None
+    upstream = node.node.upstream
     await eventually(lambda: upstream.connected and upstream.reconnects >= reconnects)
 
 
@@ -208,8 +209,8 @@ async def test_upstream_restart_gap_is_repaired(nursery: trio.Nursery) -> None:
         else:
             assert g == e
     assert "ledger" in second.asked
-    assert relay.upstream is not None
-    assert relay.upstream.repaired_ledgers == 3
+    assert relay.node.upstream is not None
+    assert relay.node.upstream.repaired_ledgers == 3
 
 
 async def test_ledger_the_upstream_no_longer_has_is_a_logged_gap(
@@ -231,8 +232,8 @@ async def test_ledger_the_upstream_no_longer_has_is_a_logged_gap(
         got = [(await client.recv())["ledger_index"] for _ in range(3)]
     indexes = [messages[0]["ledger_index"] for messages in ledgers]
     assert got == [indexes[1], indexes[3], indexes[4]]
-    assert relay.upstream is not None
-    assert relay.upstream.missing_ledgers == 1
+    assert relay.node.upstream is not None
+    assert relay.node.upstream.missing_ledgers == 1
     assert f"ledger {indexes[2]} is unavailable" in caplog.text
 
 
@@ -242,9 +243,9 @@ async def test_failover_to_the_next_url(nursery: trio.Nursery) -> None:
     dead = "ws://127.0.0.1:1"
     relay = await start_relay(nursery, dead, backup.url)
     await wait_connected(relay)
-    assert relay.upstream is not None
-    assert relay.upstream.url == backup.url
-    assert relay.upstream.reconnects >= 1
+    assert relay.node.upstream is not None
+    assert relay.node.upstream.url == backup.url
+    assert relay.node.upstream.reconnects >= 1
 
 
 # --- forwarding -----------------------------------------------------------------------
@@ -256,7 +257,9 @@ async def test_forwarded_reply_keeps_the_client_id(nursery: trio.Nursery, reques
     await fake.start(nursery)
     relay = await start_relay(nursery, fake.url)
     await wait_connected(relay)
-    await eventually(lambda: relay.forwarder is not None and relay.forwarder.connected > 0)
+    await eventually(
+        lambda: relay.node.forwarder is not None and relay.node.forwarder.connected > 0
+    )
     request: dict[str, Any] = {"command": "account_info", "account": "rA", "api_version": 2}
     if request_id != "absent":
         request["id"] = request_id
@@ -279,7 +282,9 @@ async def test_forwarded_errors_and_admin_methods(nursery: trio.Nursery) -> None
     await fake.start(nursery)
     relay = await start_relay(nursery, fake.url, admin={"ips": []})
     await wait_connected(relay)
-    await eventually(lambda: relay.forwarder is not None and relay.forwarder.connected > 0)
+    await eventually(
+        lambda: relay.node.forwarder is not None and relay.node.forwarder.connected > 0
+    )
     async with open_websocket_url(relay.url) as ws:
         client = Client(ws)
         bad = await client.request(

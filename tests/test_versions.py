@@ -12,7 +12,7 @@ from hub import methods as hub_methods
 from hub.dispatch import Call, Methods
 from hub.errors import RPCError
 from hub.protocol import Request
-from hub.session import Session
+from hub.session import NO_STREAM, Session
 from hub.versions import (
     BETA_VERSION,
     MAX_VERSION,
@@ -222,29 +222,27 @@ class _FakeHub:
         self.versions = VersionPolicy(beta=beta)
 
 
-async def _call_version(version: int, beta: bool = False) -> Any:
+def _call_version(version: int, beta: bool = False) -> Any:
     method = hub_methods.METHODS.lookup("version", version)
-    session = Session(remote="127.0.0.1", admin=False, outbox=None)  # type: ignore[arg-type]
+    session = Session(remote="127.0.0.1", admin=False, sink=NO_STREAM)
     request = Request({"command": "version", "api_version": version}, "version", version)
-    return await method.handler(Call(_FakeHub(beta), session, request))  # type: ignore[arg-type]
+    return method.handler(Call(_FakeHub(beta), session, request))
 
 
-async def test_version_method_at_v1() -> None:
-    assert await _call_version(1) == {
-        "version": {"first": "1.0.0", "good": "1.0.0", "last": "1.0.0"}
-    }
+def test_version_method_at_v1() -> None:
+    assert _call_version(1) == {"version": {"first": "1.0.0", "good": "1.0.0", "last": "1.0.0"}}
 
 
-async def test_version_method_at_v2() -> None:
-    assert await _call_version(2) == {"version": {"first": 1, "last": 2}}
+def test_version_method_at_v2() -> None:
+    assert _call_version(2) == {"version": {"first": 1, "last": 2}}
 
 
-async def test_version_method_at_v3_with_beta() -> None:
-    assert await _call_version(3, beta=True) == {"version": {"first": 1, "last": 3}}
+def test_version_method_at_v3_with_beta() -> None:
+    assert _call_version(3, beta=True) == {"version": {"first": 1, "last": 3}}
 
 
-async def test_version_method_at_v2_with_beta_reports_last_3() -> None:
-    assert await _call_version(2, beta=True) == {"version": {"first": 1, "last": 3}}
+def test_version_method_at_v2_with_beta_reports_last_3() -> None:
+    assert _call_version(2, beta=True) == {"version": {"first": 1, "last": 3}}
 
 
 def test_real_table_picks_definitions_by_version() -> None:

@@ -103,9 +103,9 @@ async def test_subscribe_to_server_answers_subserver_fields(nursery: trio.Nurser
             int(result["random"], 16)
             assert (result["load_base"], result["load_factor"]) == (256, 256)
             assert result["server_status"] == "connected"  # no ledger yet
-            assert result["pubkey_node"] == node.identity.pubkey_node
+            assert result["pubkey_node"] == node.node.identity.pubkey_node
         assert first["random"] != again["random"]
-        assert again["hostid"] == node.identity.hostid(admin=False)
+        assert again["hostid"] == node.node.identity.hostid(admin=False)
         assert len(again["hostid"]) == 4
         status = {"type": "serverStatus", "server_status": "full", "load_factor": 512}
         async with connect(node) as publisher:
@@ -166,8 +166,8 @@ async def test_snapshot_without_a_book_source_is_not_supported(nursery: trio.Nur
         )
         assert reply["error"] == "notSupported"
         assert reply["error_code"] == 75
-        assert node.subscriptions.counts()["books"] == 0  # all or nothing
-        assert node.subscriptions.counts()["ledger"] == 0
+        assert node.node.subscriptions.counts()["books"] == 0  # all or nothing
+        assert node.node.subscriptions.counts()["ledger"] == 0
 
 
 async def _simulated(nursery: trio.Nursery, seed: int) -> Hub:
@@ -175,7 +175,7 @@ async def _simulated(nursery: trio.Nursery, seed: int) -> Hub:
         source={"source": "simulator", "ledger_interval": 0.25, "seed": seed, "tx_per_ledger": 30}
     )
     node = await start_hub(nursery, config)
-    await eventually(lambda: node.ledger.index is not None, timeout=20)
+    await eventually(lambda: node.node.ledger.index is not None, timeout=20)
     return node
 
 
@@ -213,10 +213,10 @@ async def test_snapshot_charges_rippleds_medium_burden(nursery: trio.Nursery) ->
     node = await _simulated(nursery, 32)
     issuer = LedgerSimulator(seed=32).issuers[0]
     async with client_from(node, "127.0.0.2") as client:
-        before = node.load.balance("127.0.0.2")
+        before = node.node.load.balance("127.0.0.2")
         books = [{"taker_gets": XRP, "taker_pays": {"currency": "USD", "issuer": issuer}}]
         await ok(client, {"command": "subscribe", "books": [{**books[0], "snapshot": True}]})
-        with_snapshot = node.load.balance("127.0.0.2") - before
+        with_snapshot = node.node.load.balance("127.0.0.2") - before
     # request 20 + one book 4 + snapshot 400, over the 32 s decay window
     assert with_snapshot == pytest.approx((20 + 4 + 400) / 32, rel=0.02)
 
@@ -256,7 +256,7 @@ async def test_relay_snapshot_asks_the_upstream(nursery: trio.Nursery) -> None:
     fake.book = BOOK_PAGE
     async with connect(relay) as client, connect(fake.hub) as upstream:
         await publish(upstream, [ledger_closed(3)])
-        await eventually(lambda: relay.ledger.index == 3)
+        await eventually(lambda: relay.node.ledger.index == 3)
         book = {"taker_gets": XRP, "taker_pays": USD, "snapshot": True, "taker": GATEWAY}
         result = await ok(client, {"command": "subscribe", "books": [{**book, "both": True}]})
         assert result == {"bids": BOOK_PAGE["offers"], "asks": BOOK_PAGE["offers"]}
@@ -274,7 +274,7 @@ async def test_relay_snapshot_error_changes_nothing(nursery: trio.Nursery) -> No
         reply = await client.request({"command": "subscribe", "books": books, "id": 1})
         assert reply["error"] == "lgrNotFound"
         assert "upstream" in reply["error_message"]
-        assert relay.subscriptions.counts()["books"] == 0
+        assert relay.node.subscriptions.counts()["books"] == 0
 
 
 async def test_relay_snapshot_then_what_closed_meanwhile(nursery: trio.Nursery) -> None:
@@ -285,12 +285,12 @@ async def test_relay_snapshot_then_what_closed_meanwhile(nursery: trio.Nursery) 
     fake.book_gate = trio.Event()
     async with connect(relay) as client, connect(fake.hub) as upstream:
         await publish(upstream, [ledger_closed(3)])
-        await eventually(lambda: relay.ledger.index == 3)
+        await eventually(lambda: relay.node.ledger.index == 3)
         books = [{"taker_gets": XRP, "taker_pays": USD, "snapshot": True}]
         await client.send({"command": "subscribe", "books": books, "id": "snap", "api_version": 2})
         await eventually(lambda: bool(fake.book_requests))
         await publish(upstream, [ledger_closed(4, 1), offer_crossing(4, 0)])
-        await eventually(lambda: relay.history.latest == 4)
+        await eventually(lambda: relay.node.history.latest == 4)
         fake.book_gate.set()
         reply = await client.recv(10)
         assert reply["id"] == "snap"

@@ -79,9 +79,10 @@ async def test_pipe_bus_sends_up_and_applies_only_what_comes_down() -> None:
     closed = trio.Event()
     bus = PipeBus(up_send, down_receive, FrameReader(), closed.set)
     applied: list[events.Event] = []
+    remembered: list[events.Event] = []
     mine = events.parse(ledger_closed(5))
     async with trio.open_nursery() as nursery:
-        await nursery.start(bus.run, applied.append)
+        await nursery.start(bus.run, applied.append, remembered.append)
         await bus.submit([mine])
         assert applied == []
         reader = FrameReader()
@@ -90,6 +91,7 @@ async def test_pipe_bus_sends_up_and_applies_only_what_comes_down() -> None:
         await down_send.aclose()
         await closed.wait()
     assert [e.kind for e in applied] == ["ledgerClosed", "transaction"]
+    assert remembered == []  # a worker's parent sends only live events
     assert bus.status.as_json()["rejected"] == 1
 
 
@@ -97,7 +99,18 @@ async def test_pipe_bus_sends_up_and_applies_only_what_comes_down() -> None:
 
 
 def workers(*args: str) -> tuple[str, ...]:
-    return ("serve", "--workers", "2", "--port", "0", *args)
+    return (
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        "0",
+        "--drain-seconds",
+        "0",
+        "--drain-spread",
+        "0",
+        *args,
+    )
 
 
 async def info(client: Client) -> dict[str, Any]:

@@ -179,7 +179,7 @@ async def test_xrpl_js_book_snapshot_and_stream_on_the_simulator(
         source={"source": "simulator", "ledger_interval": 0.3, "seed": seed, "tx_per_ledger": 30}
     )
     node = await start_hub(nursery, config)
-    await eventually(lambda: node.ledger.index is not None, timeout=20)
+    await eventually(lambda: node.node.ledger.index is not None, timeout=20)
     usd = {"currency": "USD", "issuer": LedgerSimulator(seed=seed).issuers[0]}
     book = {"taker_gets": XRP_SPEC, "taker_pays": usd, "snapshot": True, "both": True}
     (tmp_path / "plan.json").write_text(json.dumps({"books": [book], "ledgers": 4}))

@@ -162,10 +162,10 @@ async def test_xrpl_py_reconnect_loop_resumes(nursery: trio.Nursery) -> None:
         raise AssertionError("stream ended")
 
     first_last, first_seen, _ = await run_xrpl_py(node, lambda c: one_life(c, None, 2))
-    closed = node.ledger.index
+    closed = node.node.ledger.index
     assert closed is not None
     # Stay away while at least three more ledgers close.
-    await eventually(lambda: (node.ledger.index or 0) >= closed + 3)
+    await eventually(lambda: (node.node.ledger.index or 0) >= closed + 3)
     last, seen, result = await run_xrpl_py(node, lambda c: one_life(c, first_last, 5))
     assert result["resumed_from"] == first_last + 1
     ledgers = [index for kind, index in seen if kind == "ledgerClosed"]
@@ -227,7 +227,7 @@ async def test_xrpl_py_book_snapshot_on_the_simulator(nursery: trio.Nursery) -> 
         source={"source": "simulator", "ledger_interval": 0.3, "seed": seed, "tx_per_ledger": 30}
     )
     node = await start_hub(nursery, config)
-    await eventually(lambda: node.ledger.index is not None, timeout=20)
+    await eventually(lambda: node.node.ledger.index is not None, timeout=20)
     issuer = LedgerSimulator(seed=seed).issuers[0]
 
     async def session(client: AsyncWebsocketClient) -> Any:

@@ -1,1 +1,102 @@
-"""Event sources: where the hub's stream messages come from."""
+"""Event sources: where the hub's stream messages come from, chosen by ``[source] source``.
+
+| ``source`` | what runs |
+| --- | --- |
+| ``simulator`` | :mod:`hub.sources.simulator`: a ledger every ``ledger_interval`` seconds |
+| ``upstream:URL[,URL...]`` | :mod:`hub.sources.upstream`: relay a rippled, Clio or hub |
+| ``replay:FILE`` | :mod:`hub.sources.replay`: a recording made by ``hub record`` |
+| ``none`` | nothing (only admin ``publish`` and the in-process API) |
+
+:func:`start` is the one place that turns the setting into a running task, so a node,
+a worker's parent and a test compose sources the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import trio
+
+from ..books import BookSource
+from ..config import ConfigError, SourceConfig
+from .upstream import UpstreamStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What a started source reports back: ``upstream`` for a relay, ``books`` for a
+    source whose order books answer snapshots (the simulator)."""
+
+    upstream: UpstreamStatus | None = None
+    books: BookSource | None = None
+
+
+def upstream_urls(source: str) -> list[str]:
+    """The URLs of an ``upstream:`` source, [] for any other; raises ConfigError if empty."""
+    kind, _, where = source.partition(":")
+    if kind != "upstream":
+        return []
+    urls = [url.strip() for url in where.split(",") if url.strip()]
+    if not urls:
+        raise ConfigError("upstream: needs at least one ws:// or wss:// URL")
+    return urls
+
+
+async def start(
+    cfg: SourceConfig,
+    send: trio.MemorySendChannel[Any],
+    nursery: trio.Nursery,
+    network_id: int = 0,
+) -> Started:
+    """Start the configured source in ``nursery``, publishing into ``send`` (a clone the
+    source owns and closes); returns once it runs. Raises ConfigError for an unknown one.
+    ``network_id`` is the simulator's (``[server] network_id``)."""
+    kind, _, where = cfg.source.partition(":")
+    if cfg.source == "none":
+        send.close()
+        return Started()
+    if kind == "upstream":
+        from .upstream import Relay, run_upstream
+
+        urls = upstream_urls(cfg.source)
+        status = UpstreamStatus(urls)
+        relay = Relay(urls, streams=cfg.upstream_streams)
+        await nursery.start(run_upstream, send, relay, status)
+        return Started(upstream=status)
+    if kind == "replay":
+        from .replay import Replay, run_replay
+
+        await nursery.start(partial(run_replay, send, Replay(where, cfg.speed, cfg.loop)))
+        return Started()
+    if cfg.source == "simulator":
+        return await _start_simulator(cfg, send, nursery, network_id)
+    send.close()
+    raise ConfigError(f"unknown source {cfg.source!r}")
+
+
+async def _start_simulator(
+    cfg: SourceConfig, send: trio.MemorySendChannel[Any], nursery: trio.Nursery, network_id: int
+) -> Started:
+    from .simbooks import SimulatorBooks
+    from .simextras import ServerLoad
+    from .simulator import LedgerSimulator, run_simulator
+
+    sim = LedgerSimulator(
+        seed=cfg.seed,
+        tx_per_ledger=cfg.tx_per_ledger,
+        validators=cfg.validators,
+        network_id=network_id,
+    )
+    runner = partial(
+        run_simulator,
+        send,
+        interval=cfg.ledger_interval,
+        sim=sim,
+        proposed=cfg.proposed,
+        consensus=cfg.consensus,
+        load=ServerLoad(sim.seed) if cfg.server_status else None,
+    )
+    await nursery.start(runner)
+    return Started(books=SimulatorBooks(sim.book_state))

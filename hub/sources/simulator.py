@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 import trio
@@ -42,9 +41,14 @@ from hub.addresses import (
     encode_account_id,
 )
 from hub.books import RestingOffer, quality
-from hub.config import Config
-from hub.ledgerdata import RIPPLE_EPOCH_OFFSET, book_changes, ripple_time_iso, value_text
-from hub.sources.simbooks import KEPT_LEDGERS, BookState, SimulatorBooks
+from hub.ledgerdata import (
+    RIPPLE_EPOCH_OFFSET,
+    TES_MESSAGE,
+    book_changes,
+    ripple_time_iso,
+    value_text,
+)
+from hub.sources.simbooks import KEPT_LEDGERS, BookState
 from hub.sources.simextras import ServerLoad, consensus_phase
 
 __all__ = [
@@ -71,7 +75,6 @@ HISTORY_LEDGERS = 1000
 _UNITS = 1_000_000
 """Amounts are integers: drops for XRP, millionths of a unit for tokens."""
 
-_TES_MESSAGE = "The transaction was applied. Only final in a validated ledger."
 _VALIDATION_FLAGS = 0x80000001
 _LSF_LOW_RESERVE = 0x00010000
 _LSF_HIGH_RESERVE = 0x00020000
@@ -869,7 +872,7 @@ class LedgerSimulator:
                 {
                     "engine_result": "tesSUCCESS",
                     "engine_result_code": 0,
-                    "engine_result_message": _TES_MESSAGE,
+                    "engine_result_message": TES_MESSAGE,
                     "hash": tx_hash,
                     "ledger_current_index": index,
                     "status": "proposed",
@@ -959,39 +962,44 @@ class LedgerSimulator:
                 "validated": True,
             }
         )
-        messages.extend(self._validated(applied, ledger_index, ledger_hash, close_time))
+        messages.extend(
+            _transaction_message(
+                tx, meta, tx_hash, ledger_index, ledger_hash, close_time, self.network_id
+            )
+            for tx, meta, tx_hash in applied
+        )
         return [_sorted_keys(message) for message in messages]
 
-    def _validated(
-        self,
-        applied: list[tuple[dict[str, Any], dict[str, Any], str]],
-        ledger_index: int,
-        ledger_hash: str,
-        close_time: int,
-    ) -> list[dict[str, Any]]:
-        """The ledger's ``transaction`` messages, in TransactionIndex order."""
-        iso = ripple_time_iso(close_time)
-        out = []
-        for tx, meta, tx_hash in applied:
-            message = {
-                "close_time_iso": iso,
-                "engine_result": "tesSUCCESS",
-                "engine_result_code": 0,
-                "engine_result_message": _TES_MESSAGE,
-                "hash": tx_hash,
-                "ledger_hash": ledger_hash,
-                "ledger_index": ledger_index,
-                "meta": meta,
-                "status": "closed",
-                "tx_json": {**tx, "date": close_time},
-                "type": "transaction",
-                "validated": True,
-            }
-            code = ctid.encode(ledger_index, meta["TransactionIndex"], self.network_id)
-            if code is not None:
-                message["ctid"] = code
-            out.append(message)
-        return out
+
+def _transaction_message(
+    tx: dict[str, Any],
+    meta: dict[str, Any],
+    tx_hash: str,
+    ledger_index: int,
+    ledger_hash: str,
+    close_time: int,
+    network_id: int,
+) -> dict[str, Any]:
+    """The ``transaction`` stream message of one applied transaction, with its ``ctid``
+    when it fits (current rippled's ``transJson``)."""
+    message = {
+        "close_time_iso": ripple_time_iso(close_time),
+        "engine_result": "tesSUCCESS",
+        "engine_result_code": 0,
+        "engine_result_message": TES_MESSAGE,
+        "hash": tx_hash,
+        "ledger_hash": ledger_hash,
+        "ledger_index": ledger_index,
+        "meta": meta,
+        "status": "closed",
+        "tx_json": {**tx, "date": close_time},
+        "type": "transaction",
+        "validated": True,
+    }
+    code = ctid.encode(ledger_index, meta["TransactionIndex"], network_id)
+    if code is not None:
+        message["ctid"] = code
+    return message
 
 
 async def run_simulator(
@@ -1045,28 +1053,3 @@ async def run_simulator(
         for message in closing if status is None else [*closing, status]:
             await send.send(message)
         deadline = max(deadline, trio.current_time() - interval)
-
-
-async def start_simulator(
-    nursery: trio.Nursery, send: trio.MemorySendChannel[Any], config: Config
-) -> SimulatorBooks:
-    """Run the simulator ``[source]`` describes in ``nursery``, on ``[server]
-    network_id`` (0 when unset); the books it keeps, for snapshots."""
-    cfg = config.source
-    sim = LedgerSimulator(
-        seed=cfg.seed,
-        tx_per_ledger=cfg.tx_per_ledger,
-        validators=cfg.validators,
-        network_id=config.server.network_id or 0,
-    )
-    runner = partial(
-        run_simulator,
-        send,
-        interval=cfg.ledger_interval,
-        sim=sim,
-        proposed=cfg.proposed,
-        consensus=cfg.consensus,
-        load=ServerLoad(sim.seed) if cfg.server_status else None,
-    )
-    await nursery.start(runner)
-    return SimulatorBooks(sim.book_state)

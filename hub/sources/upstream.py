@@ -10,8 +10,8 @@ subscribers see an unbroken sequence. What the upstream no longer has is logged 
 gap, never invented. Ledgers and transactions the hub already published (a fail-over
 to a node that is behind) are dropped.
 
-The decisions are sans-IO (:class:`Sequencer`, :class:`Backoff`,
-:func:`ledger_messages`); :func:`run_upstream` is the trio edge.
+The decisions are sans-IO (:class:`Sequencer`, :func:`ledger_messages`);
+:func:`run_upstream` is the trio edge.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
-import random
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,16 +32,17 @@ from trio_websocket import (
     WebSocketConnection,
 )
 
+from ..backoff import Backoff
+from ..config import UPSTREAM_STREAMS
 from ..identity import UpstreamIdentity, from_server_info
-from ..ledgerdata import book_changes, ripple_time_iso
+from ..ledgerdata import TES_MESSAGE, book_changes, ripple_time_iso
 from ..stamp import stamp
+from ..stats import Report
 from ..wsclient import connect
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STREAMS: Final = ("ledger", "transactions", "validations", "book_changes")
 FEE_SETTINGS_INDEX: Final = "4BC50C9B0D8515D3EAAE1E74B29A95804346C491EE1A95BF25E4AAB854A6A651"
-TES_MESSAGE: Final = "The transaction was applied. Only final in a validated ledger."
 # rippled's result codes for the results a validated ledger can hold (TER.h).
 RESULT_CODES: Final = {
     "tesSUCCESS": 0,
@@ -109,7 +109,7 @@ class UpstreamError(Exception):
 
 
 @dataclass(slots=True)
-class UpstreamStatus:
+class UpstreamStatus(Report):
     """What ``server_info`` reports as ``hub.upstream``."""
 
     urls: list[str]
@@ -119,42 +119,23 @@ class UpstreamStatus:
     reconnects: int = 0
     repaired_ledgers: int = 0
     missing_ledgers: int = 0
-    identity: UpstreamIdentity | None = None
-    """What the upstream's ``server_info`` said when the link came up."""
+    build_version: str | None = None
+    network_id: int | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        identity = self.identity or UpstreamIdentity()
-        return {
-            "url": self.url,
-            "urls": self.urls,
-            "connected": self.connected,
-            "build_version": identity.build_version,
-            "network_id": identity.network_id,
-            "last_ledger": self.last_ledger,
-            "reconnects": self.reconnects,
-            "repaired_ledgers": self.repaired_ledgers,
-            "missing_ledgers": self.missing_ledgers,
-        }
+    def linked(self, url: str) -> bool:
+        """Whether the relay is connected to this upstream right now."""
+        return self.connected and self.url == url
 
+    @property
+    def identity(self) -> UpstreamIdentity | None:
+        """What the upstream's ``server_info`` said when the link came up, if it did."""
+        if self.build_version is None and self.network_id is None:
+            return None
+        return UpstreamIdentity(self.build_version, self.network_id)
 
-class Backoff:
-    """Exponential delays with "equal jitter": half fixed, half random, capped."""
-
-    def __init__(
-        self, initial: float = 0.25, maximum: float = 30.0, rng: random.Random | None = None
-    ) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self._rng = rng or random.Random()
-        self._attempt = 0
-
-    def next(self) -> float:
-        ceiling = min(self.maximum, self.initial * 2**self._attempt)
-        self._attempt += 1
-        return float(ceiling / 2 + self._rng.uniform(0, ceiling / 2))
-
-    def reset(self) -> None:
-        self._attempt = 0
+    def told(self, identity: UpstreamIdentity | None) -> None:
+        if identity is not None:
+            self.build_version, self.network_id = identity.build_version, identity.network_id
 
 
 class Action(enum.Enum):
@@ -317,7 +298,7 @@ class Relay:
     """Settings of one relay: where to connect and what to subscribe to."""
 
     urls: Sequence[str]
-    streams: Sequence[str] = DEFAULT_STREAMS
+    streams: Sequence[str] = UPSTREAM_STREAMS
     backoff: Backoff = field(default_factory=Backoff)
     request_timeout: float = 10.0
 
@@ -337,7 +318,7 @@ async def run_upstream(
         try:
             async with connect(url, message_queue_size=10_000) as ws:
                 link = _Link(ws)
-                status.identity = await _identify(link, relay.request_timeout)
+                status.told(await _identify(link, relay.request_timeout))
                 await link.request({"command": "subscribe", "streams": list(relay.streams)})
                 status.connected = True
                 relay.backoff.reset()
@@ -365,8 +346,8 @@ async def _identify(link: _Link, timeout: float) -> UpstreamIdentity | None:  # 
 
 def _stamped(message: dict[str, Any], status: UpstreamStatus) -> dict[str, Any]:
     """A message with the ctid / network_id an older upstream leaves out (hub.stamp)."""
-    if status.identity is not None and status.identity.network_id is not None:
-        stamp(message, status.identity.network_id)
+    if status.network_id is not None:
+        stamp(message, status.network_id)
     return message
 
 

@@ -1,0 +1,435 @@
+"""The node: a hub's state and policy, knowing no socket.
+
+It owns the subscriptions, the ledger, the history, the load balances, health, the
+counters, the method table and the sessions of its clients; it applies published
+events and answers requests. Transports (:mod:`hub.connection` for WebSocket,
+:mod:`hub.http` for JSON-RPC) hand it bytes or request objects and render what it
+returns in their own envelope; :mod:`hub.server` is the trio edge that composes them.
+
+Requests go ``begin`` → (``finish`` for a handler that waits) → an :class:`Outcome`
+charged by :meth:`Node.settle`, the one place a request's cost reaches the client's
+balance. Events go ``publisher()`` → the fan-out task → :meth:`Node.apply` (or, on a
+bus, the bus → ``apply``), which updates state, delivers and keeps the history.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import trio
+
+from . import broker, events, forward, identity, sources
+from . import config as _config
+from .bearer import Bearer, check_bearer
+from .books import BookSource, UpstreamBooks
+from .clientaddr import Networks, client_address
+from .deflate import DeflateParams
+from .dispatch import Method, Methods, Outcome, Pending, begin
+from .errors import RPCError
+from .fanout import deliver
+from .forward import Forwarder
+from .health import STALE, STALE_LOAD, Health
+from .history import History
+from .ledger import LedgerState
+from .load import DEFAULT_COSTS, LoadPolicy, LoadTracker, Verdict
+from .methods import METHODS
+from .metrics import Metrics
+from .protocol import LOAD_WARNING, NO_EXTRAS, Extras
+from .render import Frames
+from .session import NO_STREAM, Session, Sink
+from .sources.upstream import UpstreamStatus
+from .stamp import stamp
+from .stats import Stats
+from .subscriptions import Subscriptions
+from .versions import VersionPolicy
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, Any] | events.Event | Sequence[dict[str, Any] | events.Event]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a client is, as its handshake or HTTP request says."""
+
+    address: str
+    admin: bool
+    wrong_token: bool = False
+
+
+class Node:
+    """A hub node's state and policy; run its tasks with :meth:`run`.
+
+    ``bus`` and ``forwarder`` default to what ``config`` asks for (a Redis broker for
+    ``[cluster] broker``, a forwarding pool for an ``upstream:`` source); a worker
+    process passes its own (:mod:`hub.workers`).
+    """
+
+    def __init__(
+        self,
+        config: _config.Config | None = None,
+        *,
+        methods: Methods[Node] | None = None,
+        bus: broker.Bus | None = None,
+        forwarder: Forwarder | None = None,
+        worker: dict[str, int] | None = None,
+    ) -> None:
+        self.config = config = config or _config.Config()
+        self.clock: Callable[[], float] = trio.current_time
+        self.versions = VersionPolicy(config.api.default_version, config.api.beta_api)
+        self.methods = methods or METHODS
+        self.stats = Stats()
+        self.started: float | None = None
+        self.sessions: set[Session] = set()
+        self.subscriptions: Subscriptions[Session] = Subscriptions()
+        self.ledger = LedgerState()
+        self.history = History(config.history.ledgers, config.history.max_bytes)
+        self.load = LoadTracker(_load_policy(config.load), clock=self._now)
+        self.health = Health(config.health.max_ledger_age, self._now)
+        self.metrics = Metrics(self)
+        self.upstream: UpstreamStatus | None = None
+        self.bus = bus if bus is not None else broker.from_config(config.cluster)
+        self.forwarder = forwarder or forward.from_config(config.source)
+        self.worker = worker
+        self.identity = identity.NodeIdentity.create(config.source.seed)
+        # What book snapshots are read from: the upstream's book_offers when there is
+        # one, the simulator's books once it runs (sources.Started.books).
+        self.book_source: BookSource | None = (
+            UpstreamBooks(self.forwarder.forward) if self.forwarder is not None else None
+        )
+        self._admin = Networks.parse(config.admin.ips)
+        self._trusted = Networks.parse(config.server.trusted_proxies)
+        self._proxy_warned = False
+        self._per_ip: Counter[str] = Counter()
+        self._open = 0
+        self._send, self._receive = trio.open_memory_channel[Message](config.source.publish_queue)
+        if self.bus is not None:
+            status = self.bus.status
+            self.metrics.probe("broker", status.url, lambda: status.connected)
+
+    def _now(self) -> float:
+        return self.clock()
+
+    # ---- tasks ------------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the bus, the fan-out, the forwarding pool and the source until cancelled;
+        reports started once all of them run. Raises ConfigError for a bad source."""
+        async with trio.open_nursery() as nursery:
+            if self.bus is not None:
+                await nursery.start(self.bus.run, self.apply, self.remember)
+            nursery.start_soon(self._fan_out)
+            if self.forwarder is not None:
+                await nursery.start(self.forwarder.run)
+            started = await sources.start(
+                self.config.source, self.publisher(), nursery, self.config.server.network_id or 0
+            )
+            if started.upstream is not None:
+                self._watch_upstream(started.upstream)
+            if started.books is not None:
+                self.book_source = started.books
+            self.started = self.clock()
+            self.health.start()
+            task_status.started()
+
+    def _watch_upstream(self, upstream: UpstreamStatus) -> None:
+        self.upstream = upstream
+        for url in upstream.urls:  # hub_component_up{component="upstream", name=url}
+            self.metrics.probe("upstream", url, partial(upstream.linked, url))
+
+    async def _fan_out(self) -> None:
+        """Apply published events in order; writers run only once the queue is drained.
+
+        Everything already waiting in the channel is applied before yielding, so each
+        connection's writer wakes once for all of it and writes it in one go. A node on
+        a bus delivers only what it reads back from it, so all nodes deliver one order.
+        """
+        receive = self._receive
+        if self.bus is not None:
+            async for item in receive:
+                await self.bus.submit(self._parsed(item))
+            return
+        async for item in receive:
+            while True:
+                for event in self._parsed(item):
+                    self.apply(event)
+                try:
+                    item = receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+
+    def _parsed(self, item: Message) -> list[events.Event]:
+        messages = item if isinstance(item, Sequence) else (item,)
+        return events.parse_valid(messages, self._rejected)
+
+    def _rejected(self, error: events.EventError) -> None:
+        self.stats.events_rejected += 1
+
+    # ---- events -----------------------------------------------------------------------
+
+    def publisher(self) -> trio.MemorySendChannel[Message]:
+        """A send end of the publisher channel for a source; close it when done.
+
+        Messages may be dicts (validated as they leave the channel; invalid ones are
+        logged and counted, never delivered), :class:`~hub.events.Event` objects, or
+        lists of either, which are delivered back to back.
+        """
+        return self._send.clone()
+
+    async def publish(self, message: dict[str, Any] | events.Event) -> events.Event:
+        """Validate one message and queue it for every subscriber; raises EventError."""
+        event = events.parse(message)
+        await self._send.send(event)
+        return event
+
+    async def publish_batch(self, batch: list[events.Event]) -> None:
+        """Queue already validated events so that nothing is interleaved with them."""
+        await self._send.send(batch)
+
+    def apply(self, event: events.Event) -> None:
+        """Update the node's state from an event, then deliver it; never waits."""
+        self._take(event)
+        self.stats.events_published += 1
+        frames = Frames(event)
+        self.stats.deliveries += deliver(event, self.subscriptions, self.clock(), frames)
+        self.history.add(event, frames)
+
+    def remember(self, event: events.Event) -> None:
+        """Take an event published before this node started into its state and history,
+        delivering it to nobody (it is not live)."""
+        self._take(event)
+        self.history.add(event, Frames(event))
+
+    def _take(self, event: events.Event) -> None:
+        stamp(event.body, self.network_id)
+        if event.kind == "ledgerClosed":
+            self.ledger.update(event.body, self.clock())
+            self.health.ledger_seen()
+
+    @property
+    def upstream_identity(self) -> identity.UpstreamIdentity | None:
+        """What the upstream (relayed or forwarded to) said of itself, if anything."""
+        told = self.upstream.identity if self.upstream else None
+        return told or (self.forwarder.identity if self.forwarder else None)
+
+    @property
+    def network_id(self) -> int:
+        """The network ID reported and stamped (:func:`hub.identity.network_id`)."""
+        return identity.network_id(self.config.server.network_id, self.upstream_identity)
+
+    # ---- clients ----------------------------------------------------------------------
+
+    def identify(self, peer: str, headers: Iterable[tuple[bytes, bytes]]) -> Identity:
+        """Who a handshake or HTTP request comes from: the client's address (through
+        ``[server] trusted_proxies``) and whether it is admin.
+
+        Admin by address only when no forwarding header was ignored: behind a proxy
+        nobody configured, every client would otherwise arrive from its loopback
+        address and be admin. A bearer token is admin wherever it comes from.
+        """
+        who = client_address(peer, headers, self._trusted)
+        if who.unconfigured_proxy and not self._proxy_warned:
+            self._proxy_warned = True
+            log.warning(
+                "%s sent %s but is not in [server] trusted_proxies: probably a proxy that "
+                "is not configured; nobody is admin by address through it",
+                peer,
+                ", ".join(who.ignored),
+            )
+        if who.problem:
+            log.info("client address from %s: %s", peer, who.problem)
+        bearer = check_bearer(headers, self.config.admin.token)
+        if bearer is Bearer.WRONG:
+            log.warning("a wrong admin token from %s", who.address)
+        admin = bearer is Bearer.OK or who.admin_by_address(self._admin)
+        return Identity(who.address, admin, wrong_token=bearer is Bearer.WRONG)
+
+    def trusts(self, peer: str) -> bool:
+        """Whether ``peer`` is one of ``[server] trusted_proxies``."""
+        return peer in self._trusted
+
+    def opened(self) -> None:
+        """Count a new TCP connection against ``[limits] max_connections``."""
+        self._open += 1
+
+    def closed(self) -> None:
+        self._open -= 1
+
+    def connected(self, address: str) -> None:
+        """Count a client (a WebSocket connection, or an HTTP request being answered)
+        from ``address`` against ``[limits] max_connections_per_ip``."""
+        self._per_ip[address] += 1
+
+    def disconnected(self, address: str) -> None:
+        self._per_ip[address] -= 1
+        if not self._per_ip[address]:
+            del self._per_ip[address]
+
+    def refusal(self, remote: str, admin: bool) -> tuple[int, str] | None:
+        """Whether a counted client is over a limit: (HTTP status, reason) or None."""
+        limits = self.config.limits
+        if self.health.draining:
+            return 503, "The hub is shutting down; connect to another node."
+        if self._open > limits.max_connections:
+            return 503, "The hub has reached its connection limit."
+        if not admin and self._per_ip[remote] > limits.max_connections_per_ip:
+            return 429, "Too many connections from your address."
+        return None
+
+    def open_session(
+        self, who: Identity, sink: Sink, deflate: DeflateParams | None = None
+    ) -> Session:
+        """A client whose stream messages go to ``sink`` (compressed with ``deflate``);
+        :meth:`close_session` ends it. A wrong admin token is charged like a malformed
+        request."""
+        session = Session(
+            who.address, who.admin, sink, stream_version=self.versions.default, deflate=deflate
+        )
+        session.load_key = who.address if self.config.load.key == "ip" else session.id
+        self.sessions.add(session)
+        self.load.attach(session.load_key)
+        self.stats.connections_accepted += 1
+        if who.wrong_token:
+            self.charge(session, (("malformed", 1),))
+        return session
+
+    def close_session(self, session: Session) -> None:
+        """Drop every trace of a closed session."""
+        self.sessions.discard(session)
+        self.subscriptions.drop(session)
+        self.load.detach(session.load_key)
+
+    def transient_session(self, who: Identity) -> Session:
+        """A session for one request over a transport without streams (JSON-RPC), charged
+        to its IP. It counts as warned when that balance is already past the warning
+        level: every reply in that range carried ``warning: "load"``."""
+        session = Session(who.address, who.admin, NO_STREAM, stream_version=self.versions.default)
+        session.load_key = who.address
+        session.warned = self.load.balance(who.address) >= self.load.policy.warning
+        if who.wrong_token:
+            self.charge(session, (("malformed", 1),))
+        return session
+
+    def over_limit(self, session: Session) -> bool:
+        """Whether the client's balance is past ``[load] drop`` already (admins never are)."""
+        return not session.admin and self.load.balance(session.load_key) >= self.load.policy.drop
+
+    # ---- requests ---------------------------------------------------------------------
+
+    def begin(self, session: Session, data: bytes | str | dict[str, Any]) -> Outcome | Pending:
+        """A request's outcome if it needs no waiting, else what is left to run."""
+        self.stats.requests += 1
+        begun = begin(self, session, data)
+        return begun if isinstance(begun, Pending) else self.settle(session, begun)
+
+    async def finish(self, session: Session, pending: Pending) -> Outcome:
+        return self.settle(session, await pending.finish())
+
+    async def execute(self, session: Session, data: bytes | str | dict[str, Any]) -> Outcome:
+        """One request start to end; never raises: failures are error outcomes."""
+        begun = self.begin(session, data)
+        return begun if isinstance(begun, Outcome) else await self.finish(session, begun)
+
+    def refuse(self, session: Session, error: RPCError, kind: str = "malformed") -> Outcome:
+        """An error outcome for input that never became a request (a binary frame)."""
+        return self.settle(session, Outcome(None, error=error, costs=((kind, 1),)))
+
+    def settle(self, session: Session, outcome: Outcome) -> Outcome:
+        """Charge an outcome to its client: the verdict, and ``slowDown`` at the drop."""
+        verdict = self.charge(session, outcome.costs)
+        if verdict is Verdict.DROP:
+            self.stats.errors["slowDown"] += 1
+            return Outcome(outcome.body, error=RPCError("slowDown"), verdict=Verdict.DROP)
+        if outcome.error is not None:
+            self.stats.errors[outcome.error.token] += 1
+        outcome.verdict = verdict
+        return outcome
+
+    def charge(self, session: Session, costs: Iterable[tuple[str, int]]) -> Verdict:
+        """Add ``(cost kind, units)`` pairs to the client's balance; admins never pay."""
+        if session.admin:
+            return Verdict.OK
+        policy = self.load.policy
+        cost = sum(policy.cost(kind, units) for kind, units in costs)
+        verdict = self.load.charge(session.load_key, cost, warned=session.warned)
+        if verdict is Verdict.WARN:
+            session.warned = True
+            self.stats.load_warnings += 1
+        elif verdict is Verdict.DROP:
+            self.stats.load_drops += 1
+        return verdict
+
+    def extras(self, verdict: Verdict = Verdict.OK) -> Extras:
+        """Envelope fields owed with a reply right now: the load warning, and Clio's
+        warning 2002 while the latest ledger is stale (see :mod:`hub.health`)."""
+        if self.health.stale():
+            return STALE if verdict is Verdict.OK else STALE_LOAD
+        return NO_EXTRAS if verdict is Verdict.OK else LOAD_WARNING
+
+    def wrote(self, nbytes: int, stamp: float | None) -> None:
+        """A transport wrote ``nbytes``; ``stamp`` is the fan-out time of the oldest
+        stream message among them (the publish-to-write latency)."""
+        self.stats.bytes_sent += nbytes
+        if stamp is not None:
+            self.metrics.latency.observe(self.clock() - stamp)
+
+    def lookup(self, name: str, version: int) -> Method[Any]:
+        """The method for a request; unknown ones go upstream when there is one."""
+        try:
+            return self.methods.lookup(name, version)
+        except RPCError:
+            if self.forwarder is None:
+                raise
+            return self.forwarder.method
+
+    # ---- figures ----------------------------------------------------------------------
+
+    def queue_figures(self) -> dict[str, int]:
+        """Outbound queues of every session: messages, bytes, and the longest in bytes."""
+        sinks = [session.sink for session in self.sessions]
+        sizes = [sink.queued_bytes for sink in sinks]
+        return {
+            "messages": sum(sink.queued_messages for sink in sinks),
+            "bytes": sum(sizes),
+            "max_bytes": max(sizes, default=0),
+        }
+
+    @property
+    def serving(self) -> bool:
+        """Between the start of :meth:`run` and :meth:`stop_serving`."""
+        return self.health.serving
+
+    def drain(self) -> None:
+        """Shutting down: ``/health`` says ``draining``, new clients are refused 503."""
+        self.health.drain()
+
+    def stop_serving(self) -> None:
+        self.health.stop()
+
+    def resume_point(self) -> int | None:
+        """The ``since_ledger`` a client closed now resumes from without loss."""
+        return self.history.complete_through()
+
+    def health_report(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the node is fit to serve, and the body of ``GET /health``."""
+        report = self.health.report()
+        report["ledger_index"] = self.ledger.index
+        report["connections"] = len(self.sessions)
+        return self.health.healthy(), report
+
+    def uptime(self) -> int:
+        return 0 if self.started is None else int(self.clock() - self.started)
+
+
+def _load_policy(load: _config.LoadConfig) -> LoadPolicy:
+    return LoadPolicy(
+        warning=load.warning,
+        drop=load.drop,
+        decay_window=load.decay_window,
+        costs={**DEFAULT_COSTS, **load.costs},
+    )
