@@ -119,6 +119,8 @@ async def _recv(pipe: Pipe) -> Any:
             await ready
         finally:
             loop.remove_reader(fd)
+            # uvloop leaves a watched fd non-blocking; a large answer needs it blocking.
+            os.set_blocking(fd, True)
     return pipe.recv()
 
 
@@ -508,10 +510,10 @@ class Worker:
         await asyncio.gather(*(one(i, x, v) for i, (x, v) in enumerate(conns)))
         done = time.time()
         self.conns = sorted(opened, key=lambda c: c.index)
-        self._group(check_rendering)
+        self.form_groups(check_rendering)
         return {"started": started, "done": done, "opened": len(opened), "failed": failures}
 
-    def _group(self, rendering: bool) -> None:
+    def form_groups(self, rendering: bool) -> None:
         """Broadcast: one group per API version; filters: each connection its own."""
         self.groups = []
         if self.mode == "requests":
@@ -581,7 +583,7 @@ class Worker:
         return counts.__getitem__
 
     @staticmethod
-    def _tally(
+    def tally(
         group: Group,
         expected: Callable[[int], int],
         totals: dict[str, int],
@@ -628,7 +630,7 @@ class Worker:
         else:
             expected = self._expected(published)
             for group in self.groups:
-                self._tally(group, expected, totals, latencies)
+                self.tally(group, expected, totals, latencies)
         for group in self.groups:
             self.notes.extend(group.check.notes[: 10 - len(self.notes)])
         last_rx = max((c.read_times[-1] for c in self.conns if c.read_times), default=0)
@@ -790,7 +792,8 @@ class Publisher:
                 await asyncio.sleep(min(0.001, end - now))
                 continue
             if expected - sum(counters) > window or requests - conn.replies >= max_requests:
-                await asyncio.sleep(0.0002)
+                # Not shorter: polling faster takes the core the subscribers read on.
+                await asyncio.sleep(0.001)
                 continue
             stamp = _time_ns()
             ledger = 1000 + seq // 1000
