@@ -200,13 +200,14 @@ class Pool:
         self.cpus = cpus
         self.counters = ctx.RawArray("q", workers)
         self.connected = ctx.RawArray("q", workers)
+        self.read_bytes = ctx.RawArray("q", workers)
         self.pipes: list[Pipe] = []
         self.procs: list[Any] = []
         for slot in range(workers):
             mine, theirs = ctx.Pipe()
             proc = ctx.Process(
                 target=worker_main,
-                args=(slot, cpus, self.counters, self.connected, theirs),
+                args=(slot, cpus, self.counters, self.connected, self.read_bytes, theirs),
                 daemon=True,
                 name=f"bench-worker-{slot}",
             )
@@ -225,6 +226,10 @@ class Pool:
 
     def received(self) -> int:
         return sum(self.counters)
+
+    def progress(self) -> tuple[int, int]:
+        """(messages delivered, an estimate; bytes read): either moving means progress."""
+        return sum(self.counters), sum(self.read_bytes)
 
     def cpu(self) -> list[float]:
         """CPU seconds so far of each process: the workers, then the publisher."""
@@ -530,18 +535,18 @@ def _measure(
     return run
 
 
-def _drain(pool: Pool, expected: int, progress: Progress, label: str, stall: float = 5.0) -> None:
-    """Wait until the subscribers received everything, or made no progress for ``stall`` s."""
-    last, since = pool.received(), time.monotonic()
+def _drain(pool: Pool, expected: int, progress: Progress, label: str, stall: float = 10.0) -> None:
+    """Wait until the subscribers received everything, or read nothing for ``stall`` s."""
+    last, since = pool.progress(), time.monotonic()
     while True:
-        got = pool.received()
-        if got >= expected:
+        now = pool.progress()
+        if now[0] >= expected:
             return
-        if got != last:
-            last, since = got, time.monotonic()
+        if now != last:
+            last, since = now, time.monotonic()
         elif time.monotonic() - since > stall:
             return
-        progress.update(f"{label} draining: {got:,}/{expected:,}")
+        progress.update(f"{label} draining: {now[0]:,}/{expected:,}")
         time.sleep(0.01)
 
 

@@ -142,15 +142,30 @@ def _stream(seqs: list[int], api_version: int = 2) -> bytes:
     return b"".join(text_frame(m) for m in body)
 
 
+class _Transport:
+    """Just enough transport for a connection fed by hand: counts pauses."""
+
+    def __init__(self) -> None:
+        self.pauses = 0
+
+    def pause_reading(self) -> None:
+        self.pauses += 1
+
+    def resume_reading(self) -> None:
+        pass
+
+
 def _group(streams: list[bytes], chunk: int) -> dict[str, int]:
     """A worker whose first connection is the reference; each gets its stream in chunks."""
 
     async def run() -> dict[str, int]:
-        worker = loadgen.Worker(0, [0], [0], None)  # type: ignore[arg-type]
+        worker = loadgen.Worker(0, [0], [0], [0], None)  # type: ignore[arg-type]
         conns = [loadgen.SubConn(worker, i, 2, b"") for i in range(len(streams))]
         worker.conns = conns
         worker.form_groups(rendering=True)
-        for conn, data in zip(conns, streams, strict=True):
+        transports = [_Transport() for _ in conns]
+        for conn, data, transport in zip(conns, streams, transports, strict=True):
+            conn.transport = transport  # type: ignore[assignment]
             conn.state = loadgen.STREAM
             for i in range(0, len(data), chunk):
                 piece = data[i : i + chunk]
@@ -160,6 +175,8 @@ def _group(streams: list[bytes], chunk: int) -> dict[str, int]:
         latencies: list[Any] = []
         worker.tally(worker.groups[0], lambda index: 5, totals, latencies)
         totals["latency_samples"] = sum(len(x) for x in latencies)
+        totals["reference_pauses"] = transports[0].pauses
+        totals["raw_pauses"] = sum(t.pauses for t in transports[1:])
         return totals
 
     return asyncio.run(run())
@@ -173,6 +190,9 @@ def test_raw_readers_with_the_reference_bytes_are_verified() -> None:
     assert totals["received"] == 15
     assert totals["lost"] == totals["diverged"] == totals["wrong"] == 0
     assert totals["latency_samples"] == 15
+    # Small reads pause raw readers (to batch the next read), never the reference.
+    assert totals["reference_pauses"] == 0
+    assert totals["raw_pauses"] > 0
 
 
 def test_a_reordered_or_short_raw_stream_is_caught_by_its_crc_and_length() -> None:
