@@ -218,11 +218,11 @@ class Check:
 
 HANDSHAKE, OPEN, SUBSCRIBING, STREAM, PINGING, DONE = range(6)
 SMALL_READ: Final = 16384
-"""A raw reader whose read was smaller than this pauses for :data:`PAUSE` seconds..."""
-PAUSE: Final = 0.005
-"""...so that a server writing one frame per ``send`` does not cost a read per frame
-here: its next read brings what arrived meanwhile, timed up to 5 ms late (pessimistic).
-References never pause, so their latencies are exact."""
+"""In the throughput scenarios a raw reader whose read was smaller than this pauses
+(``read_pause`` s, see :class:`~benchmarks.scenarios.Scenario`), so that a server
+writing one frame per ``send`` does not cost a read per frame here: the next read
+brings what arrived meanwhile, timed up to the pause late (pessimistic). References
+never pause; the latency scenarios never do."""
 
 
 class Group:
@@ -291,7 +291,7 @@ class SubConn(asyncio.BufferedProtocol):
             self.group.nbytes += nbytes
             if self.check is not None:
                 self.parse(data)
-            elif nbytes < SMALL_READ:
+            elif nbytes < SMALL_READ and self.worker.read_pause:
                 self.worker.pause(self)
         else:
             self.setup(bytes(self.view[:nbytes]))
@@ -411,6 +411,7 @@ class Worker:
         self.conns: list[SubConn] = []
         self.groups: list[Group] = []
         self.paused: list[SubConn] = []
+        self.read_pause = 0.0
         self.mode = "broadcast"
         self.subscribers = 1
         self.finishing = False
@@ -424,12 +425,12 @@ class Worker:
             self.notes.append(text)
 
     def pause(self, conn: SubConn) -> None:
-        """Stop reading ``conn`` until the next resume, at most :data:`PAUSE` away."""
+        """Stop reading ``conn`` until the next resume, at most ``read_pause`` s away."""
         assert conn.transport is not None
         conn.transport.pause_reading()
         self.paused.append(conn)
         if len(self.paused) == 1:
-            asyncio.get_running_loop().call_later(PAUSE, self._resume)
+            asyncio.get_running_loop().call_later(self.read_pause, self._resume)
 
     def _resume(self) -> None:
         paused, self.paused = self.paused, []
@@ -505,8 +506,10 @@ class Worker:
         check_rendering: bool,
         concurrency: int,
         sources: Sequence[str],
+        read_pause: float,
     ) -> dict[str, Any]:
         self.mode = mode
+        self.read_pause = read_pause
         self.subscribers = subscribers
         self.finishing = False
         self.dropped = 0

@@ -389,6 +389,7 @@ def _connect(
                     "check_rendering": kind == "hub",
                     "concurrency": 64,
                     "sources": [source_address(slot)],
+                    "read_pause": scenario.read_pause,
                 },
             )
             for slot, pipe in enumerate(pool.pipes)

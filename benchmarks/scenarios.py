@@ -41,6 +41,8 @@ class Scenario:
     window_per_subscriber: int = 64
     memory: bool = False
     workers: int = 1
+    read_pause: float = 0.0
+    """Seconds a raw reader waits after a small read (batching; see benchmarks.loadgen)."""
 
     def publisher_params(self) -> dict[str, Any]:
         """The publisher's ``run`` arguments for this scenario's size."""
@@ -70,6 +72,7 @@ def full() -> dict[str, Scenario]:
             publish={**_FLOOD_600, "batch": 100, "count": 2000},
             servers=ALL_SERVERS,
             window_per_subscriber=256,
+            read_pause=0.005,
         ),
         "saturation": Scenario(
             "saturation",
@@ -83,6 +86,7 @@ def full() -> dict[str, Scenario]:
             # Deep enough that no server idles waiting for the publisher: saturation
             # latency is queueing by construction; the burst scenarios measure latency.
             window_per_subscriber=256,
+            read_pause=0.005,
         ),
         "burst": Scenario(
             "burst",

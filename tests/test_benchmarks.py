@@ -163,6 +163,7 @@ def _group(streams: list[bytes], chunk: int) -> dict[str, int]:
         conns = [loadgen.SubConn(worker, i, 2, b"") for i in range(len(streams))]
         worker.conns = conns
         worker.form_groups(rendering=True)
+        worker.read_pause = 0.005
         transports = [_Transport() for _ in conns]
         for conn, data, transport in zip(conns, streams, transports, strict=True):
             conn.transport = transport  # type: ignore[assignment]
