@@ -31,6 +31,7 @@ from typing import Any
 
 import psutil
 
+from .loadgen import TOTALS as LOADGEN_TOTALS
 from .loadgen import publisher_main, worker_main
 from .report import Progress, latency_ms, merge_histograms
 from .scenarios import Scenario
@@ -439,19 +440,7 @@ def _load(
     return published, None
 
 
-TOTALS = (
-    "received",
-    "expected",
-    "lost",
-    "out_of_order",
-    "gaps",
-    "wrong",
-    "closed",
-    "dropped",
-    "diverged",
-    "verified",
-    "references",
-)
+TOTALS = (*LOADGEN_TOTALS, "dropped")
 
 
 def _measure(

@@ -22,21 +22,12 @@ import numpy as np
 import pytest
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from benchmarks import loadgen, runner, wire
+from benchmarks import loadgen, runner, scenarios, wire
 from benchmarks.messages import Messages
 from benchmarks.peers.raw_peer import text_frame
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = {
-    "delivery",
-    "saturation",
-    "burst",
-    "mainnet",
-    "idle",
-    "idle-workers",
-    "requests",
-    "filters",
-}
+SCENARIOS = set(scenarios.NAMES)
 
 
 def _client_frames(data: bytes) -> list[tuple[Opcode, bytes]]:
