@@ -190,3 +190,36 @@ async def test_a_malformed_proxy_header_from_a_trusted_peer_closes_it(
         assert (await ask(client, {"command": "ping"}))["status"] == "success"
     finally:
         await client.aclose()
+
+
+async def test_forwarded_requests_can_name_the_client_to_the_upstream(
+    nursery: trio.Nursery,
+) -> None:
+    """``[source] forward_client_ip``: the upstream (trusting the hub) sees the client."""
+    from hub import methods as real
+    from hub.dispatch import Call, Methods
+
+    table: Methods[Any] = Methods()
+    table.register("subscribe")(real.subscribe)
+
+    @table.register("whoami")
+    def whoami(call: Call[Any]) -> dict[str, Any]:
+        return {"remote": call.session.remote}
+
+    upstream = await start_hub(
+        nursery, make_config(server={"trusted_proxies": ["127.0.0.1"]}), methods=table
+    )
+    seen = {}
+    for flag in (True, False):
+        source = {"source": f"upstream:{upstream.url}", "forward_client_ip": flag}
+        relay = await start_hub(nursery, make_config(source=source))
+        client = await raw(relay.port or 0, "127.0.0.7")
+        try:
+            with trio.fail_after(10):
+                while (reply := await ask(client, {"command": "whoami"}))["status"] != "success":
+                    assert reply["error"] == "failedToForward"  # the pool is still connecting
+                    await trio.sleep(0.05)
+            seen[flag] = reply["result"]["remote"]
+        finally:
+            await client.aclose()
+    assert seen == {True: "127.0.0.7", False: "127.0.0.1"}
