@@ -248,3 +248,12 @@ def test_smoke_run_loses_nothing(tmp_path: Path) -> None:
     assert results["scenarios"]["idle-workers"]["runs"]["hub"]["workers"] == 3
     assert "µs/deliv" in done.stdout
     assert "loadgen %" in done.stdout
+
+
+def test_compression_benchmark_measures_shared_deflate() -> None:
+    from benchmarks.compression import measure
+
+    figures = measure(ledgers=3, subscribers=100)
+    assert figures["compressed_bytes_per_message"] < figures["plain_bytes_per_message"]
+    assert figures["ratio"] > 1.5  # the simulator's JSON deflates well
+    assert figures["compress_us_per_delivery"] > 0
