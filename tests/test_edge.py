@@ -223,3 +223,19 @@ async def test_forwarded_requests_can_name_the_client_to_the_upstream(
         finally:
             await client.aclose()
     assert seen == {True: "127.0.0.7", False: "127.0.0.1"}
+
+
+async def test_a_wrong_admin_token_is_refused_and_charged(nursery: trio.Nursery) -> None:
+    node = await start_hub(nursery, make_config(admin={"ips": [], "token": TOKEN}))
+    wrong = [(b"Authorization", b"bearer not-the-token")]
+    right = [(b"Authorization", f"BEARER {TOKEN}".encode())]  # the scheme in any case
+    guesser = await raw(node.port or 0, "127.0.0.8", extra_headers=wrong)
+    admin = await raw(node.port or 0, "127.0.0.9", extra_headers=right)
+    try:
+        assert (await ask(guesser, {"command": "connections"}))["error"] == "forbidden"
+        assert (await ask(admin, {"command": "connections"}))["status"] == "success"
+        # Guessing costs the guesser a malformed request's price, on top of its requests.
+        assert node.node.load.balance("127.0.0.8") > node.node.load.balance("127.0.0.9") + 2
+    finally:
+        await guesser.aclose()
+        await admin.aclose()
