@@ -105,10 +105,18 @@ async def _identify(ws: WebSocketConnection, timeout: float) -> UpstreamIdentity
 class Forwarder:
     """The pool; :attr:`method` is the handler the hub falls back to for unknown methods."""
 
-    def __init__(self, urls: Sequence[str], size: int = 2, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        size: int = 2,
+        timeout: float = 10.0,
+        *,
+        client_ip: bool = False,
+    ) -> None:
         self.urls = urls
         self.size = size
         self.timeout = timeout
+        self.client_ip = client_ip
         self._slots = [_Slot() for _ in range(self.size)]
         self._ids = itertools.count(1)
         self._turn = itertools.cycle(range(self.size))
@@ -129,24 +137,60 @@ class Forwarder:
         """What the upstream said of itself on the first link that asked."""
         return next((slot.identity for slot in self._slots if slot.identity), None)
 
-    async def forward(self, body: dict[str, Any], api_version: int) -> dict[str, Any]:
-        """The upstream's reply to ``body``, asked at the client's resolved version."""
+    async def forward(
+        self, body: dict[str, Any], api_version: int, client: str | None = None
+    ) -> dict[str, Any]:
+        """The upstream's reply to ``body``, asked at the client's resolved version.
+
+        With ``client_ip`` set, on a connection of its own whose handshake names
+        ``client`` (``Forwarded`` and ``X-Forwarded-For``, as Clio forwards to rippled),
+        so the upstream charges that client; else over the pool.
+        """
+        request = {k: v for k, v in body.items() if k != "id"}
+        request["api_version"] = api_version
+        request_id = f"hub-fwd-{next(self._ids)}"
+        if self.client_ip and client is not None:
+            return await self._forward_alone(request, request_id, client)
         for _ in range(self.size):
             slot = self._slots[next(self._turn)]
             if slot.ws is not None:
-                request = {k: v for k, v in body.items() if k != "id"}
-                request["api_version"] = api_version
-                return await slot.call(request, f"hub-fwd-{next(self._ids)}", self.timeout)
+                return await slot.call(request, request_id, self.timeout)
         raise RPCError("failedToForward", "No upstream connection is available.")
+
+    async def _forward_alone(
+        self, request: dict[str, Any], request_id: str, client: str
+    ) -> dict[str, Any]:
+        headers = forwarding_headers(client)
+        for url in self.urls:
+            try:
+                with trio.fail_after(self.timeout):
+                    async with connect(url, extra_headers=headers) as ws:
+                        await ws.send_message(_encode({**request, "id": request_id}).decode())
+                        while True:
+                            reply = _decode(await ws.get_message())
+                            if reply.get("id") == request_id:
+                                return dict(reply)
+            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError) as exc:
+                log.info("forwarding to %s for %s: %s", url, client, exc or type(exc).__name__)
+        raise RPCError("failedToForward", "No upstream answered.")
 
     async def _handle(self, call: Call[Any]) -> Forwarded:
         name = call.request.method
         if name in ADMIN_METHODS and not call.session.admin:
             raise RPCError("forbidden")
-        return Forwarded(await self.forward(call.params, call.api_version))
+        reply = await self.forward(call.params, call.api_version, call.session.remote)
+        return Forwarded(reply)
+
+
+def forwarding_headers(client: str) -> list[tuple[bytes, bytes]]:
+    """``Forwarded`` (RFC 7239, IPv6 quoted in brackets) and ``X-Forwarded-For``."""
+    node = f'"[{client}]"' if ":" in client else client
+    return [(b"forwarded", f"for={node}".encode()), (b"x-forwarded-for", client.encode())]
 
 
 def from_config(cfg: SourceConfig, urls: Sequence[str] | None = None) -> Forwarder | None:
     """The pool for an ``upstream:`` source (or for ``urls``); None without an upstream."""
     urls = sources.upstream_urls(cfg.source) if urls is None else urls
-    return Forwarder(urls, cfg.forward_pool, cfg.forward_timeout) if urls else None
+    if not urls:
+        return None
+    return Forwarder(urls, cfg.forward_pool, cfg.forward_timeout, client_ip=cfg.forward_client_ip)

@@ -130,6 +130,7 @@ def connections(call: Call) -> dict[str, Any]:
                 "remote": session.remote,
                 "admin": session.admin,
                 "api_version": session.stream_version,
+                "compression": session.deflate is not None,
                 "balance": round(node.load.balance(session.load_key)),
                 "warned": session.warned,
                 "in_flight": session.sink.in_flight,
