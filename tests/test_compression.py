@@ -19,6 +19,7 @@ import trio
 from hub import Hub
 from tests.conftest import make_config, start_hub
 from tests.samples import ledger_closed, xrp_payment
+from tests.test_deflate import client_frame, raw_deflate
 
 OFFER = b"permessage-deflate; client_max_window_bits"
 
@@ -95,21 +96,8 @@ class DeflateClient:
         return rsv1, msgspec.json.decode(payload)
 
     async def send(self, payload: bytes, *, compress: bool = False) -> None:
-        first = 0x81
-        if compress:
-            deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
-            payload = (deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH))[:-4]
-            first |= 0x40
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        n = len(payload)
-        if n < 126:
-            head = bytes((first, 0x80 | n))
-        elif n < 65536:
-            head = struct.pack("!BBH", first, 0x80 | 126, n)
-        else:
-            head = struct.pack("!BBQ", first, 0x80 | 127, n)
-        await self.stream.send_all(head + mask + masked)
+        data = raw_deflate(payload) if compress else payload
+        await self.stream.send_all(client_frame(1, data, rsv1=compress))
 
     async def aclose(self) -> None:
         await trio.aclose_forcefully(self.stream)
