@@ -1,11 +1,15 @@
 """``python -m benchmarks``: measure the hub, and peers doing the same fan-out, in one run.
 
-Scenarios: burst (mainnet-like ledger closes), saturation (deliveries/s), idle (memory
-per connection, handshakes/s), requests (ping round trips/s), filters (accounts
-subscriptions). The server under test runs pinned to one CPU; the load generator
-(picows clients in separate processes) runs on the others. Prints a table on stdout,
-progress on stderr, and writes every figure to a JSON file. Exits 1 when a message
-was lost, duplicated, reordered or misrouted.
+Scenarios (issue 15's targets): delivery (server CPU per delivery), saturation
+(deliveries/s), burst and mainnet (ledger closes to 1 000 and 10 000 subscribers:
+latency, losses, the kernel's share), idle and idle-workers (memory per connection,
+handshakes/s), requests (ping round trips/s), filters (accounts subscriptions). Peers:
+raw (a pre-framed trio broadcaster, the floor), websockets, ws (Node). The server under
+test runs pinned to one CPU; the load generator (several processes) runs on the
+others, and its CPU is printed with every figure: one whose load generator passed 80 %
+of its core is marked as bounded by it. Prints a table on stdout, progress on stderr,
+and writes every figure to a JSON file. Exits 1 when a message was lost, duplicated,
+reordered, misrouted or a stream was not byte-identical to its reference.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from . import scenarios
 from .report import Progress, ratios, table, write_json
 from .runner import Affinity, Pool, machine, node_peer_problem, raise_fd_limit, run_one
 
-SERVERS = ("hub", "websockets", "ws")
+SERVERS = scenarios.ALL_SERVERS
 
 
 def _cpus(text: str) -> list[int]:
@@ -48,11 +52,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--peers",
         default=",".join(SERVERS),
-        help="servers to run on the broadcast scenarios: hub,websockets,ws (default: all)",
+        help="servers to run where a scenario has them: hub,raw,websockets,ws (default: all)",
     )
     p.add_argument("--json", default="bench-results.json", help="figures for machines")
-    p.add_argument("--smoke", action="store_true", help="every scenario at a tiny size (< 30 s)")
-    p.add_argument("--clients", type=int, default=2, help="subscriber worker processes (2)")
+    p.add_argument("--smoke", action="store_true", help="every scenario at a tiny size (< 40 s)")
+    p.add_argument(
+        "--clients",
+        type=int,
+        default=4,
+        help="subscriber processes (4; each stays under the fd limit, 50 000 needs >= 3)",
+    )
     p.add_argument(
         "--api-versions",
         default="1,2",
@@ -89,6 +98,8 @@ def _selected(args: argparse.Namespace) -> list[scenarios.Scenario]:
 
 
 CLUSTER = ("redis3", "workers1", "workers2")
+FD_SHARE = 19_000
+"""Connections one load-generator process may hold (the hard fd limit here is 20 000)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,12 +119,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bad:
         raise SystemExit(f"unknown server {', '.join(bad)}")
     versions = [int(v) for v in args.api_versions.split(",")]
+    crowded = [s.name for s in chosen if s.connections / max(args.clients, 1) > FD_SHARE]
+    if crowded:
+        raise SystemExit(
+            f"{', '.join(crowded)}: more than {FD_SHARE:,} connections per load-generator"
+            " process (each may hold at most 20 000 open files): raise --clients"
+        )
     progress = Progress()
     fd_limit = raise_fd_limit()
     default = Affinity.default()
     affinity = Affinity(args.server_cpus or default.server, args.loadgen_cpus or default.loadgen)
     skipped: list[str] = []
-    if "ws" in servers and any(s.peers for s in chosen):
+    if "ws" in servers and any("ws" in s.servers for s in chosen):
         problem = node_peer_problem()
         if problem:
             skipped.append(problem)
@@ -134,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for scenario in chosen:
             runs: dict[str, Any] = {}
-            order = [s for s in servers if s == "hub" or scenario.peers]
+            order = [s for s in servers if s in scenario.servers]
             for kind in order:
                 runs[kind] = run_one(scenario, kind, pool, affinity, versions, progress)
             entry: dict[str, Any] = {
@@ -143,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "connections": scenario.connections,
                     "duration_s": scenario.duration,
                     "streams": list(scenario.streams),
+                    "hub_workers": scenario.workers,
                     "accounts_per_subscriber": 10 if scenario.accounts else 0,
                     "inflight": scenario.inflight,
                     "publisher": scenario.publisher_params() if scenario.publish else None,

@@ -1,24 +1,28 @@
 """The load generator: subscriber worker processes and the publisher process.
 
 These run in processes of their own, pinned away from the server under test, so that
-the server's CPU is the server's alone. They use picows (a Cython WebSocket client)
-and do the least work that still checks every message:
+the server's CPU is the server's alone. They must never be what limits a figure, so
+per byte they do C-speed work only, and per frame nothing at all except in one
+connection per group:
 
-* a stream message is never decoded; ``"bench":"seq-t"`` is found with one bytes
-  search bounded to the first 64 bytes (it is the first key) and the two fixed-width
-  integers are parsed from their slices;
-* the receive time is read once per socket read (picows's ``last_in_buffer``), not
-  once per frame, so a burst coalesced into one read is timed as it arrived rather
-  than as the Python loop got to each frame;
-* latencies go into a fixed histogram of 4.1 µs buckets (a list index per message),
-  and only the rare ones over ~1 s are kept whole;
-* the cyclic garbage collector is off: these processes allocate no cycles.
+* Subscribers that must get the same stream (one process's subscribers of one API
+  version, in the broadcast scenarios) form a **group**. Its **reference** subscriber
+  parses every frame (:class:`~benchmarks.wire.FrameParser`) and checks every message:
+  sequence numbers contiguous from 1, the rendering of its API version, and it keeps
+  each message's end offset in the stream and its publish time. The **raw readers**,
+  all the others, only add each read to a byte count and a CRC32 (``zlib.crc32``) and
+  note ``(offset, time)`` once per read. At the end a raw reader whose count and CRC
+  equal its reference's got the very same bytes, so every message, once, in order.
+* Arrival times come from byte offsets: a message arrived at the time of the first read
+  whose end offset reached the message's end (numpy's ``searchsorted``, after the run).
+* Reads land in one buffer per process (``asyncio.BufferedProtocol``; uvloop when it is
+  installed); no per-connection buffers, so 19 000 idle connections cost little here.
+* Ping connections send pre-built masked frames (:class:`~benchmarks.wire.PingRing`)
+  and count replies with ``bytes.count``, one send per read.
 
-Each worker owns some connections, talks to the runner over a ``multiprocessing``
-pipe (commands in, results out) and publishes its received-message count in a shared
-array, which the runner shows as progress and the publisher uses as its flow-control
-window (it never lets more than ``window`` deliveries be outstanding, so a subscriber
-that keeps up never overflows the server's send queue).
+Each worker talks to the runner over a ``multiprocessing`` pipe (commands in, results
+out) and publishes an estimate of its delivered-message count in a shared array (the
+runner's progress, the publisher's flow-control window); the final counts are exact.
 """
 
 from __future__ import annotations
@@ -27,14 +31,21 @@ import asyncio
 import gc
 import os
 import resource
+import socket
 import time
+import zlib
+from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from multiprocessing.connection import Connection as Pipe
-from typing import Any, Final
+from typing import Any, Final, cast
+from urllib.parse import urlsplit
 
 import msgspec
+import numpy as np
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
+from . import wire
 from .messages import (
     BENCH_KEY,
     SEQ_DIGITS,
@@ -51,12 +62,16 @@ HIST_CAP: Final = 1 << 18
 """Buckets in the histogram (about 1.07 s); slower samples are kept whole."""
 
 _time_ns = time.time_ns
+_crc32 = zlib.crc32
 _TEXT = WSMsgType.TEXT
-_CLOSE = WSMsgType.CLOSE
 _SEQ = len(BENCH_KEY)
 _SEQ_END = _SEQ + SEQ_DIGITS
 _T = _SEQ_END + 1
 _T_END = _T + TIME_DIGITS
+_IP_BIND_ADDRESS_NO_PORT: Final = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+_RESPONSE: Final = b'"type":"response"'
+_SUCCESS: Final = b'"status":"success"'
+_CLOSE_FRAME: Final = wire.client_frame(b"\x03\xe8", opcode=wire.CLOSE)
 
 
 class _Reply(msgspec.Struct):
@@ -78,6 +93,16 @@ def prepare_process(cpus: Iterable[int] | None) -> None:
     gc.disable()
 
 
+def run_loop(main: Any) -> None:
+    """``asyncio.run`` on uvloop when it is installed (less work per read)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -94,106 +119,85 @@ async def _recv(pipe: Pipe) -> Any:
             await ready
         finally:
             loop.remove_reader(fd)
+            # uvloop leaves a watched fd non-blocking; a large answer needs it blocking.
+            os.set_blocking(fd, True)
     return pipe.recv()
 
 
-class Stats:
-    """One worker's latency histogram and counters."""
+def arrival_latencies(
+    read_ends: array[int], read_times: array[int], ends: np.ndarray, sent: np.ndarray
+) -> np.ndarray:
+    """Each message's publish→receive latency (ns), from where the reads ended.
 
-    def __init__(self) -> None:
-        self.hist = [0] * HIST_CAP
-        self.slow: list[int] = []
-        self.first_rx = 0
-        self.last_rx = 0
+    Message ``i`` ends at stream offset ``ends[i]`` and was stamped ``sent[i]``; the
+    read that brought its last byte is the first whose end offset reaches it. Every
+    message must end within the reads.
+    """
+    if not len(ends):
+        return np.zeros(0, np.int64)
+    offsets = np.frombuffer(read_ends, dtype=np.int64)
+    times = np.frombuffer(read_times, dtype=np.int64)
+    if not len(offsets) or offsets[-1] < ends[-1]:
+        raise ValueError("a message ends past the last read")
+    latencies: np.ndarray = times[np.searchsorted(offsets, ends, "left")] - sent
+    return latencies
 
-    def export(self) -> dict[str, Any]:
-        buckets = {i: n for i, n in enumerate(self.hist) if n}
-        return {"hist": buckets, "slow": self.slow}
+
+def histogram(latencies: np.ndarray) -> tuple[dict[int, int], list[int]]:
+    """Latencies (ns) as ``{bucket: count}`` of 2**HIST_SHIFT ns, and the slow ones whole."""
+    buckets = latencies >> HIST_SHIFT
+    fast = (buckets >= 0) & (buckets < HIST_CAP)
+    counts = np.bincount(buckets[fast]) if fast.any() else np.zeros(0, np.int64)
+    hist = {int(b): int(counts[b]) for b in np.flatnonzero(counts)}
+    return hist, [int(x) for x in latencies[~fast]]
 
 
-class _Conn(WSListener):
-    """One subscriber connection; the subclasses differ only in how they check messages."""
+class Check:
+    """A reference subscriber's verdict on its messages, and where each one ended."""
 
-    def __init__(self, worker: Worker, index: int, api_version: int) -> None:
-        super().__init__()
-        self.worker = worker
-        self.stats = worker.stats
-        self.hist = worker.stats.hist
-        self.index = index
+    def __init__(self, api_version: int, rendering: bool) -> None:
         self.api_version = api_version
-        self.transport: WSTransport | None = None
-        self.count = 0
+        self.rendering_checked = not rendering
+        self.ends = array("q")
+        self.sent = array("q")
         self.next = 1
         self.last = 0
         self.back = 0
         self.gaps = 0
         self.wrong = 0
-        self.now = 0
-        self.fresh = True
-        self.rendering_checked = not worker.check_rendering
-        self.subscribed = False
         self.close_code: int | None = None
-        self.disconnected = False
+        self.notes: list[str] = []
 
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
+    def note(self, text: str) -> None:
+        if len(self.notes) < 5:
+            self.notes.append(text)
 
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.disconnected = True
-        if not self.worker.finishing:
-            self.worker.dropped += 1
-
-    def send(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.send(_TEXT, data)
-
-    def _record(self, sent_ns: int) -> None:
-        lat = self.now - sent_ns
-        bucket = lat >> HIST_SHIFT
-        if 0 <= bucket < HIST_CAP:
-            self.hist[bucket] += 1
-        else:
-            self.stats.slow.append(lat)
-
-    def other(self, frame: WSFrame, data: bytes) -> None:
-        """A frame without a bench field: a reply, a close, or something wrong."""
-        if frame.msg_type == _CLOSE:
-            self.close_code = frame.get_close_code().value
-            return
-        if frame.msg_type != _TEXT:
-            return
-        reply = _reply(data)
-        if reply.type == "response" and reply.status == "success" and not self.subscribed:
-            self.subscribed = True
-            self.worker.on_subscribed()
-            return
-        self.wrong += 1
-        self.worker.note(f"unexpected frame: {data[:200]!r}")
-
-    def check_rendering(self, data: bytes) -> None:
-        """Once per connection: a transaction is rendered for this connection's version."""
-        if b'"type":"transaction"' not in data:
-            return
-        self.rendering_checked = True
-        marker = b'"tx_json":' if self.api_version >= 2 else b'"transaction":'
-        if marker not in data:
-            self.wrong += 1
-            self.worker.note(f"v{self.api_version} subscriber got {data[:120]!r}")
-
-
-class BroadcastConn(_Conn):
-    """Gets every published message: sequence numbers must be contiguous from 1."""
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if self.fresh:
-            self.now = self.stats.last_rx = _time_ns()
-        self.fresh = frame.last_in_buffer
-        data = frame.get_payload_as_bytes()
-        i = data.find(BENCH_KEY, 0, 64)
+    def frame(self, opcode: int, payload: bytes, end: int) -> int | None:
+        """Check one frame; its sequence number when it is a benchmark message."""
+        if opcode != wire.TEXT:
+            if opcode == wire.CLOSE and len(payload) >= 2:
+                self.close_code = int.from_bytes(payload[:2], "big")
+            self.wrong += opcode == wire.CLOSE
+            self.note(f"frame with opcode {opcode}: {payload[:100]!r}")
+            return None
+        i = payload.find(BENCH_KEY, 0, 64)
         if i < 0:
-            self.other(frame, data)
-            return
-        seq = int(data[i + _SEQ : i + _SEQ_END])
+            self.wrong += 1
+            self.note(f"unexpected frame: {payload[:200]!r}")
+            return None
+        seq = int(payload[i + _SEQ : i + _SEQ_END])
+        self.ends.append(end)
+        self.sent.append(int(payload[i + _T : i + _T_END]))
+        if not self.rendering_checked and b'"type":"transaction"' in payload:
+            self.rendering_checked = True
+            marker = b'"tx_json":' if self.api_version >= 2 else b'"transaction":'
+            if marker not in payload:
+                self.wrong += 1
+                self.note(f"v{self.api_version} subscriber got {payload[:120]!r}")
+        return seq
+
+    def contiguous(self, seq: int) -> None:
+        """Broadcast: every message, from 1, in order."""
         if seq == self.next:
             self.next = seq + 1
         elif seq > self.next:
@@ -201,94 +205,215 @@ class BroadcastConn(_Conn):
             self.next = seq + 1
         else:
             self.back += 1
-        self.count += 1
-        lat = self.now - int(data[i + _T : i + _T_END])
-        bucket = lat >> HIST_SHIFT
-        if 0 <= bucket < HIST_CAP:
-            self.hist[bucket] += 1
-        else:
-            self.stats.slow.append(lat)
-        if not self.rendering_checked:
-            self.check_rendering(data)
 
-
-class FilterConn(_Conn):
-    """Gets the transactions that touch its accounts: increasing, and only those."""
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if self.fresh:
-            self.now = self.stats.last_rx = _time_ns()
-        self.fresh = frame.last_in_buffer
-        data = frame.get_payload_as_bytes()
-        i = data.find(BENCH_KEY, 0, 64)
-        if i < 0:
-            self.other(frame, data)
-            return
-        seq = int(data[i + _SEQ : i + _SEQ_END])
+    def increasing(self, seq: int, index: int, subscribers: int) -> None:
+        """Filters: only the transactions of this subscriber's accounts, in order."""
         if seq > self.last:
             self.last = seq
         else:
             self.back += 1
-        if self.index not in owners(seq, self.worker.subscribers):
+        if index not in owners(seq, subscribers):
             self.wrong += 1
-        self.count += 1
-        self._record(int(data[i + _T : i + _T_END]))
-        if not self.rendering_checked:
-            self.check_rendering(data)
 
 
-class PingConn(_Conn):
-    """Keeps ``inflight`` pings outstanding; each reply must answer one of them."""
+HANDSHAKE, OPEN, SUBSCRIBING, STREAM, PINGING, DONE = range(6)
+SMALL_READ: Final = 16384
+"""In the throughput scenarios a raw reader whose read was smaller than this pauses
+(``read_pause`` s, see :class:`~benchmarks.scenarios.Scenario`), so that a server
+writing one frame per ``send`` does not cost a read per frame here: the next read
+brings what arrived meanwhile, timed up to the pause late (pessimistic). References
+never pause; the latency scenarios never do."""
 
-    def __init__(self, worker: Worker, index: int, api_version: int) -> None:
-        super().__init__(worker, index, api_version)
-        self.pending: dict[int, int] = {}
-        self.request_id = 0
-        self.running = False
 
-    def ping(self) -> None:
-        self.request_id += 1
-        self.pending[self.request_id] = _time_ns()
+class Group:
+    """Subscribers of one process that must all get the very same bytes."""
+
+    __slots__ = ("check", "members", "nbytes", "reference")
+
+    def __init__(self, reference: SubConn, check: Check) -> None:
+        self.reference = reference
+        self.check = check
+        self.members: list[SubConn] = []
+        self.nbytes = 0
+
+    def delivered(self) -> int:
+        """Messages the members have read, estimated from their mean offset."""
+        n = len(self.members)
+        return n * bisect_right(self.check.ends, self.nbytes // n) if n else 0
+
+
+class SubConn(asyncio.BufferedProtocol):
+    """One connection: handshake and subscribe parsed, then the stream read raw."""
+
+    def __init__(self, worker: Worker, index: int, api_version: int, request: bytes) -> None:
+        self.worker = worker
+        self.view = worker.view
+        self.index = index
+        self.api_version = api_version
+        self.key = wire.new_key()
+        self.request = request.replace(b"@KEY@", self.key)
+        self.transport: asyncio.Transport | None = None
+        self.state = HANDSHAKE
+        self.opened: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self.head = bytearray()
+        self.pre = bytearray()
+        self.parser = wire.FrameParser()
+        self.group: Group | None = None
+        self.check: Check | None = None
+        self.crc = 0
+        self.nbytes = 0
+        self.read_ends = array("q")
+        self.read_times = array("q")
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_result(f"connection lost during the handshake: {exc!r}")
+        if self.state != DONE and not self.worker.finishing:
+            self.worker.dropped += 1
+        self.state = DONE
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.state == STREAM:
+            now = _time_ns()
+            data = self.view[:nbytes]
+            self.crc = _crc32(data, self.crc)
+            self.nbytes += nbytes
+            self.read_ends.append(self.nbytes)
+            self.read_times.append(now)
+            assert self.group is not None
+            self.group.nbytes += nbytes
+            if self.check is not None:
+                self.parse(data)
+            elif nbytes < SMALL_READ and self.worker.read_pause:
+                self.worker.pause(self)
+        else:
+            self.setup(bytes(self.view[:nbytes]))
+
+    def send(self, payload: bytes) -> None:
         assert self.transport is not None
-        self.transport.send(_TEXT, b'{"id":%d,"command":"ping"}' % self.request_id)
+        self.transport.write(wire.client_frame(payload))
 
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type != _TEXT:
-            self.other(frame, b"")
+    def close(self) -> None:
+        if self.transport is not None and self.state != DONE:
+            self.state = DONE
+            self.transport.write(_CLOSE_FRAME)
+            self.transport.close()
+
+    def setup(self, data: bytes) -> None:
+        """Bytes before the stream: the upgrade response, then the subscribe reply."""
+        if self.state == HANDSHAKE:
+            self.head += data
+            parts = wire.split_head(bytes(self.head))
+            if parts is None:
+                return
+            head, data = parts
+            problem = wire.handshake_problem(head, self.key)
+            self.state = OPEN
+            self.opened.set_result(problem)
+            if problem:
+                self.close()
+                return
+        if self.state in (OPEN, SUBSCRIBING) and data:
+            self.pre += data
+            try:
+                frames = self.parser.feed(data)
+            except wire.FrameError as exc:
+                self.worker.note(f"bad frame before the stream: {exc}")
+                self.close()
+                return
+            if frames:
+                opcode, payload, end = frames[0]
+                self.subscribed(opcode, payload, bytes(self.pre[end:]))
+
+    def subscribed(self, opcode: int, payload: bytes, rest: bytes) -> None:
+        """The first frame after ``subscribe`` is its reply; the stream starts after it."""
+        reply = _reply(payload) if opcode == wire.TEXT else _Reply()
+        if self.state != SUBSCRIBING or reply.type != "response" or reply.status != "success":
+            self.worker.note(f"not a subscribe reply: {payload[:200]!r}")
+            self.close()
             return
-        self.now = _time_ns()
-        reply = _reply(frame.get_payload_as_bytes())
-        sent = self.pending.pop(reply.id, None) if isinstance(reply.id, int) else None
-        if sent is None:
-            self.back += 1
+        self.state = STREAM
+        self.parser = wire.FrameParser()
+        self.pre = bytearray()
+        self.worker.on_subscribed()
+        if rest:
+            self.view[: len(rest)] = rest
+            self.buffer_updated(len(rest))
+
+    def parse(self, data: memoryview) -> None:
+        """The reference's work: every frame checked."""
+        check = self.check
+        assert check is not None
+        try:
+            frames = self.parser.feed(data)
+        except wire.FrameError as exc:
+            check.wrong += 1
+            check.note(f"bad frame: {exc}")
+            self.check = None
             return
-        if reply.status != "success":
-            self.wrong += 1
-        self.count += 1
-        self._record(sent)
-        if self.running:
-            self.ping()
+        order = self.worker.order
+        for opcode, payload, end in frames:
+            seq = check.frame(opcode, payload, end)
+            if seq is not None:
+                order(check, seq, self.index)
 
 
-_KINDS: Final[dict[str, type[_Conn]]] = {
-    "broadcast": BroadcastConn,
-    "filters": FilterConn,
-    "requests": PingConn,
-}
+class PingConn(SubConn):
+    """Keeps ``inflight`` pings outstanding: each reply read sends one more."""
+
+    def __init__(self, worker: Worker, index: int, api_version: int, request: bytes) -> None:
+        super().__init__(worker, index, api_version, request)
+        self.ring = wire.PingRing(1024)
+        self.running = False
+        self.sent = 0
+        self.replies = 0
+        self.successes = 0
+        self._tail_r = b""
+        self._tail_s = b""
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.state != PINGING:
+            self.setup(bytes(self.view[:nbytes]))
+            return
+        data = bytes(self.view[:nbytes])
+        replies, self._tail_r = wire.count_marker(self._tail_r, data, _RESPONSE)
+        ok, self._tail_s = wire.count_marker(self._tail_s, data, _SUCCESS)
+        self.replies += replies
+        self.successes += ok
+        if self.running and replies:
+            self.ping(replies)
+
+    def ping(self, count: int) -> None:
+        assert self.transport is not None
+        self.transport.write(self.ring.take(count))
+        self.sent += count
 
 
 class Worker:
     """A process's share of the connections, driven by the runner's commands."""
 
-    def __init__(self, slot: int, counters: Any, connected: Any, pipe: Pipe) -> None:
+    def __init__(
+        self, slot: int, counters: Any, connected: Any, read_bytes: Any, pipe: Pipe
+    ) -> None:
         self.slot = slot
         self.counters = counters
         self.connected = connected
+        self.read_bytes = read_bytes
         self.pipe = pipe
-        self.stats = Stats()
-        self.conns: list[_Conn] = []
+        self.view = memoryview(bytearray(1 << 18))
+        self.conns: list[SubConn] = []
+        self.groups: list[Group] = []
+        self.paused: list[SubConn] = []
+        self.read_pause = 0.0
+        self.mode = "broadcast"
         self.subscribers = 1
-        self.check_rendering = False
         self.finishing = False
         self.dropped = 0
         self.notes: list[str] = []
@@ -299,10 +424,30 @@ class Worker:
         if len(self.notes) < 10:
             self.notes.append(text)
 
+    def pause(self, conn: SubConn) -> None:
+        """Stop reading ``conn`` until the next resume, at most ``read_pause`` s away."""
+        assert conn.transport is not None
+        conn.transport.pause_reading()
+        self.paused.append(conn)
+        if len(self.paused) == 1:
+            asyncio.get_running_loop().call_later(self.read_pause, self._resume)
+
+    def _resume(self) -> None:
+        paused, self.paused = self.paused, []
+        for conn in paused:
+            if conn.state == STREAM and conn.transport is not None:
+                conn.transport.resume_reading()
+
     def on_subscribed(self) -> None:
         self._subscribed += 1
         if self._subscribed == len(self.conns):
             self._all_subscribed.set()
+
+    def order(self, check: Check, seq: int, index: int) -> None:
+        if self.mode == "filters":
+            check.increasing(seq, index, self.subscribers)
+        else:
+            check.contiguous(seq)
 
     async def serve(self) -> None:
         ticker = asyncio.create_task(self._tick())
@@ -316,12 +461,41 @@ class Worker:
         finally:
             ticker.cancel()
 
+    def delivered(self) -> int:
+        if self.mode == "requests":
+            return sum(c.replies for c in self.conns if isinstance(c, PingConn))
+        return sum(g.delivered() for g in self.groups)
+
     async def _tick(self) -> None:
-        """Publish this worker's received count for the runner and the publisher."""
+        """Publish this worker's delivered count for the runner and the publisher."""
         while True:
-            conns = self.conns
-            self.counters[self.slot] = sum(c.count for c in conns)
-            await asyncio.sleep(0.004 if len(conns) <= 2000 else 0.02)
+            self.counters[self.slot] = self.delivered()
+            self.read_bytes[self.slot] = sum(g.nbytes for g in self.groups)
+            await asyncio.sleep(0.004 if len(self.groups) <= 64 else 0.02)
+
+    async def _open(
+        self, kind: type[SubConn], index: int, version: int, request: bytes, target: Any
+    ) -> SubConn | str:
+        """One connection from ``target``'s source address, upgraded; or why it failed."""
+        source, host, port = target
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind((source, 0))
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (host, port))
+            _, conn = await loop.create_connection(
+                lambda: kind(self, index, version, request), sock=sock
+            )
+        except OSError as exc:
+            sock.close()
+            return f"connect failed: {exc!r}"
+        problem = await asyncio.wait_for(conn.opened, 60)
+        if problem:
+            conn.close()
+            return problem
+        return conn
 
     async def _cmd_connect(
         self,
@@ -331,44 +505,60 @@ class Worker:
         subscribers: int,
         check_rendering: bool,
         concurrency: int,
-        read_buffer: int,
+        sources: Sequence[str],
+        read_pause: float,
     ) -> dict[str, Any]:
-        self.stats = Stats()
+        self.mode = mode
+        self.read_pause = read_pause
         self.subscribers = subscribers
-        self.check_rendering = check_rendering
         self.finishing = False
         self.dropped = 0
         self.notes = []
         self._subscribed = 0
         self._all_subscribed = asyncio.Event()
-        kind = _KINDS[mode]
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        request = wire.handshake_request(host, port, parts.path or "/", b"@KEY@")
+        kind = PingConn if mode == "requests" else SubConn
         gate = asyncio.Semaphore(concurrency)
+        opened: list[SubConn] = []
         failures = 0
-        opened: list[_Conn] = []
 
-        async def one(index: int, api_version: int) -> None:
+        async def one(i: int, index: int, version: int) -> None:
             nonlocal failures
             async with gate:
-                try:
-                    _, conn = await ws_connect(
-                        lambda: kind(self, index, api_version),
-                        url,
-                        websocket_handshake_timeout=60,
-                        max_frame_size=1 << 26,
-                        read_buffer_init_size=read_buffer,
-                    )
-                except Exception as exc:
-                    failures += 1
-                    self.note(f"connect failed: {exc!r}")
-                    return
-                assert isinstance(conn, _Conn)
-                opened.append(conn)
+                target = (sources[i % len(sources)], host, port)
+                result = await self._open(kind, index, version, request, target)
+            if isinstance(result, str):
+                failures += 1
+                self.note(result)
+            else:
+                opened.append(result)
                 self.connected[self.slot] = len(opened)
 
         started = time.time()
-        await asyncio.gather(*(one(i, v) for i, v in conns))
-        self.conns = opened
-        return {"started": started, "done": time.time(), "opened": len(opened), "failed": failures}
+        await asyncio.gather(*(one(i, x, v) for i, (x, v) in enumerate(conns)))
+        done = time.time()
+        self.conns = sorted(opened, key=lambda c: c.index)
+        self.form_groups(check_rendering)
+        return {"started": started, "done": done, "opened": len(opened), "failed": failures}
+
+    def form_groups(self, rendering: bool) -> None:
+        """Broadcast: one group per API version; filters: each connection its own."""
+        self.groups = []
+        if self.mode == "requests":
+            return
+        by_key: dict[int, Group] = {}
+        for conn in self.conns:
+            key = conn.index if self.mode == "filters" else conn.api_version
+            group = by_key.get(key)
+            if group is None:
+                check = Check(conn.api_version, rendering)
+                group = by_key[key] = Group(conn, check)
+                conn.check = check
+                self.groups.append(group)
+            group.members.append(conn)
+            conn.group = group
 
     async def _cmd_subscribe(
         self, streams: list[str], accounts: bool, wait_s: float
@@ -380,6 +570,7 @@ class Worker:
             if accounts:
                 request["accounts"] = list(subscriber_accounts(conn.index))
             request["api_version"] = conn.api_version
+            conn.state = SUBSCRIBING
             conn.send(msgspec.json.encode(request))
         try:
             await asyncio.wait_for(self._all_subscribed.wait(), wait_s)
@@ -387,79 +578,122 @@ class Worker:
             self.note(f"only {self._subscribed}/{len(self.conns)} subscribe replies")
         return {"subscribed": self._subscribed}
 
+    def _pingers(self) -> list[PingConn]:
+        return [c for c in self.conns if isinstance(c, PingConn)]
+
     async def _cmd_pings(self, inflight: int) -> str:
-        for conn in self.conns:
-            assert isinstance(conn, PingConn)
+        for conn in self._pingers():
+            conn.state = PINGING
             conn.running = True
-            for _ in range(inflight):
-                conn.ping()
+            conn.ping(inflight)
         return "pinging"
 
     async def _cmd_stop_pings(self, wait_s: float) -> str:
-        conns = [c for c in self.conns if isinstance(c, PingConn)]
+        conns = self._pingers()
         for conn in conns:
             conn.running = False
         deadline = time.monotonic() + wait_s
-        # Polled: replies arrive in picows callbacks; 10 ms is nothing next to the run.
-        while any(c.pending for c in conns) and time.monotonic() < deadline:  # noqa: ASYNC110
+        # Polled: replies arrive in protocol callbacks; 10 ms is nothing next to the run.
+        while any(c.replies < c.sent for c in conns) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         return "drained"
+
+    def _expected(self, published: int) -> Callable[[int], int]:
+        """How many messages subscriber ``index`` should get of ``published``."""
+        if self.mode != "filters":
+            return lambda index: published
+        mine = {c.index for c in self.conns}
+        counts = dict.fromkeys(mine, 0)
+        for seq in range(1, published + 1):
+            a, b = owners(seq, self.subscribers)
+            if a in mine:
+                counts[a] += 1
+            if b in mine and b != a:
+                counts[b] += 1
+        return counts.__getitem__
+
+    @staticmethod
+    def tally(
+        group: Group,
+        expected: Callable[[int], int],
+        totals: dict[str, int],
+        latencies: list[np.ndarray],
+    ) -> None:
+        """Each member against the reference: the same bytes, or how far it fell short."""
+        check, ref = group.check, group.reference
+        ends = np.array(check.ends, dtype=np.int64)
+        sent = np.array(check.sent, dtype=np.int64)
+        for conn in group.members:
+            same = conn is ref or (conn.nbytes == ref.nbytes and conn.crc == ref.crc)
+            got = bisect_right(check.ends, conn.nbytes)
+            want = expected(conn.index)
+            totals["received"] += got
+            totals["expected"] += want
+            totals["references"] += conn is ref
+            if same:
+                totals["lost"] += max(0, want - (got - check.back))
+                totals["out_of_order"] += check.back
+                totals["gaps"] += check.gaps
+                totals["wrong"] += check.wrong
+                totals["closed"] += check.close_code is not None
+                totals["verified"] += conn is not ref
+            else:
+                totals["diverged"] += 1
+                totals["lost"] += max(0, want - got)
+            if got:
+                latencies.append(
+                    arrival_latencies(conn.read_ends, conn.read_times, ends[:got], sent[:got])
+                )
 
     async def _cmd_finish(self, published: int) -> dict[str, Any]:
         """Count what each connection got against what it should have got; then close."""
         self.finishing = True
-        self.counters[self.slot] = sum(c.count for c in self.conns)
-        expected_filters: dict[int, int] = {}
-        if self.conns and isinstance(self.conns[0], FilterConn):
-            mine = {c.index for c in self.conns}
-            for seq in range(1, published + 1):
-                a, b = owners(seq, self.subscribers)
-                if a in mine:
-                    expected_filters[a] = expected_filters.get(a, 0) + 1
-                if b in mine and b != a:
-                    expected_filters[b] = expected_filters.get(b, 0) + 1
-        totals = dict.fromkeys(
-            ("received", "expected", "lost", "out_of_order", "gaps", "wrong", "closed"), 0
-        )
+        self.counters[self.slot] = self.delivered()
+        totals = dict.fromkeys(TOTALS, 0)
+        latencies: list[np.ndarray] = []
+        if self.mode == "requests":
+            for c in self._pingers():
+                totals["received"] += c.replies
+                totals["expected"] += c.sent
+                totals["lost"] += max(0, c.sent - c.replies)
+                totals["wrong"] += c.replies - c.successes
+        else:
+            expected = self._expected(published)
+            for group in self.groups:
+                self.tally(group, expected, totals, latencies)
+        for group in self.groups:
+            self.notes.extend(group.check.notes[: 10 - len(self.notes)])
+        last_rx = max((c.read_times[-1] for c in self.conns if c.read_times), default=0)
         for conn in self.conns:
-            if isinstance(conn, PingConn):
-                expected = conn.request_id
-                lost = len(conn.pending)
-            else:
-                if isinstance(conn, FilterConn):
-                    expected = expected_filters.get(conn.index, 0)
-                else:
-                    expected = published
-                lost = max(0, expected - (conn.count - conn.back))
-            totals["received"] += conn.count
-            totals["expected"] += expected
-            totals["lost"] += lost
-            totals["out_of_order"] += conn.back
-            totals["gaps"] += conn.gaps
-            totals["wrong"] += conn.wrong
-            totals["closed"] += conn.close_code is not None
-        for conn in self.conns:
-            if conn.transport is not None and not conn.disconnected:
-                conn.transport.disconnect()
+            conn.close()
         await asyncio.sleep(0)
         totals["dropped"] = self.dropped
-        result = {
-            **totals,
-            **self.stats.export(),
-            "last_rx": self.stats.last_rx,
-            "notes": self.notes,
-        }
-        self.conns = []
+        hist, slow = histogram(np.concatenate(latencies)) if latencies else ({}, [])
+        self.conns, self.groups = [], []
         self.connected[self.slot] = 0
-        return result
+        return {**totals, "hist": hist, "slow": slow, "last_rx": last_rx, "notes": self.notes}
+
+
+TOTALS: Final = (
+    "received",
+    "expected",
+    "lost",
+    "out_of_order",
+    "gaps",
+    "wrong",
+    "closed",
+    "diverged",
+    "verified",
+    "references",
+)
 
 
 def worker_main(
-    slot: int, cpus: list[int] | None, counters: Any, connected: Any, pipe: Pipe
+    slot: int, cpus: list[int] | None, counters: Any, connected: Any, read_bytes: Any, pipe: Pipe
 ) -> None:
     """Entry point of a subscriber worker process."""
     prepare_process(cpus)
-    asyncio.run(Worker(slot, counters, connected, pipe).serve())
+    run_loop(Worker(slot, counters, connected, read_bytes, pipe).serve())
 
 
 class _PublisherConn(WSListener):
@@ -562,11 +796,13 @@ class Publisher:
         window: int,
         rate: float,
         routed: bool,
+        count: int = 0,
         max_requests: int = 8,
     ) -> dict[str, Any]:
         """As fast as the window allows (or at ``rate`` messages/s) for ``duration``.
 
-        ``window`` bounds the deliveries published but not yet received by the workers.
+        ``window`` bounds the deliveries published but not yet received by the workers;
+        ``count`` > 0 stops after that many messages (whole batches).
         """
         assert conn.transport is not None
         transport = conn.transport
@@ -580,13 +816,14 @@ class Publisher:
         end = began + duration
         while True:
             now = time.monotonic()
-            if now >= end:
+            if now >= end or (count and seq >= count):
                 break
             if rate and seq >= rate * (now - began):
                 await asyncio.sleep(min(0.001, end - now))
                 continue
             if expected - sum(counters) > window or requests - conn.replies >= max_requests:
-                await asyncio.sleep(0.0002)
+                # Not shorter: polling faster takes the core the subscribers read on.
+                await asyncio.sleep(0.001)
                 continue
             stamp = _time_ns()
             ledger = 1000 + seq // 1000
@@ -619,4 +856,4 @@ class Publisher:
 def publisher_main(cpus: list[int] | None, counters: Any, pipe: Pipe) -> None:
     """Entry point of the publisher process."""
     prepare_process(cpus)
-    asyncio.run(Publisher(counters, pipe).serve())
+    run_loop(Publisher(counters, pipe).serve())

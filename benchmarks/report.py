@@ -51,9 +51,6 @@ def latency_ms(hist: Mapping[int, int], slow: list[int]) -> dict[str, float | No
     return out
 
 
-LOWER_IS_BETTER = ("latency_p50", "latency_p99", "latency_p99_9", "latency_max", "cpu", "rss")
-
-
 def ratios(hub: Mapping[str, Any], peer: Mapping[str, Any]) -> dict[str, float | None]:
     """hub/peer for each comparable figure (deliveries: higher is better; the rest lower)."""
 
@@ -61,9 +58,11 @@ def ratios(hub: Mapping[str, Any], peer: Mapping[str, Any]) -> dict[str, float |
         return round(a / b, 2) if a is not None and b else None
 
     out = {"deliveries_per_s": div(hub["deliveries_per_s"], peer["deliveries_per_s"])}
-    for name in ("p50", "p99", "p99_9", "max"):
+    out["cpu_per_delivery"] = div(
+        hub["server_cpu_us_per_delivery"], peer["server_cpu_us_per_delivery"]
+    )
+    for name in ("p50", "p99", "max"):
         out[f"latency_{name}"] = div(hub["latency_ms"][name], peer["latency_ms"][name])
-    out["cpu"] = div(hub["server_cpu_percent"], peer["server_cpu_percent"])
     out["rss"] = div(hub["server_rss_mib"], peer["server_rss_mib"])
     return out
 
@@ -80,52 +79,76 @@ def _extra(run: Mapping[str, Any]) -> str:
     parts = []
     if run.get("rss_per_conn_kib") is not None:
         parts.append(f"{run['rss_per_conn_kib']:.1f} KiB/conn")
-    if run.get("handshakes_per_s") and run.get("rss_per_conn_kib") is not None:
-        parts.append(f"{run['handshakes_per_s']:,.0f} handshakes/s")
+        if run.get("handshakes_per_s"):
+            parts.append(f"{run['handshakes_per_s']:,.0f} handshakes/s")
+            connecting = run["connecting"]
+            parts.append(f"loadgen {_loadgen(connecting)} % while connecting")
+            if run.get("handshakes_bounded_by_loadgen"):
+                parts.append("HANDSHAKES BOUNDED BY THE LOAD GENERATOR")
     if run.get("requests_per_s"):
         parts.append(f"{run['requests_per_s']:,.0f} req/s")
-    if run.get("loadgen_cpu_percent") is not None:
-        parts.append(f"loadgen {run['loadgen_cpu_percent']:.0f}% CPU")
+    if run.get("workers", 1) > 1:
+        parts.append(f"{run['workers']} workers")
+    if run.get("bounded_by_loadgen"):
+        parts.append("BOUNDED BY THE LOAD GENERATOR")
     return ", ".join(parts)
+
+
+def _loadgen(run: Mapping[str, Any]) -> str:
+    busiest = max(run["loadgen_cpu_per_process"], default=0.0)
+    return f"{run['loadgen_cpu_percent']:.0f}/{run['loadgen_cpu_peak_percent']:.0f}/{busiest:.0f}"
+
+
+HEAD = (
+    "scenario",
+    "server",
+    "conns",
+    "deliv/s",
+    "µs/deliv",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "lost",
+    "CPU %",
+    "kernel %",
+    "RSS MiB",
+    "loadgen %",
+    "notes",
+)
+
+
+def _row(name: str, run: Mapping[str, Any]) -> tuple[str, ...]:
+    lat = run["latency_ms"]
+    return (
+        name,
+        run["server"],
+        str(run["connections"]),
+        _num(run["deliveries_per_s"], 0),
+        _num(run["server_cpu_us_per_delivery"], 2),
+        _num(lat["p50"], 2),
+        _num(lat["p99"], 2),
+        _num(lat["max"], 2),
+        str(run["lost"]),
+        _num(run["server_cpu_percent"], 0),
+        _num(run["server_kernel_share_percent"], 0),
+        _num(run["server_rss_mib"], 1),
+        _loadgen(run),
+        _extra(run),
+    )
 
 
 def table(results: Mapping[str, Any]) -> str:
     """The human-readable summary: one row per run, then the hub/peer ratios."""
-    head = (
-        "scenario",
-        "server",
-        "conns",
-        "deliv/s",
-        "p50 ms",
-        "p99 ms",
-        "p99.9 ms",
-        "max ms",
-        "lost",
-        "CPU %",
-        "RSS MiB",
-        "notes",
-    )
-    rows: list[tuple[str, ...]] = []
-    for name, scenario in results["scenarios"].items():
-        for server, run in scenario["runs"].items():
-            lat = run["latency_ms"]
-            rows.append(
-                (
-                    name,
-                    server,
-                    str(run["connections"]),
-                    _num(run["deliveries_per_s"], 0),
-                    _num(lat["p50"], 2),
-                    _num(lat["p99"], 2),
-                    _num(lat["p99_9"], 2),
-                    _num(lat["max"], 2),
-                    str(run["lost"]),
-                    _num(run["server_cpu_percent"], 0),
-                    _num(run["server_rss_mib"], 1),
-                    _extra(run),
-                )
-            )
-    lines = [_grid(head, rows)]
+    rows = [
+        _row(name, run)
+        for name, scenario in results["scenarios"].items()
+        for run in scenario["runs"].values()
+    ]
+    lines = [
+        _grid(HEAD, rows),
+        "µs/deliv: server CPU per delivery (per round trip in requests); kernel %: its share"
+        " of that CPU; loadgen %: average / busiest 0.5 s / busiest process, % of one core",
+    ]
     ratio_rows: list[tuple[str, ...]] = []
     for name, scenario in results["scenarios"].items():
         for peer, r in scenario.get("ratios", {}).items():
@@ -134,20 +157,19 @@ def table(results: Mapping[str, Any]) -> str:
                     name,
                     f"hub/{peer}",
                     _num(r["deliveries_per_s"], 2),
+                    _num(r["cpu_per_delivery"], 3),
                     _num(r["latency_p50"], 2),
                     _num(r["latency_p99"], 2),
-                    _num(r["latency_p99_9"], 2),
                     _num(r["latency_max"], 2),
-                    _num(r["cpu"], 2),
                     _num(r["rss"], 2),
                 )
             )
     if ratio_rows:
         lines.append("")
-        lines.append("hub/peer ratios (deliveries: higher is better; latency, CPU, RSS: lower)")
+        lines.append("hub/peer ratios (deliveries: higher is better; the rest: lower)")
         lines.append(
             _grid(
-                ("scenario", "ratio", "deliv/s", "p50", "p99", "p99.9", "max", "CPU", "RSS"),
+                ("scenario", "ratio", "deliv/s", "µs/deliv", "p50", "p99", "max", "RSS"),
                 ratio_rows,
             )
         )

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import Any
 
 import psutil
 
+from .loadgen import TOTALS as LOADGEN_TOTALS
 from .loadgen import publisher_main, worker_main
 from .report import Progress, latency_ms, merge_histograms
 from .scenarios import Scenario
@@ -53,9 +55,24 @@ publish_queue = 100000
 
 [limits]
 max_connections = 200000
+max_connections_per_ip = 200000
 send_queue_bytes = 1073741824
 send_queue_messages = 1000000
+
+[load]
+# Subscribers connect from 127.0.0.2, 127.0.0.3, ... (not admins, so they are charged
+# like any client); per connection, and never near a threshold.
+key = "connection"
+warning = 1e15
+drop = 1e16
 """
+
+SERVERS = ("hub", "raw", "websockets", "ws")
+
+
+def source_address(slot: int) -> str:
+    """Load-generator process ``slot``'s own loopback address: 127.0.0.2, .3, ..."""
+    return f"127.0.{(slot + 2) // 256}.{(slot + 2) % 256}"
 
 
 def raise_fd_limit() -> int:
@@ -79,15 +96,22 @@ class Affinity:
 
 
 class ServerProcess:
-    """A server under test: the hub or a peer, started and pinned, stopped on exit."""
+    """A server under test: the hub or a peer, started and pinned, stopped on exit.
 
-    def __init__(self, kind: str, cpus: list[int] | None, workdir: Path) -> None:
+    Pinned and with its fd soft limit at the hard limit before it execs, so every
+    thread and worker process it starts inherits both. CPU and RSS count its worker
+    processes too (``hub serve --workers N``).
+    """
+
+    def __init__(self, kind: str, cpus: list[int] | None, workdir: Path, workers: int = 1) -> None:
         self.kind = kind
         if kind == "hub":
             config = workdir / "hub.toml"
             config.write_text(HUB_CONFIG)
             cmd = [sys.executable, "-m", "hub", "serve", "--port", "0", "--source", "none"]
-            cmd += ["--config", str(config)]
+            cmd += ["--config", str(config), "--workers", str(workers)]
+        elif kind == "raw":
+            cmd = [sys.executable, "-m", "benchmarks.peers.raw_peer", "--port", "0"]
         elif kind == "websockets":
             cmd = [sys.executable, "-m", "benchmarks.peers.websockets_peer", "--port", "0"]
         elif kind == "ws":
@@ -96,7 +120,9 @@ class ServerProcess:
             raise ValueError(f"unknown server {kind!r}")
         self.log = workdir / f"{kind}.log"
 
-        def pin() -> None:
+        def prepare() -> None:
+            _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             if cpus:
                 os.sched_setaffinity(0, set(cpus))
 
@@ -107,10 +133,11 @@ class ServerProcess:
                 stdout=subprocess.PIPE,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=pin,
+                preexec_fn=prepare,
             )
-        self.url = self._read_url(timeout=30)
-        self.ps = psutil.Process(self.proc.pid)
+        self.url = self._read_url(timeout=60)
+        self.ps = [psutil.Process(self.proc.pid)]
+        self.ps += self.ps[0].children(recursive=True)
         self.peak_rss = 0
 
     def _read_url(self, timeout: float) -> str:
@@ -124,20 +151,21 @@ class ServerProcess:
         return line.removeprefix("listening on ").strip()
 
     def rss(self) -> int:
-        """The server's resident memory, all its threads (one process) included."""
-        rss = int(self.ps.memory_info().rss)
+        """The server's resident memory, every thread and worker process included."""
+        rss = sum(int(p.memory_info().rss) for p in self.ps)
         self.peak_rss = max(self.peak_rss, rss)
         return rss
 
-    def cpu(self) -> float:
-        times = self.ps.cpu_times()
-        return float(times.user + times.system)
+    def cpu(self) -> tuple[float, float]:
+        """(user, system) CPU seconds so far: utime and stime of ``/proc/PID/stat``."""
+        times = [p.cpu_times() for p in self.ps]
+        return sum(t.user for t in times), sum(t.system for t in times)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -170,15 +198,17 @@ class Pool:
 
     def __init__(self, workers: int, cpus: list[int] | None) -> None:
         ctx = mp.get_context("spawn")
+        self.cpus = cpus
         self.counters = ctx.RawArray("q", workers)
         self.connected = ctx.RawArray("q", workers)
+        self.read_bytes = ctx.RawArray("q", workers)
         self.pipes: list[Pipe] = []
         self.procs: list[Any] = []
         for slot in range(workers):
             mine, theirs = ctx.Pipe()
             proc = ctx.Process(
                 target=worker_main,
-                args=(slot, cpus, self.counters, self.connected, theirs),
+                args=(slot, cpus, self.counters, self.connected, self.read_bytes, theirs),
                 daemon=True,
                 name=f"bench-worker-{slot}",
             )
@@ -198,12 +228,13 @@ class Pool:
     def received(self) -> int:
         return sum(self.counters)
 
-    def cpu(self) -> float:
-        total = 0.0
-        for p in self.ps:
-            times = p.cpu_times()
-            total += times.user + times.system
-        return total
+    def progress(self) -> tuple[int, int]:
+        """(messages delivered, an estimate; bytes read): either moving means progress."""
+        return sum(self.counters), sum(self.read_bytes)
+
+    def cpu(self) -> list[float]:
+        """CPU seconds so far of each process: the workers, then the publisher."""
+        return [sum(p.cpu_times()[:2]) for p in self.ps]
 
     def ask(
         self,
@@ -224,7 +255,7 @@ class Pool:
                 assert isinstance(ready, Pipe)
                 answers[id(ready)] = ready.recv()
                 del pending[id(ready)]
-            for proc in self.procs:
+            for proc in [*self.procs, self.publisher_proc]:
                 if not proc.is_alive():
                     raise RuntimeError(f"{proc.name} died (exit code {proc.exitcode})")
             progress()
@@ -238,6 +269,70 @@ class Pool:
             proc.join(5)
             if proc.is_alive():
                 proc.terminate()
+
+
+class Sampler:
+    """Server and load-generator CPU every 0.1 s in a thread: averages and the peak.
+
+    The peak is the busiest 0.5 s: a burst that saturates the load generator for a
+    moment shows there even when the average over the run is low.
+    """
+
+    PERIOD = 0.1
+    SPAN = 5
+
+    def __init__(self, server: ServerProcess, pool: Pool) -> None:
+        self.server = server
+        self.pool = pool
+        self.samples: list[tuple[float, float, list[float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        user, system = self.server.cpu()
+        self.samples.append((time.monotonic(), user + system, self.pool.cpu()))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.PERIOD):
+            with contextlib.suppress(psutil.Error):
+                self._sample()
+
+    def __enter__(self) -> Sampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def figures(self) -> dict[str, Any]:
+        """Percent of one core: each load-generator process's average, their sum, peaks."""
+        (t0, s0, l0), (t1, s1, l1) = self.samples[0], self.samples[-1]
+        span = max(t1 - t0, 1e-9)
+        per_proc = [round(100 * (b - a) / span, 1) for a, b in zip(l0, l1, strict=True)]
+        peak_load = 100 * (sum(l1) - sum(l0)) / span
+        peak_server = 100 * (s1 - s0) / span
+        for (ta, sa, la), (tb, sb, lb) in zip(
+            self.samples, self.samples[self.SPAN :], strict=False
+        ):
+            dt = max(tb - ta, 1e-9)
+            peak_load = max(peak_load, 100 * (sum(lb) - sum(la)) / dt)
+            peak_server = max(peak_server, 100 * (sb - sa) / dt)
+        return {
+            "loadgen_cpu_percent": round(sum(per_proc), 1),
+            "loadgen_cpu_per_process": per_proc,
+            "loadgen_cpu_peak_percent": round(peak_load, 1),
+            "server_cpu_peak_percent": round(peak_server, 1),
+        }
+
+
+def loadgen_bound(figures: dict[str, Any], cores: int) -> bool:
+    """Whether the load generator passed 80 % of its cores, on average or at its peak."""
+    busiest = max(figures["loadgen_cpu_per_process"], default=0.0)
+    total = max(figures["loadgen_cpu_percent"], figures["loadgen_cpu_peak_percent"])
+    return busiest > 80 or total > 80 * cores
 
 
 def api_versions_for(count: int, versions: Sequence[int]) -> list[int]:
@@ -255,11 +350,97 @@ def run_one(
     """One scenario against one server: connect, subscribe, load, drain, count."""
     label = f"[{scenario.name}/{kind}]"
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        server = ServerProcess(kind, affinity.server, Path(tmp))
+        server = ServerProcess(kind, affinity.server, Path(tmp), scenario.workers)
         try:
-            return _measure(scenario, kind, server, pool, versions, progress, label)
+            run = _measure(scenario, kind, server, pool, versions, progress, label)
         finally:
             server.stop()
+    cores = len(pool.cpus) if pool.cpus else os.cpu_count() or 1
+    run["bounded_by_loadgen"] = loadgen_bound(run, cores)
+    run["handshakes_bounded_by_loadgen"] = loadgen_bound(run["connecting"], cores)
+    progress.line(f"{label} done: {summary(run)}")
+    return run
+
+
+def _connect(
+    scenario: Scenario,
+    kind: str,
+    server: ServerProcess,
+    pool: Pool,
+    versions: Sequence[int],
+    show: Callable[[str], Callable[[], None]],
+) -> tuple[int, float | None]:
+    """Every connection opened and subscribed: (opened, handshakes/s)."""
+    workers = len(pool.pipes)
+    assigned: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
+    for index, version in enumerate(
+        api_versions_for(scenario.connections, versions if kind == "hub" else [2])
+    ):
+        assigned[index % workers].append((index, version))
+    connects = pool.ask(
+        [
+            (
+                pipe,
+                "connect",
+                {
+                    "url": server.url,
+                    "conns": assigned[slot],
+                    "mode": scenario.mode,
+                    "subscribers": scenario.connections,
+                    "check_rendering": kind == "hub",
+                    "concurrency": 64,
+                    "sources": [source_address(slot)],
+                    "read_pause": scenario.read_pause,
+                },
+            )
+            for slot, pipe in enumerate(pool.pipes)
+        ],
+        show("connecting"),
+    )
+    opened = sum(c["opened"] for c in connects)
+    started = min(c["started"] for c in connects if c["opened"] or c["failed"])
+    done = max(c["done"] for c in connects)
+    if scenario.mode != "requests":
+        subscribe = {"streams": list(scenario.streams), "accounts": scenario.accounts}
+        pool.ask(
+            [(pipe, "subscribe", {**subscribe, "wait_s": 120}) for pipe in pool.pipes],
+            show("subscribing"),
+        )
+    return opened, (opened / (done - started) if done > started else None)
+
+
+def _load(
+    scenario: Scenario, server: ServerProcess, pool: Pool, progress: Progress, label: str
+) -> tuple[dict[str, Any], float | None]:
+    """The scenario's load: pings for its duration, or the publisher's run, then drained."""
+    if scenario.mode == "requests":
+        pool.ask([(p, "pings", {"inflight": scenario.inflight}) for p in pool.pipes], lambda: None)
+        before, t_start = pool.received(), time.monotonic()
+        end = t_start + scenario.duration
+        while time.monotonic() < end:
+            time.sleep(0.25)
+            rate = (pool.received() - before) / (time.monotonic() - t_start)
+            progress.update(f"{label} pinging: {pool.received():,} round trips, {rate:,.0f}/s")
+        pool.ask([(p, "stop_pings", {"wait_s": 10}) for p in pool.pipes], lambda: None)
+        rate = (pool.received() - before) / (time.monotonic() - t_start)
+        return {"published": 0, "expected": 0, "errors": 0, "first_error": ""}, rate
+    params = scenario.publisher_params()
+    t_pub = time.monotonic()
+
+    def publishing() -> None:
+        elapsed = time.monotonic() - t_pub
+        got = pool.received()
+        progress.update(
+            f"{label} publishing {elapsed:5.1f}s: {got:,} deliveries"
+            f" ({got / max(elapsed, 1e-9):,.0f}/s), server RSS {server.rss() / MIB:.0f} MiB"
+        )
+
+    (published,) = pool.ask([(pool.publisher, "run", {"url": server.url, **params})], publishing)
+    _drain(pool, published["expected"], progress, label)
+    return published, None
+
+
+TOTALS = (*LOADGEN_TOTALS, "dropped")
 
 
 def _measure(
@@ -273,61 +454,18 @@ def _measure(
 ) -> dict[str, Any]:
     n = scenario.connections
     base_rss = server.rss()
-    workers = len(pool.pipes)
-    assigned: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
-    for index, version in enumerate(api_versions_for(n, versions if kind == "hub" else [2])):
-        assigned[index % workers].append((index, version))
 
     def show(phase: str) -> Callable[[], None]:
         def status() -> None:
-            rss = server.rss()
             progress.update(
                 f"{label} {phase}: connected {sum(pool.connected):,}/{n:,}"
-                f"  received {pool.received():,}  server RSS {rss / MIB:.0f} MiB"
+                f"  received {pool.received():,}  server RSS {server.rss() / MIB:.0f} MiB"
             )
 
         return status
 
-    connects = pool.ask(
-        [
-            (
-                pipe,
-                "connect",
-                {
-                    "url": server.url,
-                    "conns": assigned[slot],
-                    "mode": scenario.mode,
-                    "subscribers": n,
-                    "check_rendering": kind == "hub",
-                    "concurrency": 128,
-                    # Bigger reads mean fewer syscalls; idle connections keep the default.
-                    "read_buffer": 65536 if n <= 2000 else 16384,
-                },
-            )
-            for slot, pipe in enumerate(pool.pipes)
-        ],
-        show("connecting"),
-    )
-    opened = sum(c["opened"] for c in connects)
-    started = min(c["started"] for c in connects if c["opened"] or c["failed"])
-    done = max(c["done"] for c in connects)
-    handshakes = opened / (done - started) if done > started else None
-    if scenario.mode != "requests":
-        pool.ask(
-            [
-                (
-                    pipe,
-                    "subscribe",
-                    {
-                        "streams": list(scenario.streams),
-                        "accounts": scenario.accounts,
-                        "wait_s": 120,
-                    },
-                )
-                for pipe in pool.pipes
-            ],
-            show("subscribing"),
-        )
+    with Sampler(server, pool) as connecting:
+        opened, handshakes = _connect(scenario, kind, server, pool, versions, show)
     time.sleep(0.5)
     connected_rss = server.rss()
     progress.line(
@@ -335,80 +473,42 @@ def _measure(
         + (f" at {handshakes:,.0f} handshakes/s" if handshakes else "")
         + f", server RSS {base_rss / MIB:.1f} -> {connected_rss / MIB:.1f} MiB"
     )
-
-    cpu0, load0, t0 = server.cpu(), pool.cpu(), time.time()
-    published: dict[str, Any] = {"published": 0, "expected": 0, "errors": 0, "first_error": ""}
-    requests_per_s = None
-    if scenario.mode == "requests":
-        pool.ask([(p, "pings", {"inflight": scenario.inflight}) for p in pool.pipes], lambda: None)
-        end = time.monotonic() + scenario.duration
-        before = pool.received()
-        t_start = time.monotonic()
-        while time.monotonic() < end:
-            time.sleep(0.25)
-            rate = (pool.received() - before) / (time.monotonic() - t_start)
-            progress.update(f"{label} pinging: {pool.received():,} round trips, {rate:,.0f}/s")
-        pool.ask([(p, "stop_pings", {"wait_s": 10}) for p in pool.pipes], lambda: None)
-        requests_per_s = (pool.received() - before) / (time.monotonic() - t_start)
-    else:
-        params = scenario.publisher_params()
-        t_pub = time.monotonic()
-
-        def publishing() -> None:
-            elapsed = time.monotonic() - t_pub
-            got = pool.received()
-            progress.update(
-                f"{label} publishing {elapsed:5.1f}s: {got:,} deliveries"
-                f" ({got / max(elapsed, 1e-9):,.0f}/s), server RSS {server.rss() / MIB:.0f} MiB"
-            )
-
-        (published,) = pool.ask(
-            [(pool.publisher, "run", {"url": server.url, **params})], publishing
-        )
-        _drain(pool, published["expected"], progress, label)
+    (user0, sys0), t0 = server.cpu(), time.time()
+    with Sampler(server, pool) as sampler:
+        published, requests_per_s = _load(scenario, server, pool, progress, label)
     t1 = time.time()
-    cpu1, load1 = server.cpu(), pool.cpu()
+    user1, sys1 = server.cpu()
     final_rss = server.rss()
     results = pool.ask(
         [(p, "finish", {"published": published["published"]}) for p in pool.pipes], lambda: None
     )
-    hist = merge_histograms(r["hist"] for r in results)
-    slow = [x for r in results for x in r["slow"]]
-    totals = {
-        key: sum(r[key] for r in results)
-        for key in (
-            "received",
-            "expected",
-            "lost",
-            "out_of_order",
-            "gaps",
-            "wrong",
-            "closed",
-            "dropped",
-        )
-    }
+    totals = {key: sum(r[key] for r in results) for key in TOTALS}
     last_rx = max(r["last_rx"] for r in results) / 1e9
-    if scenario.mode == "requests":
-        deliveries_per_s = None
-    elif last_rx > published.get("started", t0):
+    deliveries_per_s = None
+    if scenario.mode != "requests" and last_rx > published.get("started", t0):
         deliveries_per_s = totals["received"] / (last_rx - published["started"])
-    else:
-        deliveries_per_s = None
     window = max(t1 - t0, 1e-9)
-    lost = totals["lost"] + (n - opened) + totals["wrong"]
+    cpu = (user1 - user0) + (sys1 - sys0)
     run = {
         "server": kind,
+        "workers": scenario.workers,
         "connections": n,
         "opened": opened,
         "published": published["published"],
         "publish_errors": published["errors"],
         **totals,
-        "lost": lost,
+        "lost": totals["lost"] + (n - opened) + totals["wrong"] + totals["diverged"],
         "deliveries_per_s": round(deliveries_per_s) if deliveries_per_s else None,
         "requests_per_s": round(requests_per_s) if requests_per_s else None,
-        "latency_ms": latency_ms(hist, slow),
-        "server_cpu_percent": round(100 * (cpu1 - cpu0) / window, 1),
-        "loadgen_cpu_percent": round(100 * (load1 - load0) / window, 1),
+        "latency_ms": latency_ms(
+            merge_histograms(r["hist"] for r in results), [x for r in results for x in r["slow"]]
+        ),
+        "server_cpu_percent": round(100 * cpu / window, 1),
+        "server_cpu_us_per_delivery": round(1e6 * cpu / totals["received"], 3)
+        if totals["received"]
+        else None,
+        "server_kernel_share_percent": round(100 * (sys1 - sys0) / cpu, 1) if cpu else None,
+        **sampler.figures(),
         "server_rss_base_mib": round(base_rss / MIB, 1),
         "server_rss_mib": round(max(final_rss, connected_rss) / MIB, 1),
         "server_rss_peak_mib": round(server.peak_rss / MIB, 1),
@@ -416,27 +516,27 @@ def _measure(
             round((connected_rss - base_rss) / 1024 / n, 2) if n and scenario.memory else None
         ),
         "handshakes_per_s": round(handshakes) if handshakes else None,
+        "connecting": connecting.figures(),
         "elapsed_s": round(t1 - t0, 2),
         "notes": [note for r in results for note in r["notes"]][:10],
     }
     if published.get("first_error"):
         run["notes"].append(f"publish error: {published['first_error']}")
-    progress.line(f"{label} done: {summary(run)}")
     return run
 
 
-def _drain(pool: Pool, expected: int, progress: Progress, label: str, stall: float = 5.0) -> None:
-    """Wait until the subscribers received everything, or made no progress for ``stall`` s."""
-    last, since = pool.received(), time.monotonic()
+def _drain(pool: Pool, expected: int, progress: Progress, label: str, stall: float = 10.0) -> None:
+    """Wait until the subscribers received everything, or read nothing for ``stall`` s."""
+    last, since = pool.progress(), time.monotonic()
     while True:
-        got = pool.received()
-        if got >= expected:
+        now = pool.progress()
+        if now[0] >= expected:
             return
-        if got != last:
-            last, since = got, time.monotonic()
+        if now != last:
+            last, since = now, time.monotonic()
         elif time.monotonic() - since > stall:
             return
-        progress.update(f"{label} draining: {got:,}/{expected:,}")
+        progress.update(f"{label} draining: {now[0]:,}/{expected:,}")
         time.sleep(0.01)
 
 
@@ -447,11 +547,22 @@ def summary(run: dict[str, Any]) -> str:
         parts.append(f"{run['deliveries_per_s']:,} deliveries/s")
     if run["requests_per_s"]:
         parts.append(f"{run['requests_per_s']:,} req/s")
+    if run["server_cpu_us_per_delivery"] is not None:
+        what = "request" if run["requests_per_s"] else "delivery"
+        parts.append(f"{run['server_cpu_us_per_delivery']} µs CPU/{what}")
     if lat["p50"] is not None:
         parts.append(f"p50 {lat['p50']} p99 {lat['p99']} max {lat['max']} ms")
     parts.append(f"lost {run['lost']}")
-    parts.append(f"server CPU {run['server_cpu_percent']}%")
+    parts.append(
+        f"server CPU {run['server_cpu_percent']}% ({run['server_kernel_share_percent']}% kernel)"
+    )
     parts.append(f"RSS {run['server_rss_mib']} MiB")
+    parts.append(
+        f"loadgen CPU {run['loadgen_cpu_percent']}% (peak {run['loadgen_cpu_peak_percent']}%,"
+        f" per process {run['loadgen_cpu_per_process']})"
+    )
+    if run.get("bounded_by_loadgen"):
+        parts.append("BOUNDED BY THE LOAD GENERATOR")
     return ", ".join(parts)
 
 

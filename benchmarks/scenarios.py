@@ -1,9 +1,10 @@
-"""The five scenarios of the benchmark, at full size and at smoke size.
+"""The benchmark's scenarios, at full size and at smoke size: the targets of issue 15.
 
 Each is data only: how many connections, what they subscribe to, how the worker checks
 what arrives (``broadcast``: every message, contiguous; ``filters``: only those touching
-its accounts; ``requests``: ping round trips), what the publisher does, and whether the
-peer servers (which have no account filtering and no request methods) take part.
+its accounts; ``requests``: ping round trips), what the publisher does, and which
+servers take part (the peers have no account filtering, no request methods and no
+worker processes, so they run only where they do the same work as the hub).
 """
 
 from __future__ import annotations
@@ -12,7 +13,17 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-NAMES: Final = ("burst", "saturation", "idle", "requests", "filters")
+NAMES: Final = (
+    "delivery",
+    "saturation",
+    "burst",
+    "mainnet",
+    "idle",
+    "idle-workers",
+    "requests",
+    "filters",
+)
+ALL_SERVERS: Final = ("hub", "raw", "websockets", "ws")
 
 
 @dataclass(frozen=True)
@@ -25,10 +36,13 @@ class Scenario:
     accounts: bool = False
     duration: float = 10.0
     publish: dict[str, Any] = field(default_factory=dict)
-    peers: bool = False
+    servers: tuple[str, ...] = ("hub",)
     inflight: int = 0
     window_per_subscriber: int = 64
     memory: bool = False
+    workers: int = 1
+    read_pause: float = 0.0
+    """Seconds a raw reader waits after a small read (batching; see benchmarks.loadgen)."""
 
     def publisher_params(self) -> dict[str, Any]:
         """The publisher's ``run`` arguments for this scenario's size."""
@@ -42,43 +56,80 @@ class Scenario:
         return params
 
 
+_MAINNET_BURST: Final = {"mode": "burst", "interval": 3.5, "tx_per_ledger": 100}
+_FLOOD_600: Final = {"mode": "flood", "size": 600, "rate": 0.0, "routed": False}
+
+
 def full() -> dict[str, Scenario]:
     return {
-        "burst": Scenario(
-            "burst",
-            "mainnet burst: ledger + 100 tx every 3.5 s",
+        "delivery": Scenario(
+            "delivery",
+            "per-delivery CPU: 1 000 subscribers x 2 000 messages of ~600 bytes",
             1000,
             "broadcast",
-            streams=("ledger", "transactions"),
-            duration=35.0,
-            publish={"mode": "burst", "interval": 3.5, "tx_per_ledger": 100},
-            peers=True,
+            streams=("transactions",),
+            duration=120.0,
+            publish={**_FLOOD_600, "batch": 100, "count": 2000},
+            servers=ALL_SERVERS,
+            window_per_subscriber=256,
+            read_pause=0.005,
         ),
         "saturation": Scenario(
             "saturation",
-            "saturation: ~600-byte transactions as fast as delivered",
+            "saturation: ~600-byte transactions as fast as delivered, server on one core",
             1000,
             "broadcast",
             streams=("transactions",),
             duration=20.0,
-            publish={"mode": "flood", "size": 600, "batch": 20, "rate": 0.0, "routed": False},
-            peers=True,
+            publish={**_FLOOD_600, "batch": 20},
+            servers=ALL_SERVERS,
             # Deep enough that no server idles waiting for the publisher: saturation
-            # latency is queueing by construction; the burst scenario measures latency.
+            # latency is queueing by construction; the burst scenarios measure latency.
             window_per_subscriber=256,
+            read_pause=0.005,
+        ),
+        "burst": Scenario(
+            "burst",
+            "burst: 1 000 subscribers, ledger + 100 tx (~1.2 kB) every 3.5 s",
+            1000,
+            "broadcast",
+            streams=("ledger", "transactions"),
+            duration=35.0,
+            publish=_MAINNET_BURST,
+            servers=ALL_SERVERS,
+        ),
+        "mainnet": Scenario(
+            "mainnet",
+            "mainnet scale: 10 000 subscribers, ledger + 100 tx every 3.5 s",
+            10_000,
+            "broadcast",
+            streams=("ledger", "transactions"),
+            duration=35.0,
+            publish=_MAINNET_BURST,
+            servers=("hub", "raw"),
         ),
         "idle": Scenario(
             "idle",
-            "idle: connections subscribed to ledger, 3 closes",
-            10_000,
+            "idle: 19 000 connections on ledger in one process, 3 closes",
+            19_000,
             "broadcast",
             streams=("ledger",),
             publish={"mode": "ledgers", "ledgers": 3, "interval": 0.5},
             memory=True,
         ),
+        "idle-workers": Scenario(
+            "idle-workers",
+            "idle: 50 000 connections on ledger across hub serve --workers 3",
+            50_000,
+            "broadcast",
+            streams=("ledger",),
+            publish={"mode": "ledgers", "ledgers": 3, "interval": 0.5},
+            memory=True,
+            workers=3,
+        ),
         "requests": Scenario(
             "requests",
-            "requests: ping, 16 in flight per connection",
+            "requests: 100 connections x 16 pings in flight, server on one core",
             100,
             "requests",
             duration=10.0,
@@ -100,17 +151,27 @@ def full() -> dict[str, Scenario]:
 def smoke() -> dict[str, Scenario]:
     """Every scenario at a size that finishes in seconds: checks the tool, not the hub."""
     sized = full()
+    small_burst = {"mode": "burst", "interval": 0.5, "tx_per_ledger": 20}
+    quick = {**sized["idle"].publish, "interval": 0.1}
     return {
+        "delivery": replace(
+            sized["delivery"], connections=20, publish={**sized["delivery"].publish, "count": 200}
+        ),
+        "saturation": replace(
+            sized["saturation"], connections=20, duration=1.0, servers=("hub", "raw")
+        ),
         "burst": replace(
             sized["burst"],
             connections=20,
             duration=1.0,
-            publish={"mode": "burst", "interval": 0.5, "tx_per_ledger": 20},
+            publish=small_burst,
+            servers=("hub", "websockets"),
         ),
-        "saturation": replace(sized["saturation"], connections=20, duration=1.0),
-        "idle": replace(
-            sized["idle"], connections=200, publish={**sized["idle"].publish, "interval": 0.1}
+        "mainnet": replace(
+            sized["mainnet"], connections=60, duration=1.0, publish=small_burst, servers=("hub",)
         ),
+        "idle": replace(sized["idle"], connections=200, publish=quick),
+        "idle-workers": replace(sized["idle-workers"], connections=300, publish=quick),
         "requests": replace(sized["requests"], connections=10, duration=1.0),
         "filters": replace(sized["filters"], connections=20, duration=1.0),
     }

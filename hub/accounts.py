@@ -39,6 +39,8 @@ __all__ = [
     "book_key",
     "mentioned_accounts",
     "normalize_currency",
+    "parse_domain",
+    "reversed_book",
 ]
 
 XRP = "XRP"
@@ -46,13 +48,26 @@ XRP = "XRP"
 Issue = tuple[str, str]
 """(currency, issuer): ``("XRP", "")`` for XRP, else canonical currency and address."""
 
-Book = tuple[str, str, str, str]
-"""(taker_gets_currency, taker_gets_issuer, taker_pays_currency, taker_pays_issuer)."""
+Book = tuple[str, str, str, str, str]
+"""rippled's ``Book``: (in currency, in issuer, out currency, out issuer, domain).
+
+A subscriber's book has ``in`` = its ``taker_pays`` and ``out`` = its ``taker_gets``
+(``doSubscribe``); a transaction reaches the book whose ``in`` is an offer's TakerGets
+and ``out`` its TakerPays (``OrderBookDB::processTxn``). ``domain`` is a permissioned
+DEX domain (64 upper-case hex digits), ``""`` for the open book.
+"""
 
 _XRP_ISSUE: Issue = (XRP, "")
+_SUCCESS = "tesSUCCESS"
 _NODE_KINDS = {
     "CreatedNode": "NewFields",
     "ModifiedNode": "FinalFields",
+    "DeletedNode": "FinalFields",
+}
+# Where processTxn reads an Offer's TakerGets/TakerPays: the values before a change.
+_BOOK_FIELDS = {
+    "CreatedNode": "NewFields",
+    "ModifiedNode": "PreviousFields",
     "DeletedNode": "FinalFields",
 }
 _ISSUER_FIELDS = ("LowLimit", "HighLimit", "TakerPays", "TakerGets")
@@ -68,8 +83,8 @@ class BookSpecError(ValueError):
 
     ``token`` is the rippled error rippled itself would return for the same
     input (``srcCurMalformed``, ``srcIsrMalformed``, ``dstAmtMalformed``,
-    ``dstIsrMalformed``, ``badMarket`` or ``invalidParams``), so callers can
-    answer with it directly.
+    ``dstIsrMalformed``, ``badMarket``, ``domainMalformed`` or ``invalidParams``),
+    so callers can answer with it directly.
     """
 
     def __init__(self, token: str, message: str) -> None:
@@ -140,8 +155,11 @@ def mentioned_accounts(tx: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(found)
 
 
-def _node_fields(meta: Mapping[str, Any] | None) -> Iterable[tuple[object, Mapping[Any, Any]]]:
-    """Yield (LedgerEntryType, NewFields or FinalFields) for each usable node."""
+def _node_fields(
+    meta: Mapping[str, Any] | None, kinds: Mapping[str, str] = _NODE_KINDS
+) -> Iterable[tuple[object, Mapping[Any, Any]]]:
+    """Yield (LedgerEntryType, fields) for each usable node, the fields of each node
+    kind being ``kinds[kind]`` (NewFields/FinalFields unless told otherwise)."""
     if not isinstance(meta, Mapping):
         return
     nodes = meta.get("AffectedNodes")
@@ -150,7 +168,7 @@ def _node_fields(meta: Mapping[str, Any] | None) -> Iterable[tuple[object, Mappi
     for wrapper in nodes:
         if not isinstance(wrapper, Mapping):
             continue
-        for kind, fields_key in _NODE_KINDS.items():
+        for kind, fields_key in kinds.items():
             node = wrapper.get(kind)
             if not isinstance(node, Mapping):
                 continue
@@ -208,26 +226,60 @@ def amount_issue(amount: object) -> Issue:
     raise ValueError(f"not an XRP or issued-currency amount: {amount!r}")
 
 
-def affected_books(meta: Mapping[str, Any] | None) -> frozenset[Book]:
-    """Order books of every Offer created, modified or deleted by a tx.
+def affected_books(meta: Mapping[str, Any] | None, result: object = None) -> frozenset[Book]:
+    """The books whose subscribers get this validated transaction, as rippled's
+    ``OrderBookDB::processTxn`` finds them.
 
-    Used to route validated transactions to ``books`` subscribers.
+    Only a ``tesSUCCESS`` transaction is routed (``pubValidatedTransaction``): the
+    result is meta's ``TransactionResult``, else ``result`` (the message's
+    ``engine_result``); unknown counts as success. Each Offer node is read where
+    rippled reads it — NewFields of a CreatedNode, PreviousFields of a ModifiedNode,
+    FinalFields of a DeletedNode — and skipped unless both TakerGets and TakerPays are
+    there; its book is ``(TakerGets issue, TakerPays issue, DomainID)``. So a modified
+    offer's book carries a domain only when PreviousFields does, as in rippled.
     """
+    if not isinstance(meta, Mapping):
+        return frozenset()
+    outcome = meta.get("TransactionResult", result)
+    if outcome is not None and outcome != _SUCCESS:
+        return frozenset()
     books: set[Book] = set()
-    for entry_type, fields in _node_fields(meta):
+    for entry_type, fields in _node_fields(meta, _BOOK_FIELDS):
         if entry_type != "Offer":
             continue
         try:
-            gets = amount_issue(fields.get("TakerGets"))
-            pays = amount_issue(fields.get("TakerPays"))
-        except ValueError:
+            gets = amount_issue(fields["TakerGets"])
+            pays = amount_issue(fields["TakerPays"])
+        except (KeyError, ValueError):
             continue
-        books.add((*gets, *pays))
+        books.add((*gets, *pays, _domain_of(fields.get("DomainID"))))
     return frozenset(books)
 
 
+def _domain_of(value: object) -> str:
+    return value.upper() if isinstance(value, str) and _is_hex(value, 64) else ""
+
+
+def reversed_book(book: Book) -> Book:
+    """The other side of a market (rippled's ``reversed``): in and out swapped."""
+    in_cur, in_iss, out_cur, out_iss, domain = book
+    return out_cur, out_iss, in_cur, in_iss, domain
+
+
+def parse_domain(value: object) -> str:
+    """A ``domain`` parameter: 64 hex digits (upper-cased); raises BookSpecError."""
+    if not isinstance(value, str) or not _is_hex(value, 64):
+        raise BookSpecError("domainMalformed", "domain must be 64 hexadecimal digits")
+    return value.upper()
+
+
 def _parse_currency(value: object) -> str | None:
-    """rippled's to_currency: "" or "XRP", a 3-char ISO-charset code, or 40 hex."""
+    """rippled's to_currency on ``asString()``: null reads as "" (XRP), an integer as its
+    digits; then "" or "XRP", a 3-char ISO-charset code, or 40 hex."""
+    if value is None:
+        value = ""
+    elif type(value) is int:
+        value = str(value)
     if not isinstance(value, str):
         return None
     if value in ("", XRP):
@@ -249,9 +301,13 @@ def _parse_issuer(value: object) -> str | None:
 
 
 def _book_side(spec: object, cur_token: str, isr_token: str, side: str) -> Issue:
+    if spec is None:
+        spec = {}
     if not isinstance(spec, Mapping):
         raise BookSpecError("invalidParams", f"{side} must be an object")
-    currency = _parse_currency(spec.get("currency"))
+    if "currency" not in spec:
+        raise BookSpecError(cur_token, f"{side}.currency is missing")
+    currency = _parse_currency(spec["currency"])
     if currency is None:
         raise BookSpecError(cur_token, f"{side}.currency is malformed")
     issuer = ""
@@ -265,14 +321,15 @@ def _book_side(spec: object, cur_token: str, isr_token: str, side: str) -> Issue
     return currency, issuer
 
 
-def book_key(taker_gets: Mapping[str, Any], taker_pays: Mapping[str, Any]) -> Book:
-    """The Book for a subscribe-style ``books`` entry, validated as rippled does.
+def book_key(taker_gets: object, taker_pays: object, domain: str = "") -> Book:
+    """The subscriber's Book for a ``books`` entry, validated as rippled's doSubscribe.
 
-    ``taker_pays`` is checked first, like rippled, so the reported error is
-    the one rippled would report.  Raises BookSpecError (a ValueError).
+    ``taker_pays`` is checked first, like rippled, so the reported error is the one
+    rippled would report; each side may be null (then its currency is missing). The
+    Book is ``in = taker_pays``, ``out = taker_gets``. Raises BookSpecError.
     """
     pays = _book_side(taker_pays, "srcCurMalformed", "srcIsrMalformed", "taker_pays")
     gets = _book_side(taker_gets, "dstAmtMalformed", "dstIsrMalformed", "taker_gets")
     if pays == gets:
         raise BookSpecError("badMarket", "taker_gets and taker_pays are the same asset")
-    return (*gets, *pays)
+    return (*pays, *gets, domain)

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Final
 
 import msgspec
@@ -37,6 +38,8 @@ from trio_websocket import (
 from .backoff import Backoff
 from .jsonrpc import from_websocket
 from .ledgerdata import RIPPLE_EPOCH_OFFSET
+from .protocol import resume_hint
+from .tls import client_context
 from .versions import MAX_VERSION
 from .wsclient import connect
 
@@ -82,6 +85,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help=f"API version of the request ({MAX_VERSION}, the latest)",
     )
     parser.add_argument("--token", help="admin bearer token ([admin] token)")
+    parser.add_argument("--cafile", help="PEM file of the CAs to trust for a wss:// URL")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -107,7 +111,13 @@ def _call_main(args: argparse.Namespace) -> int:
         return 2
     try:
         reply = trio.run(
-            call, args.url, args.method, params, args.api_version, args.token, args.timeout
+            partial(call, cafile=args.cafile),
+            args.url,
+            args.method,
+            params,
+            args.api_version,
+            args.token,
+            args.timeout,
         )
     except CallError as exc:
         print(f"hub call: {exc}", file=sys.stderr)
@@ -140,6 +150,8 @@ async def call(
     api_version: int | None = MAX_VERSION,
     token: str | None = None,
     timeout: float = 10.0,  # noqa: ASYNC109
+    *,
+    cafile: str | None = None,
 ) -> dict[str, Any]:
     """The hub's WebSocket reply to one request; raises CallError if it cannot get one."""
     # No ``id``: the one request's reply is the one ``response`` on this socket, and the
@@ -150,7 +162,7 @@ async def call(
         request["api_version"] = api_version
     try:
         with trio.fail_after(timeout):
-            async with _websocket(url, token) as ws:
+            async with _websocket(url, token, cafile) as ws:
                 try:
                     await ws.send_message(_encode(request).decode())
                     while True:
@@ -165,9 +177,12 @@ async def call(
         raise CallError(f"no answer from {url} within {timeout} s") from None
 
 
-def _websocket(url: str, token: str | None) -> AbstractAsyncContextManager[WebSocketConnection]:
+def _websocket(
+    url: str, token: str | None, cafile: str | None
+) -> AbstractAsyncContextManager[WebSocketConnection]:
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
-    return connect(url, extra_headers=headers)
+    context = client_context(cafile) if url.startswith("wss:") else None
+    return connect(url, extra_headers=headers, ssl_context=context)
 
 
 # ---- hub tail ---------------------------------------------------------------------------
@@ -184,6 +199,7 @@ def _tail_main(args: argparse.Namespace) -> int:
         args.pretty,
         args.token,
         args.count,
+        args.cafile,
     )
 
 
@@ -195,6 +211,7 @@ async def _run_tail(
     pretty: bool,
     token: str | None,
     count: int | None,
+    cafile: str | None,
 ) -> int:
     def out(line: str) -> None:
         print(line, flush=True)
@@ -212,6 +229,7 @@ async def _run_tail(
         count=count,
         emit=out,
         note=note,
+        cafile=cafile,
     )
 
 
@@ -227,6 +245,7 @@ async def tail(
     emit: Emit,
     note: Emit,
     backoff: Backoff | None = None,
+    cafile: str | None = None,
 ) -> int:
     """Print stream messages until ``count`` of them (forever if None); 1 if refused.
 
@@ -237,12 +256,13 @@ async def tail(
     backoff = backoff or Backoff(initial=0.5, maximum=10.0)
     while True:
         try:
-            async with _websocket(url, token) as ws:
+            async with _websocket(url, token, cafile) as ws:
                 try:
                     done = await follower.follow(ws, backoff)
                 except ConnectionClosed as exc:
                     reason = exc.reason
                     why = f"{reason.code} {reason.reason or ''}".strip() if reason else "closed"
+                    follower.hint = resume_hint(reason.reason if reason else None)
                     note(f"connection closed ({why})")
                 else:
                     return done
@@ -287,12 +307,17 @@ class _Follower:
         self.note = note
         self.printed = 0
         self.last_ledger: int | None = None
+        self.hint: int | None = None
         self._seen: set[tuple[Any, ...]] = set()
         self._order: deque[tuple[Any, ...]] = deque()
 
     async def follow(self, ws: WebSocketConnection, backoff: Backoff) -> int:
         """Subscribe on ``ws`` and print until done: 0 at ``count``, 1 if refused."""
         since = None if self.last_ledger is None else self.last_ledger - 1
+        if self.hint is not None and since is not None:
+            # A draining hub said where nothing is lost; it may save a ledger's replay.
+            since = max(since, self.hint)
+        self.hint = None
         if since is None:
             await self._send(ws, "live")
         else:

@@ -39,7 +39,8 @@ class ServerConfig(_Section):
     ping_timeout: Seconds = 30.0
     handshake_timeout: Seconds = 10.0
     close_timeout: Seconds = 1.0
-    network_id: int | None = None
+    # None: 0 (rippled's default), or on a relay the upstream's own once it has said.
+    network_id: Annotated[int, Meta(ge=0, le=0xFFFF_FFFF)] | None = None
     # TLS: PEM files (the certificate may carry its chain); both or neither. SIGHUP
     # reloads them for new connections.
     tls_cert: str | None = None
@@ -96,6 +97,11 @@ class SourceConfig(_Section):
     upstream_streams: list[str] = msgspec.field(default_factory=lambda: list(UPSTREAM_STREAMS))
     forward_pool: Positive = 2
     forward_timeout: Seconds = 10.0
+    # The simulator's extra streams: each transaction proposed before its ledger
+    # closes, consensusPhase each round, serverStatus when its simulated load changes.
+    proposed: bool = True
+    consensus: bool = True
+    server_status: bool = True
     # Forward each request on a connection of its own that names the client in
     # Forwarded / X-Forwarded-For, so the upstream charges the client, not the hub.
     forward_client_ip: bool = False

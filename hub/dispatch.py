@@ -2,7 +2,10 @@
 
 A method is a plain function of a :class:`Call` (answered in line, with no task) or an
 ``async def`` (given a task of its own, since it may wait); either returns the
-``result`` object. Nothing here charges a client or renders an envelope: an
+``result`` object. A plain function that finds this request must wait returns a
+:class:`Later` instead, run in a task like an ``async def`` (``subscribe`` with a book
+snapshot), so whatever it refused before that was answered in line. Nothing here
+charges a client or renders an envelope: an
 :class:`Outcome` says what the request came to and what it costs, the node charges it
 (:meth:`hub.node.Node.settle`) and each transport renders it in its own envelope.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -133,6 +136,14 @@ class Outcome:
     verdict: Verdict = Verdict.OK
 
 
+@dataclass(frozen=True, slots=True)
+class Later:
+    """A plain handler's answer when this request must wait: the rest of its work,
+    started only in the task that awaits it."""
+
+    rest: Callable[[], Awaitable[Any]]
+
+
 @dataclass(slots=True)
 class Pending:
     """A request whose handler may wait: run :meth:`finish` in a task of its own."""
@@ -140,10 +151,15 @@ class Pending:
     body: dict[str, Any]
     method: Method[Any]
     call: Call[Any]
+    later: Later | None = None
+    """What a plain handler left to run, when it had to wait."""
 
     async def finish(self) -> Outcome:
         try:
-            result = await self.method.handler(self.call)
+            if self.later is not None:
+                result = await self.later.rest()
+            else:
+                result = await self.method.handler(self.call)
         except Exception as exc:
             return _failed(self.call, self.body, exc)
         return _done(self.call, self.body, self.method, result)
@@ -171,6 +187,8 @@ def begin(node: Context, session: Session, data: bytes | str | dict[str, Any]) -
         result = method.handler(call)
     except Exception as exc:
         return _failed(call, body, exc)
+    if isinstance(result, Later):
+        return Pending(body, method, call, result)
     return _done(call, body, method, result)
 
 

@@ -25,6 +25,7 @@ ERRORS: Final[dict[str, ErrorInfo]] = {
     "invalidParams": ErrorInfo(31, "Invalid parameters."),
     "unknownCmd": ErrorInfo(32, "Unknown method."),
     "actMalformed": ErrorInfo(35, "Account malformed."),
+    "badIssuer": ErrorInfo(41, "Issuer account malformed."),
     "badMarket": ErrorInfo(42, "No such market."),
     "dstAmtMalformed": ErrorInfo(51, "Destination amount/currency/issuer is malformed."),
     "dstIsrMalformed": ErrorInfo(53, "Destination issuer is malformed."),
@@ -34,6 +35,7 @@ ERRORS: Final[dict[str, ErrorInfo]] = {
     "internal": ErrorInfo(73, "Internal error."),
     "notSupported": ErrorInfo(75, "Operation not supported."),
     "failedToForward": ErrorInfo(90, "Failed to forward request to p2p node"),
+    "domainMalformed": ErrorInfo(97, "Domain is malformed."),
     "invalid_API_version": ErrorInfo(6000, "Invalid API version."),
     "missingCommand": ErrorInfo(6001, "Method is not specified or is not a string."),
 }

@@ -137,7 +137,8 @@ def parse(message: object) -> Event:
             if validated
             else mentioned_accounts(known.tx_json)
         )
-        books = affected_books(meta) if validated and meta else frozenset()
+        result = known.engine_result if isinstance(known.engine_result, str) else None
+        books = affected_books(meta, result) if validated and meta else frozenset()
         index = known.ledger_index if isinstance(known.ledger_index, int) else None
         return Event("transaction", body, validated, accounts, books, index)
     if isinstance(known, LedgerClosed | BookChanges):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final, TypeVar
 
+from .deflate import DeflateParams
 from .events import Event
 from .render import Frames
 from .session import Session
@@ -68,9 +69,16 @@ def deliver(
     """
     frames = frames or Frames(event)
     count = 0
+    # Most subscribers share one rendering: look it up again only when it changes.
+    version: int | None = None
+    deflate: DeflateParams | None = None
+    frame = b""
     for group in route(event, subs):
         for session in group:
-            session.send(frames(session.stream_version, session.deflate), stamp)
+            if session.stream_version != version or session.deflate is not deflate:
+                version, deflate = session.stream_version, session.deflate
+                frame = frames(version, deflate)
+            session.sink.send(frame, stamp)
             count += 1
     return count
 

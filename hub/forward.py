@@ -23,6 +23,7 @@ from .backoff import Backoff
 from .config import SourceConfig
 from .dispatch import Call, Method
 from .errors import RPCError
+from .identity import UpstreamIdentity, from_server_info
 from .protocol import Forwarded
 from .wsclient import connect
 
@@ -50,6 +51,7 @@ class _Slot:
     def __init__(self) -> None:
         self.ws: WebSocketConnection | None = None
         self.waiting: dict[str, trio.MemorySendChannel[dict[str, Any]]] = {}
+        self.identity: UpstreamIdentity | None = None
 
     async def call(self, body: dict[str, Any], request_id: str, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
         ws = self.ws
@@ -66,11 +68,12 @@ class _Slot:
         finally:
             self.waiting.pop(request_id, None)
 
-    async def run(self, urls: Sequence[str]) -> None:
+    async def run(self, urls: Sequence[str], timeout: float) -> None:  # noqa: ASYNC109
         backoff = Backoff()
         for url in itertools.cycle(urls):
             try:
                 async with connect(url) as ws:
+                    self.identity = await _identify(ws, timeout) or self.identity
                     self.ws = ws
                     backoff.reset()
                     while True:
@@ -78,7 +81,7 @@ class _Slot:
                         waiter = self.waiting.get(str(reply.get("id")))
                         if waiter is not None:
                             waiter.send_nowait(reply)
-            except (OSError, HandshakeError, ConnectionClosed) as exc:
+            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError) as exc:
                 log.info("forwarding link to %s: %s", url, exc or type(exc).__name__)
             finally:
                 self.ws = None
@@ -87,13 +90,33 @@ class _Slot:
             await trio.sleep(backoff.next())
 
 
+async def _identify(ws: WebSocketConnection, timeout: float) -> UpstreamIdentity | None:  # noqa: ASYNC109
+    """Ask a fresh link's ``server_info`` before anyone else uses it, so a hub whose
+    relay runs elsewhere (a ``--workers`` worker) still reports its upstream's build
+    version and network ID."""
+    await ws.send_message(_encode({"command": "server_info", "id": "hub-identity"}).decode())
+    with trio.fail_after(timeout):
+        while True:
+            reply = _decode(await ws.get_message())
+            if reply.get("id") == "hub-identity":
+                return from_server_info(reply.get("result"))
+
+
 class Forwarder:
     """The pool; :attr:`method` is the handler the hub falls back to for unknown methods."""
 
-    def __init__(self, urls: Sequence[str], size: int = 2, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        size: int = 2,
+        timeout: float = 10.0,
+        *,
+        client_ip: bool = False,
+    ) -> None:
         self.urls = urls
         self.size = size
         self.timeout = timeout
+        self.client_ip = client_ip
         self._slots = [_Slot() for _ in range(self.size)]
         self._ids = itertools.count(1)
         self._turn = itertools.cycle(range(self.size))
@@ -102,31 +125,72 @@ class Forwarder:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             for slot in self._slots:
-                nursery.start_soon(slot.run, self.urls)
+                nursery.start_soon(slot.run, self.urls, self.timeout)
             task_status.started()
 
     @property
     def connected(self) -> int:
         return sum(slot.ws is not None for slot in self._slots)
 
-    async def forward(self, body: dict[str, Any], api_version: int) -> dict[str, Any]:
-        """The upstream's reply to ``body``, asked at the client's resolved version."""
+    @property
+    def identity(self) -> UpstreamIdentity | None:
+        """What the upstream said of itself on the first link that asked."""
+        return next((slot.identity for slot in self._slots if slot.identity), None)
+
+    async def forward(
+        self, body: dict[str, Any], api_version: int, client: str | None = None
+    ) -> dict[str, Any]:
+        """The upstream's reply to ``body``, asked at the client's resolved version.
+
+        With ``client_ip`` set, on a connection of its own whose handshake names
+        ``client`` (``Forwarded`` and ``X-Forwarded-For``, as Clio forwards to rippled),
+        so the upstream charges that client; else over the pool.
+        """
+        request = {k: v for k, v in body.items() if k != "id"}
+        request["api_version"] = api_version
+        request_id = f"hub-fwd-{next(self._ids)}"
+        if self.client_ip and client is not None:
+            return await self._forward_alone(request, request_id, client)
         for _ in range(self.size):
             slot = self._slots[next(self._turn)]
             if slot.ws is not None:
-                request = {k: v for k, v in body.items() if k != "id"}
-                request["api_version"] = api_version
-                return await slot.call(request, f"hub-fwd-{next(self._ids)}", self.timeout)
+                return await slot.call(request, request_id, self.timeout)
         raise RPCError("failedToForward", "No upstream connection is available.")
+
+    async def _forward_alone(
+        self, request: dict[str, Any], request_id: str, client: str
+    ) -> dict[str, Any]:
+        headers = forwarding_headers(client)
+        for url in self.urls:
+            try:
+                with trio.fail_after(self.timeout):
+                    async with connect(url, extra_headers=headers) as ws:
+                        await ws.send_message(_encode({**request, "id": request_id}).decode())
+                        while True:
+                            reply = _decode(await ws.get_message())
+                            if reply.get("id") == request_id:
+                                return dict(reply)
+            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError) as exc:
+                log.info("forwarding to %s for %s: %s", url, client, exc or type(exc).__name__)
+        raise RPCError("failedToForward", "No upstream answered.")
 
     async def _handle(self, call: Call[Any]) -> Forwarded:
         name = call.request.method
         if name in ADMIN_METHODS and not call.session.admin:
             raise RPCError("forbidden")
-        return Forwarded(await self.forward(call.params, call.api_version))
+        reply = await self.forward(call.params, call.api_version, call.session.remote)
+        return Forwarded(reply)
+
+
+def forwarding_headers(client: str) -> list[tuple[bytes, bytes]]:
+    """``Forwarded`` (RFC 7239, IPv6 quoted in brackets) and ``X-Forwarded-For``."""
+    node = f'"[{client}]"' if ":" in client else client
+    return [(b"forwarded", f"for={node}".encode()), (b"x-forwarded-for", client.encode())]
 
 
 def from_config(cfg: SourceConfig, urls: Sequence[str] | None = None) -> Forwarder | None:
     """The pool for an ``upstream:`` source (or for ``urls``); None without an upstream."""
     urls = sources.upstream_urls(cfg.source) if urls is None else urls
-    return Forwarder(urls, cfg.forward_pool, cfg.forward_timeout) if urls else None
+    if not urls:
+        return None
+    return Forwarder(urls, cfg.forward_pool, cfg.forward_timeout, client_ip=cfg.forward_client_ip)

@@ -12,6 +12,7 @@ _SUBSCRIBE_FIELDS = (
     "fee_base",
     "reserve_base",
     "reserve_inc",
+    "network_id",
     "validated_ledgers",
 )
 

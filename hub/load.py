@@ -22,6 +22,7 @@ DEFAULT_COSTS: Final[Mapping[str, int]] = {
     "malformed": 100,
     "exception": 100,
     "subscribe_item": 4,
+    "snapshot": 400,
 }
 
 

@@ -4,18 +4,20 @@ Registered the way ejabberd's "API Versioning" describes
 (https://docs.ejabberd.im/developer/ejabberd-api/api_versioning/): ``since`` is the
 API version at which that definition starts; a request at version N runs the newest
 definition at or below N. Plain functions are answered in line; ``publish`` may wait
-for room in the publish queue, and the lookups (``ledger``, ``tx``, ``ledger_entry``)
-for a ledger still arriving or for the upstream.
+for room in the publish queue, ``subscribe`` when it reads book snapshots, and the
+lookups (``ledger``, ``tx``, ``ledger_entry``) for a ledger still arriving or for the
+upstream.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from . import events, lookup
+from . import books, events, identity, lookup
 from .dispatch import Call as _Call
-from .dispatch import Methods
+from .dispatch import Later, Methods
 from .errors import RPCError
 from .fanout import route
 from .protocol import Forwarded
@@ -36,7 +38,11 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
 
 @METHODS.register("ping")
 def ping(call: Call) -> dict[str, Any]:
-    return {}
+    """rippled's doPing: an admin learns its role, and on a WebSocket (the only
+    transport with a consumer to be exempt) that it is never charged."""
+    if not call.session.admin:
+        return {}
+    return {"role": "admin", "unlimited": True} if call.session.streams else {"role": "admin"}
 
 
 @METHODS.register("version")
@@ -53,23 +59,30 @@ def version_v2(call: Call) -> dict[str, Any]:
 @METHODS.register("server_info")
 def server_info(call: Call) -> dict[str, Any]:
     node = call.node
+    upstream = node.upstream_identity
     info: dict[str, Any] = {
-        "build_version": BUILD_VERSION,
-        "server_state": "full",
+        "build_version": (upstream and upstream.build_version)
+        or identity.build_version(BUILD_VERSION),
+        "server_state": _server_state(call),
         "uptime": node.uptime(),
         "complete_ledgers": node.ledger.complete_ledgers(),
         "load_factor": 1,
         "peers": 0,
+        "network_id": node.network_id,
+        "hostid": node.identity.hostid(call.session.admin),
+        "pubkey_node": node.identity.pubkey_node,
     }
     validated = node.ledger.validated_ledger(node.clock())
     if validated is not None:
         info["validated_ledger"] = validated
-    else:
-        info["server_state"] = "connected"
-    if node.config.server.network_id is not None:
-        info["network_id"] = node.config.server.network_id
-    info["hub"] = _hub_figures(call)
+    info["hub"] = {"build_version": BUILD_VERSION, **_hub_figures(call)}
     return {"info": info}
+
+
+def _server_state(call: Call) -> str:
+    """rippled's operating mode as the hub can know it: ``full`` once it has a
+    ledger, ``connected`` before."""
+    return "full" if call.node.ledger.latest is not None else "connected"
 
 
 def _hub_figures(call: Call) -> dict[str, Any]:
@@ -121,6 +134,7 @@ def connections(call: Call) -> dict[str, Any]:
                 "remote": session.remote,
                 "admin": session.admin,
                 "api_version": session.stream_version,
+                "compression": session.deflate is not None,
                 "balance": round(node.load.balance(session.load_key)),
                 "warned": session.warned,
                 "in_flight": session.sink.in_flight,
@@ -138,24 +152,77 @@ def connections(call: Call) -> dict[str, Any]:
 
 
 @METHODS.register("subscribe")
-def subscribe(call: Call) -> dict[str, Any]:
-    """Add subscriptions; this connection's streams now render at this request's version."""
-    node, session = call.node, call.session
+def subscribe(call: Call) -> dict[str, Any] | Later:
+    """Add subscriptions; this connection's streams now render at this request's version.
+
+    Everything is checked first. Book snapshots are the only wait: then the rest is
+    returned to be awaited in a task (a failed snapshot has changed nothing), and goes
+    live in one step once they are read; what was published meanwhile follows the reply
+    from the history, so snapshot and stream meet without a gap.
+    """
     _needs_a_stream(call)
-    change = parse_change(call.params, admin=session.admin, subscribe=True)
-    limit = node.config.limits.max_subscriptions_per_connection
-    if node.subscriptions.own(session).size + change.size > limit:
-        raise RPCError(
-            "invalidParams", f"Too many subscriptions on one connection (limit {limit})."
-        )
+    change = parse_change(call.params, admin=call.session.admin)
+    _within_limit(call, change)
     since = _since_ledger(call)
+    if change.snapshots:
+        return Later(partial(_subscribe_after_snapshot, call, change, since))
+    return _go_live(call, change, since, None)
+
+
+async def _subscribe_after_snapshot(
+    call: Call, change: Change, since: int | None
+) -> dict[str, Any]:
+    snapshot = await _snapshot(call, change)
+    _within_limit(call, change)
+    call.charge("snapshot", len(change.snapshots))
+    return _go_live(call, change, since, snapshot)
+
+
+def _go_live(
+    call: Call, change: Change, since: int | None, snapshot: books.Snapshot | None
+) -> dict[str, Any]:
+    node, session = call.node, call.session
     call.charge("subscribe_item", change.size)
     node.subscriptions.subscribe(session, change)
     session.stream_version = call.api_version
     result = node.ledger.subscribe_fields() if "ledger" in change.streams else {}
+    if "server" in change.streams:
+        status = _server_state(call)
+        result.update(
+            identity.server_fields(node.identity, admin=session.admin, server_status=status)
+        )
     if since is not None:
         result.update(_replay(call, change, since))
+    if snapshot is not None:
+        result.update(snapshot.result)
+        if since is None and snapshot.ledger_index is not None:
+            _catch_up(call, change, snapshot.ledger_index)
     return result
+
+
+def _within_limit(call: Call, change: Change) -> None:
+    limit = call.node.config.limits.max_subscriptions_per_connection
+    if call.node.subscriptions.own(call.session).size + change.size > limit:
+        raise RPCError(
+            "invalidParams", f"Too many subscriptions on one connection (limit {limit})."
+        )
+
+
+async def _snapshot(call: Call, change: Change) -> books.Snapshot:
+    source = call.node.book_source
+    if source is None:
+        raise RPCError(
+            "notSupported", "Book snapshots need a source that holds books (simulator, upstream)."
+        )
+    return await books.take_snapshot(source, change.snapshots, call.node.ledger.index)
+
+
+def _catch_up(call: Call, change: Change, read_at: int) -> None:
+    """Queue after the reply the book messages of ledgers published after the one the
+    snapshot was read from (a ledger that closed while an upstream was asked)."""
+    latest = call.node.history.latest
+    if latest is not None and latest > read_at:
+        _replay(call, Change(books=change.books), read_at)
 
 
 def _since_ledger(call: Call) -> int | None:
@@ -210,7 +277,7 @@ def _needs_a_stream(call: Call) -> None:
 @METHODS.register("unsubscribe")
 def unsubscribe(call: Call) -> dict[str, Any]:
     _needs_a_stream(call)
-    change = parse_change(call.params, admin=call.session.admin, subscribe=False)
+    change = parse_change(call.params, admin=call.session.admin)
     call.node.subscriptions.unsubscribe(call.session, change)
     return {}
 

@@ -23,9 +23,10 @@ from typing import Any
 
 import trio
 
-from . import broker, events, forward, leader, lookup, sources
+from . import broker, events, forward, identity, leader, lookup, sources
 from . import config as _config
 from .bearer import Bearer, check_bearer
+from .books import BookSource, UpstreamBooks
 from .clientaddr import Networks, client_address
 from .deflate import DeflateParams
 from .dispatch import Method, Methods, Outcome, Pending, begin
@@ -42,6 +43,7 @@ from .protocol import LOAD_WARNING, NO_EXTRAS, Extras
 from .render import Frames
 from .session import NO_STREAM, Session, Sink
 from .sources.upstream import UpstreamStatus
+from .stamp import stamp
 from .stats import Stats
 from .subscriptions import Subscriptions
 from .versions import VersionPolicy
@@ -95,6 +97,12 @@ class Node:
         self.bus = bus if bus is not None else broker.from_config(config.cluster)
         self.forwarder = forwarder or forward.from_config(config.source)
         self.worker = worker
+        self.identity = identity.NodeIdentity.create(config.source.seed)
+        # What book snapshots are read from: the upstream's book_offers when there is
+        # one, the simulator's books once it runs (sources.Started.books).
+        self.book_source: BookSource | None = (
+            UpstreamBooks(self.forwarder.forward) if self.forwarder is not None else None
+        )
         self._admin = Networks.parse(config.admin.ips)
         self._trusted = Networks.parse(config.server.trusted_proxies)
         self._proxy_warned = False
@@ -133,11 +141,9 @@ class Node:
 
     async def _start_source(self, nursery: trio.Nursery) -> None:
         """The source, or on a cluster node the candidacy that runs it while leading."""
-        cfg = self.config.source
+        cfg, network_id = self.config.source, self.config.server.network_id or 0
         if self.leadership is None:
-            started = await sources.start(cfg, self.publisher(), nursery)
-            if started.upstream is not None:
-                self._watch_upstream(started.upstream)
+            self._took(await sources.start(cfg, self.publisher(), nursery, network_id))
             return
         sources.check(cfg.source)
         urls = sources.upstream_urls(cfg.source)
@@ -146,9 +152,17 @@ class Node:
             self._watch_upstream(status)
 
         async def lead(nursery: trio.Nursery, send: Any, tail: Tail | None) -> None:
-            await sources.start(cfg, send, nursery, tail=tail, upstream=status)
+            self._took(await sources.start(cfg, send, nursery, network_id, tail=tail,
+                                           upstream=status))  # fmt: skip
 
         await nursery.start(self.leadership.run, lead)
+
+    def _took(self, started: sources.Started) -> None:
+        """What a started source offers the node: its relay's status, its books."""
+        if started.upstream is not None:
+            self._watch_upstream(started.upstream)
+        if started.books is not None:
+            self.book_source = started.books
 
     def _watch_upstream(self, upstream: UpstreamStatus) -> None:
         self.upstream = upstream
@@ -219,9 +233,21 @@ class Node:
         self.history.add(event, Frames(event))
 
     def _take(self, event: events.Event) -> None:
+        stamp(event.body, self.network_id)
         if event.kind == "ledgerClosed":
             self.ledger.update(event.body, self.clock())
             self.health.ledger_seen()
+
+    @property
+    def upstream_identity(self) -> identity.UpstreamIdentity | None:
+        """What the upstream (relayed or forwarded to) said of itself, if anything."""
+        told = self.upstream.identity if self.upstream else None
+        return told or (self.forwarder.identity if self.forwarder else None)
+
+    @property
+    def network_id(self) -> int:
+        """The network ID reported and stamped (:func:`hub.identity.network_id`)."""
+        return identity.network_id(self.config.server.network_id, self.upstream_identity)
 
     # ---- clients ----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ JSON type echoed verbatim, and an optional ``api_version``. Replies follow the X
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -18,6 +19,9 @@ from msgspec import UNSET, Struct, UnsetType
 
 from .errors import RPCError
 from .versions import VersionPolicy
+
+SHUTTING_DOWN: Final = "server shutting down"
+_RESUME_HINT: Final = re.compile(r"since_ledger (\d+)")
 
 MASKED_FIELDS: Final = frozenset({"secret", "seed", "seed_hex", "passphrase", "admin_password"})
 MASK: Final = "<masked>"
@@ -179,3 +183,16 @@ def failure(body: dict[str, Any] | None, error: RPCError, extras: Extras = NO_EX
     merged = msgspec.to_builtins(reply)
     merged.update(error.extra)
     return encode(merged)
+
+
+def goodbye(resume_point: int | None) -> str:
+    """The close reason of a client the hub drains: where it resumes without loss."""
+    if resume_point is None:
+        return SHUTTING_DOWN
+    return f"{SHUTTING_DOWN}; resume with since_ledger {resume_point}"
+
+
+def resume_hint(reason: str | None) -> int | None:
+    """The ``since_ledger`` a close reason from :func:`goodbye` names, if any."""
+    match = _RESUME_HINT.search(reason or "")
+    return int(match[1]) if match else None

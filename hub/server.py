@@ -25,7 +25,7 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import RemoteProtocolError
 
 from . import config as _config
-from . import deflate, events, http, httpd, proxyproto, tls
+from . import deflate, events, http, httpd, protocol, proxyproto, tls
 from .connection import Connection
 from .dispatch import Methods
 from .node import Identity, Message, Node
@@ -145,18 +145,11 @@ class Hub:
         for i, conn in enumerate(conns):
             with trio.move_on_at(start + cfg.drain_spread * i / len(conns)):
                 await self._now.wait()
-            conn.close(CloseReason.GOING_AWAY, self._goodbye())
+            conn.close(CloseReason.GOING_AWAY, protocol.goodbye(self.node.resume_point()))
         with trio.move_on_after(cfg.close_timeout * 2):
             while self.connections:
                 self._changed = trio.Event()
                 await self._changed.wait()
-
-    def _goodbye(self) -> str:
-        """The close reason of a drained client: where it resumes without loss."""
-        point = self.node.resume_point()
-        if point is None:
-            return "server shutting down"
-        return f"server shutting down; resume with since_ledger {point}"
 
     # ---- accepting --------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
-from .accounts import Book, BookSpecError, book_key
+from .accounts import Book, BookSpecError, book_key, parse_domain, reversed_book
 from .addresses import is_classic_address
 from .errors import RPCError
 
@@ -33,19 +33,28 @@ STREAMS: Final = frozenset(
 ADMIN_STREAMS: Final = frozenset({"peer_status"})
 _STREAM_ALIASES: Final = {"rt_transactions": "transactions_proposed"}
 
+SNAPSHOT_LIMIT: Final = 60
+"""Offers per side in a book snapshot: rippled's ``bookOffers.rDefault``."""
+MAX_SNAPSHOT_LIMIT: Final = 100
+"""The most a ``books`` entry's ``limit`` may ask for: rippled's ``bookOffers.rmax``."""
+
 S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
 class BookSub:
-    """One ``books`` entry: the book, and whether its reverse is wanted too."""
+    """One ``books`` entry: the subscriber's book (``in`` = taker_pays, ``out`` =
+    taker_gets, as :func:`~hub.accounts.book_key`), whether its reverse is wanted too,
+    and what a snapshot of it asks for."""
 
     book: Book
     both: bool = False
+    snapshot: bool = False
+    taker: str | None = None
+    limit: int = SNAPSHOT_LIMIT
 
     def books(self) -> tuple[Book, ...]:
-        gets_cur, gets_iss, pays_cur, pays_iss = self.book
-        return (self.book, (pays_cur, pays_iss, gets_cur, gets_iss)) if self.both else (self.book,)
+        return (self.book, reversed_book(self.book)) if self.both else (self.book,)
 
 
 @dataclass(slots=True)
@@ -63,8 +72,21 @@ class Change:
             len(self.streams) + len(self.accounts) + len(self.accounts_proposed) + len(self.books)
         )
 
+    @property
+    def snapshots(self) -> tuple[BookSub, ...]:
+        """The ``books`` entries that asked for the current book (``snapshot: true``)."""
+        return tuple(sub for sub in self.books if sub.snapshot)
 
-def parse_change(params: Mapping[str, Any], *, admin: bool, subscribe: bool) -> Change:
+
+def wants_snapshot(params: Mapping[str, Any]) -> bool:
+    """Whether a request asks for any book snapshot (before it is validated)."""
+    books = params.get("books")
+    return isinstance(books, list) and any(
+        isinstance(spec, dict) and (spec.get("snapshot") or spec.get("state_now")) for spec in books
+    )
+
+
+def parse_change(params: Mapping[str, Any], *, admin: bool) -> Change:
     """Validate a whole (un)subscribe request; raises :class:`RPCError`, changes nothing."""
     if "url" in params:
         raise RPCError(
@@ -74,7 +96,7 @@ def parse_change(params: Mapping[str, Any], *, admin: bool, subscribe: bool) -> 
     streams = _streams(params.get("streams"), admin=admin) if "streams" in params else frozenset()
     accounts = _accounts(params, "accounts")
     proposed = _accounts(params, "accounts_proposed") | _accounts(params, "rt_accounts")
-    books = _books(params.get("books"), subscribe=subscribe) if "books" in params else ()
+    books = _books(params.get("books")) if "books" in params else ()
     return Change(streams, accounts, proposed, books)
 
 
@@ -106,29 +128,43 @@ def _accounts(params: Mapping[str, Any], key: str) -> frozenset[str]:
     return frozenset(value)
 
 
-def _books(value: object, *, subscribe: bool) -> tuple[BookSub, ...]:
+def _books(value: object) -> tuple[BookSub, ...]:
     if not isinstance(value, list):
         raise RPCError("invalidParams", "Field 'books' must be an array.")
-    out = []
-    for i, spec in enumerate(value):
-        where = f"books[{i}]"
-        if not isinstance(spec, dict):
-            raise RPCError("invalidParams", f"{where} must be an object.")
-        for flag in ("both", "snapshot"):
-            if flag in spec and not isinstance(spec[flag], bool):
-                raise RPCError("invalidParams", f"{where}.{flag} must be a boolean.")
-        if "taker" in spec and not is_classic_address(spec["taker"]):
-            raise RPCError("actMalformed", f"Account malformed: {where}.taker.")
-        try:
-            book = book_key(spec.get("taker_gets", {}), spec.get("taker_pays", {}))
-        except BookSpecError as exc:
-            raise RPCError(exc.token, f"{where}: {exc}") from None
-        if subscribe and spec.get("snapshot"):
-            raise RPCError(
-                "notSupported", "Book snapshots need order-book state this hub does not hold."
-            )
-        out.append(BookSub(book, bool(spec.get("both", False))))
-    return tuple(out)
+    return tuple(_book_entry(spec, f"books[{i}]") for i, spec in enumerate(value))
+
+
+def _book_entry(spec: object, where: str) -> BookSub:
+    """One ``books`` entry, checked in rippled's order (``doSubscribe``): shape, then
+    taker_pays, taker_gets and the market, then ``taker`` (``badIssuer``) and
+    ``domain``; the hub's own checks on the flags and ``limit`` come last."""
+    if not isinstance(spec, dict) or "taker_pays" not in spec or "taker_gets" not in spec:
+        raise RPCError(
+            "invalidParams", f"{where} must be an object with taker_pays and taker_gets."
+        )
+    for side in ("taker_pays", "taker_gets"):
+        if spec[side] is not None and not isinstance(spec[side], dict):
+            raise RPCError("invalidParams", f"{where}.{side} must be an object.")
+    try:
+        book = book_key(spec["taker_gets"], spec["taker_pays"])
+        taker = spec.get("taker")
+        if "taker" in spec and not is_classic_address(taker):
+            raise BookSpecError("badIssuer", "taker is not an account")
+        if "domain" in spec:
+            in_cur, in_iss, out_cur, out_iss, _ = book
+            book = (in_cur, in_iss, out_cur, out_iss, parse_domain(spec["domain"]))
+    except BookSpecError as exc:
+        raise RPCError(exc.token, f"{where}: {exc}.") from None
+    flags: dict[str, bool] = {}
+    for name, alias in (("both", "both_sides"), ("snapshot", "state_now")):
+        for key in (name, alias):
+            if key in spec and not isinstance(spec[key], bool):
+                raise RPCError("invalidParams", f"{where}.{key} must be a boolean.")
+        flags[name] = bool(spec.get(name) or spec.get(alias))
+    limit = spec.get("limit", SNAPSHOT_LIMIT)
+    if type(limit) is not int or not 1 <= limit <= MAX_SNAPSHOT_LIMIT:
+        raise RPCError("invalidParams", f"{where}.limit must be an integer from 1 to 100.")
+    return BookSub(book, flags["both"], flags["snapshot"], taker, limit)
 
 
 @dataclass(slots=True)

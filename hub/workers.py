@@ -133,7 +133,7 @@ async def _parent(cfg: _config.Config, port: int) -> int:
             # Pipe mode: the parent runs the source and is the sequencer.
             send, receive = trio.open_memory_channel[Any](cfg.source.publish_queue)
             if pipe:
-                await sources.start(cfg.source, send.clone(), nursery)
+                await sources.start(cfg.source, send.clone(), nursery, cfg.server.network_id or 0)
             if not await _spawn(plans, procs):
                 return 1
             if pipe:

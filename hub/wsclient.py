@@ -45,9 +45,11 @@ async def connect(
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     stream: trio.abc.Stream
     if secure:
-        stream = await trio.open_ssl_over_tcp_stream(
+        tls = await trio.open_ssl_over_tcp_stream(
             parts.hostname, port, ssl_context=ssl_context or ssl.create_default_context()
         )
+        await _handshake(tls)
+        stream = tls
     else:
         stream = await trio.open_tcp_stream(parts.hostname, port)
     try:
@@ -67,3 +69,14 @@ async def connect(
         raise
     finally:
         await trio.aclose_forcefully(stream)
+
+
+async def _handshake(stream: trio.SSLStream[trio.SocketStream]) -> None:
+    """The TLS handshake now, so a certificate the client refuses raises here as the
+    ``ssl`` error (an OSError) instead of leaving trio-websocket waiting."""
+    try:
+        await stream.do_handshake()
+    except trio.BrokenResourceError as exc:
+        await trio.aclose_forcefully(stream)
+        cause = exc.__cause__
+        raise (cause if isinstance(cause, OSError) else OSError(str(exc))) from None

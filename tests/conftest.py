@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from tests.redis_server import RedisServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ADMIN_PING = {"role": "admin", "unlimited": True}
+"""What ``ping`` answers an admin on a WebSocket (rippled's doPing); test clients on
+127.0.0.1 are admins by the default ``[admin] ips``."""
+ADMIN_PING_TEXT = '{"role":"admin","unlimited":true}'
 
 
 def make_config(**sections: dict[str, Any]) -> Config:

@@ -3,12 +3,16 @@
 It keeps every ledger it has published (or been told about) in rippled's v2 ``ledger``
 shape, so a relaying hub can mend gaps from it, and answers ``account_info`` and the
 admin ``peers`` so forwarding can be checked. ``forget`` drops a ledger from its
-history, as a rippled with a short history would.
+history, as a rippled with a short history would. ``server_info`` says
+:data:`BUILD_VERSION` and the configured ``network_id``, as a rippled does; ``fee``,
+``ledger`` with ``"validated"`` and ``account_info``'s ``Sequence`` are what client
+libraries' autofill asks for; ``book_offers`` answers :attr:`FakeRippled.book` (and
+waits for :attr:`FakeRippled.book_gate` when one is set).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import trio
 
@@ -17,24 +21,34 @@ from hub import methods as real
 from hub.dispatch import Call, Methods
 from hub.errors import RPCError
 from hub.sources.upstream import FEE_SETTINGS_INDEX
-from tests.conftest import make_config
+from tests.conftest import eventually, make_config, start_hub
+from tests.samples import ledger_closed
+
+BUILD_VERSION: Final = "2.4.0"
 
 
 class FakeRippled:
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, network_id: int | None = None) -> None:
         self.ledgers: dict[int, dict[str, Any]] = {}
         self.fees: dict[int, dict[str, Any]] = {}
         self.asked: list[str] = []
+        self.book_requests: list[dict[str, Any]] = []
+        self.book: dict[str, Any] | None = None
+        self.book_gate: trio.Event | None = None
         table = Methods()
-        for name in ("ping", "subscribe", "unsubscribe", "publish", "server_info"):
+        for name in ("ping", "subscribe", "unsubscribe", "publish"):
             table.register(name, admin=name == "publish")(getattr(real, name))
+        table.register("server_info")(self._server_info)
         table.register("version")(real.version_v1)
         table.register("version", since=2)(real.version_v2)
         table.register("ledger")(self._ledger)
         table.register("ledger_entry")(self._ledger_entry)
         table.register("account_info")(self._account_info)
+        table.register("fee")(self._fee)
+        table.register("book_offers")(self._book_offers)
         table.register("peers", admin=True)(self._peers)
-        self.hub = Hub(make_config(server={"port": port}), methods=table)
+        config = make_config(server={"port": port, "network_id": network_id})
+        self.hub = Hub(config, methods=table)
 
     async def start(self, nursery: trio.Nursery) -> None:
         await nursery.start(self.hub.run)
@@ -69,9 +83,17 @@ class FakeRippled:
     def forget(self, index: int) -> None:
         del self.ledgers[index]
 
+    async def _server_info(self, call: Call) -> dict[str, Any]:
+        self.asked.append("server_info")
+        result = real.server_info(call)
+        info = {k: v for k, v in result["info"].items() if k != "hub"}
+        return {"info": {**info, "build_version": BUILD_VERSION}}
+
     async def _ledger(self, call: Call) -> dict[str, Any]:
         self.asked.append("ledger")
         index = call.params.get("ledger_index")
+        if index == "validated" and self.hub.node.ledger.index is not None:
+            return {"ledger_index": self.hub.node.ledger.index, "validated": True, "ledger": {}}
         if index not in self.ledgers:
             raise RPCError("lgrNotFound", "ledgerNotFound")
         return {"ledger": self.ledgers[index], "ledger_index": index, "validated": True}
@@ -88,10 +110,46 @@ class FakeRippled:
         if call.params.get("account") == "rBad":
             raise RPCError("actMalformed")
         return {
-            "account_data": {"Account": call.params.get("account"), "Balance": "1000"},
+            "account_data": {
+                "Account": call.params.get("account"),
+                "Balance": "1000",
+                "Sequence": 7,
+            },
             "seen_api_version": call.api_version,
         }
+
+    async def _fee(self, call: Call) -> dict[str, Any]:
+        self.asked.append("fee")
+        drops = {"base_fee": "10", "median_fee": "5000", "minimum_fee": "10"}
+        return {"drops": {**drops, "open_ledger_fee": "10"}, "current_queue_size": "0"}
+
+    async def _book_offers(self, call: Call) -> dict[str, Any]:
+        self.asked.append("book_offers")
+        self.book_requests.append(dict(call.params))
+        if self.book_gate is not None:
+            await self.book_gate.wait()
+        if self.book is None:
+            raise RPCError("lgrNotFound", "ledgerNotFound")
+        return self.book
 
     async def _peers(self, call: Call) -> dict[str, Any]:
         self.asked.append("peers")
         return {"peers": []}
+
+
+async def start_relay(
+    nursery: trio.Nursery, network_id: int = 21338, ledger: int | None = None
+) -> tuple[FakeRippled, Hub]:
+    """A FakeRippled on ``network_id`` and a hub relaying it, both links up; with
+    ``ledger``, that ledger published upstream and relayed."""
+    fake = FakeRippled(network_id=network_id)
+    await fake.start(nursery)
+    relay = await start_hub(nursery, make_config(source={"source": f"upstream:{fake.url}"}))
+    await eventually(lambda: relay.node.upstream is not None and relay.node.upstream.connected)
+    await eventually(
+        lambda: relay.node.forwarder is not None and relay.node.forwarder.connected > 0
+    )
+    if ledger is not None:
+        await fake.hub.publish(ledger_closed(ledger))
+        await eventually(lambda: relay.node.ledger.index == ledger)
+    return fake, relay

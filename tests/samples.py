@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from hub import ctid
 from hub.addresses import encode_account_id
 
 
@@ -30,6 +31,7 @@ def ledger_closed(index: int, txn_count: int = 0) -> dict[str, Any]:
         "reserve_inc": 200_000,
         "txn_count": txn_count,
         "validated_ledgers": f"1-{index}",
+        "network_id": 0,
     }
 
 
@@ -47,7 +49,13 @@ def _tx(tx_json: dict[str, Any], meta: dict[str, Any], index: int, seq: int) -> 
         "engine_result": "tesSUCCESS",
         "engine_result_code": 0,
         "engine_result_message": "The transaction was applied.",
+        "ctid": ctid.encode(index, meta["TransactionIndex"], 0),
     }
+
+
+def legacy(message: dict[str, Any]) -> dict[str, Any]:
+    """The message as an older rippled sends it: no ``ctid``, no ``network_id``."""
+    return {k: v for k, v in message.items() if k not in ("ctid", "network_id")}
 
 
 def _account_root(addr: str, balance: str) -> dict[str, Any]:
@@ -154,9 +162,43 @@ def offer_crossing(index: int, seq: int, taker: str = CAROL, maker: str = DAN) -
     return _tx(tx, meta, index, seq)
 
 
+def offer_create(
+    index: int, seq: int, owner: str, taker_gets: Any, taker_pays: Any
+) -> dict[str, Any]:
+    """An OfferCreate that rests whole: its metadata creates the Offer."""
+    tx = {
+        "TransactionType": "OfferCreate",
+        "Account": owner,
+        "TakerGets": taker_gets,
+        "TakerPays": taker_pays,
+        "Fee": "12",
+        "Sequence": seq,
+    }
+    offer = {
+        "CreatedNode": {
+            "LedgerEntryType": "Offer",
+            "LedgerIndex": h("offer", owner, seq),
+            "NewFields": {
+                "Account": owner,
+                "BookDirectory": h("book", str(taker_gets), str(taker_pays)),
+                "Sequence": seq,
+                "TakerGets": taker_gets,
+                "TakerPays": taker_pays,
+            },
+        }
+    }
+    meta = {
+        "AffectedNodes": [_account_root(owner, "50"), offer],
+        "TransactionIndex": seq,
+        "TransactionResult": "tesSUCCESS",
+    }
+    return _tx(tx, meta, index, seq)
+
+
 def proposed(message: dict[str, Any]) -> dict[str, Any]:
     """The unvalidated form of a transaction message, as transactions_proposed gets it."""
-    out = {k: v for k, v in message.items() if k not in ("meta", "ledger_index", "ledger_hash")}
+    dropped = ("meta", "ledger_index", "ledger_hash", "ctid")
+    out = {k: v for k, v in message.items() if k not in dropped}
     out.update(validated=False, status="proposed", ledger_current_index=message["ledger_index"])
     return out
 

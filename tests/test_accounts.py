@@ -13,6 +13,8 @@ from hub.accounts import (
     book_key,
     mentioned_accounts,
     normalize_currency,
+    parse_domain,
+    reversed_book,
 )
 from hub.addresses import ACCOUNT_ONE, ACCOUNT_ZERO, encode_account_id
 
@@ -234,10 +236,65 @@ def test_offer_crossing_counts_makers_and_issuers_inside_taker_amounts() -> None
 
 
 def test_affected_books_of_a_crossing_normalises_currency() -> None:
+    # Each book is (in = TakerGets, out = TakerPays, domain): the offers a crossing
+    # consumed sell USD for XRP (one with USD written in hex), the new one XRP for EUR.
     assert affected_books(_crossing_meta()) == {
-        ("USD", GATEWAY, "XRP", ""),
-        ("XRP", "", "EUR", GATEWAY2),
+        ("USD", GATEWAY, "XRP", "", ""),
+        ("XRP", "", "EUR", GATEWAY2, ""),
     }
+
+
+def test_modified_offers_are_read_from_previous_fields() -> None:
+    # rippled's processTxn reads a ModifiedNode's PreviousFields: the book the offer
+    # was in before the change, even where FinalFields say something else ...
+    moved = _offer_node(
+        "ModifiedNode",
+        CAROL,
+        {"currency": "EUR", "issuer": GATEWAY2, "value": "1"},
+        "5",
+        {"TakerGets": {"currency": "USD", "issuer": GATEWAY, "value": "2"}, "TakerPays": "9"},
+    )
+    # ... and skips one whose PreviousFields lack TakerGets or TakerPays.
+    flags_only = _offer_node("ModifiedNode", BOB, "5", {**_USD, "value": "1"}, {"Flags": 0})
+    half = _offer_node("ModifiedNode", BOB, "5", {**_USD, "value": "1"}, {"TakerPays": "7"})
+    no_previous = _offer_node("ModifiedNode", DAVE, "5", {**_USD, "value": "1"})
+    meta = {"AffectedNodes": [moved, flags_only, half, no_previous]}
+    assert affected_books(meta) == {("USD", GATEWAY, "XRP", "", "")}
+
+
+def test_only_successful_transactions_reach_books() -> None:
+    meta = _crossing_meta()
+    assert affected_books({**meta, "TransactionResult": "tecKILLED"}) == frozenset()
+    assert affected_books({**meta, "TransactionResult": "tesSUCCESS"}, "tecKILLED")
+    without = {k: v for k, v in meta.items() if k != "TransactionResult"}
+    assert affected_books(without, "tecUNFUNDED_OFFER") == frozenset()
+    assert affected_books(without, "tesSUCCESS") == affected_books(without)
+    assert affected_books(without)
+
+
+def test_domain_offers_have_their_own_book() -> None:
+    domain = "5C" * 32
+    created = _offer_node("CreatedNode", ALICE, "10", {**_USD, "value": "1"})
+    created["CreatedNode"]["NewFields"]["DomainID"] = domain.lower()
+    deleted = _offer_node("DeletedNode", BOB, "10", {**_EUR, "value": "1"})
+    deleted["DeletedNode"]["FinalFields"]["DomainID"] = domain
+    # A partial fill leaves DomainID out of PreviousFields, so rippled publishes it to
+    # the open book's listeners; the hub does the same.
+    modified = _offer_node(
+        "ModifiedNode", CAROL, "10", {**_USD, "value": "1"}, {"TakerGets": "12", "TakerPays": _USD2}
+    )
+    modified["ModifiedNode"]["FinalFields"]["DomainID"] = domain
+    meta = {"AffectedNodes": [created, deleted, modified]}
+    assert affected_books(meta) == {
+        ("XRP", "", "USD", GATEWAY, domain),
+        ("XRP", "", "EUR", GATEWAY2, domain),
+        ("XRP", "", "USD", GATEWAY, ""),
+    }
+
+
+_USD = {"currency": "USD", "issuer": GATEWAY}
+_USD2 = {"currency": "USD", "issuer": GATEWAY, "value": "2"}
+_EUR = {"currency": "EUR", "issuer": GATEWAY2}
 
 
 def test_affected_books_ignores_other_entries_and_junk() -> None:
@@ -246,6 +303,8 @@ def test_affected_books_ignores_other_entries_and_junk() -> None:
             _trust_line(ALICE, GATEWAY, "1", "2"),
             _offer_node("CreatedNode", ALICE, {"mpt_issuance_id": "00" * 24, "value": "1"}, "5"),
             {"DeletedNode": {"LedgerEntryType": "Offer", "FinalFields": {"TakerGets": 5}}},
+            {"DeletedNode": {"LedgerEntryType": "Offer", "FinalFields": {"TakerGets": "5"}}},
+            {"ModifiedNode": {"LedgerEntryType": "Offer", "PreviousFields": None}},
             {"ModifiedNode": "Offer"},
             None,
         ]
@@ -425,19 +484,83 @@ def test_amount_issue() -> None:
 
 
 def test_book_key_from_subscribe_specs() -> None:
+    # rippled's doSubscribe: in = taker_pays, out = taker_gets.
     usd = {"currency": "USD", "issuer": GATEWAY}
-    assert book_key({"currency": "XRP"}, usd) == ("XRP", "", "USD", GATEWAY)
-    assert book_key(usd, {"currency": "XRP"}) == ("USD", GATEWAY, "XRP", "")
+    assert book_key({"currency": "XRP"}, usd) == ("USD", GATEWAY, "XRP", "", "")
+    assert book_key(usd, {"currency": "XRP"}) == ("XRP", "", "USD", GATEWAY, "")
     assert book_key({"currency": USD_HEX, "issuer": GATEWAY}, {"currency": "XRP"}) == book_key(
         usd, {"currency": "XRP"}
     )
-    assert book_key({"currency": "XRP", "issuer": ACCOUNT_ZERO}, usd) == ("XRP", "", "USD", GATEWAY)
-    assert book_key({"currency": "0" * 40}, usd) == ("XRP", "", "USD", GATEWAY)
+    assert book_key({"currency": "XRP", "issuer": ACCOUNT_ZERO}, usd) == book_key(
+        {"currency": "XRP"}, usd
+    )
+    assert book_key({"currency": "0" * 40}, usd) == ("USD", GATEWAY, "XRP", "", "")
+    # rippled reads the currency with asString(): null is "", which is XRP.
+    assert book_key({"currency": None}, usd) == ("USD", GATEWAY, "XRP", "", "")
+    assert book_key({"currency": "XRP"}, usd, "AB" * 32)[4] == "AB" * 32
+    assert reversed_book(book_key({"currency": "XRP"}, usd)) == ("XRP", "", "USD", GATEWAY, "")
 
 
-def test_subscribe_books_match_transaction_books() -> None:
-    spec = book_key({"currency": "USD", "issuer": GATEWAY}, {"currency": "XRP"})
-    assert spec in affected_books(_crossing_meta())
+def _ask_and_bid(gateway: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Book_test.cpp's two offers: an ask (TakerPays 700 XRP, TakerGets 100 USD) and a
+    bid (TakerPays 100 USD, TakerGets 75 XRP), as the metadata of their OfferCreates."""
+    usd = {"currency": "USD", "issuer": gateway, "value": "100"}
+    ask = {"AffectedNodes": [_offer_node("CreatedNode", gateway, usd, "700000000")]}
+    bid = {"AffectedNodes": [_offer_node("CreatedNode", gateway, "75000000", usd)]}
+    return ask, bid
+
+
+def test_one_side_subscriber_gets_the_ask_and_not_the_bid() -> None:
+    """Book_test.cpp testOneSideEmptyBook: a subscriber with taker_gets XRP and
+    taker_pays USD receives the offer whose TakerGets is USD, not the reverse one."""
+    ask, bid = _ask_and_bid(ALICE)
+    book = book_key({"currency": "XRP"}, {"currency": "USD", "issuer": ALICE})
+    assert book in affected_books(ask)
+    assert book not in affected_books(bid)
+
+
+def test_both_sides_subscriber_gets_both() -> None:
+    """Book_test.cpp testBothSidesEmptyBook: with ``both`` the reversed book is
+    subscribed too, so both offers arrive."""
+    ask, bid = _ask_and_bid(ALICE)
+    book = book_key({"currency": "XRP"}, {"currency": "USD", "issuer": ALICE})
+    both = {book, reversed_book(book)}
+    assert both & affected_books(ask)
+    assert both & affected_books(bid)
+
+
+def test_multiple_books_route_independently() -> None:
+    """Book_test.cpp testMultipleBooksOneSideEmptyBook: XRP/USD and CNY/JPY books, one
+    side each; only the asks of each arrive."""
+    cny = {"currency": "CNY", "issuer": ALICE}
+    jpy = {"currency": "JPY", "issuer": ALICE}
+    books = {
+        book_key({"currency": "XRP"}, {"currency": "USD", "issuer": ALICE}),
+        book_key(cny, jpy),
+    }
+    jpy_ask = _offer_node("CreatedNode", ALICE, {**jpy, "value": "100"}, {**cny, "value": "700"})
+    jpy_bid = _offer_node("CreatedNode", ALICE, {**cny, "value": "75"}, {**jpy, "value": "100"})
+    assert books & affected_books({"AffectedNodes": [jpy_ask]})
+    assert not books & affected_books({"AffectedNodes": [jpy_bid]})
+
+
+def test_crossing_reaches_the_book_of_the_offers_it_takes() -> None:
+    """Book_test.cpp testCrossingSingleBookOffer: Charlie's OfferCreate (TakerPays 1000
+    USD, TakerGets 1000 XRP) consumes Alice's and Bob's asks (TakerGets USD) and never
+    rests; a taker_gets XRP / taker_pays USD subscriber gets it, once."""
+    usd = {"currency": "USD", "issuer": GATEWAY}
+    consumed = [
+        _offer_node(
+            "DeletedNode",
+            owner,
+            {**usd, "value": "0"},
+            "0",
+            {"TakerGets": {**usd, "value": "500"}, "TakerPays": "500000000"},
+        )
+        for owner in (ALICE, BOB)
+    ]
+    books = affected_books({"AffectedNodes": consumed, "TransactionResult": "tesSUCCESS"})
+    assert books == {book_key({"currency": "XRP"}, usd)}
 
 
 @pytest.mark.parametrize(
@@ -468,7 +591,10 @@ def test_subscribe_books_match_transaction_books() -> None:
             "badMarket",
         ),
         ("XRP", {"currency": "XRP"}, "invalidParams"),
-        ({"currency": "XRP"}, None, "invalidParams"),
+        ({"currency": "XRP"}, None, "srcCurMalformed"),
+        (None, {"currency": "XRP"}, "dstAmtMalformed"),
+        ({"currency": "XRP"}, {"currency": True}, "srcCurMalformed"),
+        ({"currency": "XRP"}, {"currency": "USD", "issuer": None}, "srcIsrMalformed"),
         # Both sides are bad: rippled reports taker_pays first.
         ({"currency": "??"}, {"currency": "??"}, "srcCurMalformed"),
     ],
@@ -478,3 +604,11 @@ def test_book_key_errors_carry_rippled_tokens(gets: Any, pays: Any, token: str) 
         book_key(gets, pays)
     assert info.value.token == token
     assert isinstance(info.value, ValueError)
+
+
+def test_parse_domain() -> None:
+    assert parse_domain("ab" * 32) == "AB" * 32
+    for bad in ("ab" * 31, "zz" * 32, 5, None):
+        with pytest.raises(BookSpecError) as info:
+            parse_domain(bad)
+        assert info.value.token == "domainMalformed"

@@ -21,7 +21,7 @@ from .conftest import Client, expect_close, websocket
 from .wsraw import open_raw
 
 STARTUP = 15  # seconds for a cold interpreter to import and bind, on a busy CI machine
-LISTENING = re.compile(r"listening on (ws://(\d+\.\d+\.\d+\.\d+):(\d+))\n")
+LISTENING = re.compile(r"listening on (wss?://(\d+\.\d+\.\d+\.\d+):(\d+))\n")
 
 
 class HubProcess:

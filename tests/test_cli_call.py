@@ -40,7 +40,10 @@ async def hub_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
 async def test_call_prints_the_commandline_success_shape(hub: Hub) -> None:
     done = await hub_cli("call", "ping", "--url", hub.url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.decode() == '{\n   "result": {\n      "status": "success"\n   }\n}\n'
+    assert done.stdout.decode() == (
+        '{\n   "result": {\n      "role": "admin",\n      "unlimited": true,\n'
+        '      "status": "success"\n   }\n}\n'
+    )
 
 
 async def test_call_error_shape_and_exit_code(hub: Hub) -> None:

@@ -88,7 +88,8 @@ def test_validated_transaction_routing_facts() -> None:
     assert {ALICE, BOB, GATEWAY} <= payment.accounts
     cross = events.parse(offer_crossing(5, 2, CAROL, DAN))
     assert {CAROL, DAN, GATEWAY} <= cross.accounts
-    assert ("USD", GATEWAY, "XRP", "") in cross.books
+    # The consumed offer sells USD for XRP: rippled's Book{in = USD, out = XRP}.
+    assert cross.books == {("USD", GATEWAY, "XRP", "", "")}
 
 
 def test_proposed_transaction_uses_mentioned_accounts_only() -> None:

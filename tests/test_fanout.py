@@ -72,7 +72,7 @@ def received(s: Session) -> list[Any]:
 
 
 def sub(subs: Subscriptions[Session], s: Session, **params: Any) -> None:
-    subs.subscribe(s, parse_change(params, admin=True, subscribe=True))
+    subs.subscribe(s, parse_change(params, admin=True))
 
 
 def test_streams_route_by_type() -> None:
@@ -160,17 +160,43 @@ def test_proposed_transaction_reaches_only_proposed_subscribers() -> None:
 
 
 def test_books_both_directions() -> None:
+    """rippled's direction (Book_test.cpp): the crossing consumes an offer whose
+    TakerGets is USD and TakerPays XRP, so it reaches the subscriber with taker_gets XRP
+    and taker_pays USD, not the one the other way round, and ``both`` either way."""
     subs: Subscriptions[Session] = Subscriptions()
     usd = {"currency": "USD", "issuer": GATEWAY}
     xrp = {"currency": "XRP"}
-    forward, reverse, both = session(), session(), session()
-    sub(subs, forward, books=[{"taker_gets": usd, "taker_pays": xrp}])
-    sub(subs, reverse, books=[{"taker_gets": xrp, "taker_pays": usd}])
+    gets_usd, gets_xrp, both, reverse_both = session(), session(), session(), session()
+    sub(subs, gets_usd, books=[{"taker_gets": usd, "taker_pays": xrp}])
+    sub(subs, gets_xrp, books=[{"taker_gets": xrp, "taker_pays": usd}])
     sub(subs, both, books=[{"taker_gets": xrp, "taker_pays": usd, "both": True}])
+    sub(subs, reverse_both, books=[{"taker_gets": usd, "taker_pays": xrp, "both": True}])
     deliver(events.parse(offer_crossing(5, 2)), subs)
-    assert len(received(forward)) == 1
-    assert received(reverse) == []
+    assert received(gets_usd) == []
+    assert len(received(gets_xrp)) == 1
     assert len(received(both)) == 1
+    assert len(received(reverse_both)) == 1
+
+
+def test_failed_offer_transactions_reach_no_book() -> None:
+    """rippled routes only tesSUCCESS transactions to books (pubValidatedTransaction)."""
+    subs: Subscriptions[Session] = Subscriptions()
+    watcher = session()
+    sub(
+        subs,
+        watcher,
+        books=[
+            {
+                "taker_gets": {"currency": "XRP"},
+                "taker_pays": {"currency": "USD", "issuer": GATEWAY},
+            }
+        ],
+    )
+    failed = offer_crossing(5, 2)
+    failed["meta"]["TransactionResult"] = "tecKILLED"
+    failed["engine_result"] = "tecKILLED"
+    deliver(events.parse(failed), subs)
+    assert received(watcher) == []
 
 
 def test_each_subscriber_gets_its_version_and_bytes_are_shared() -> None:

@@ -14,7 +14,7 @@ from hub import Hub, jsonrpc
 from hub.dispatch import Call, Methods
 from hub.http import HTTPRequest, HTTPResponse, handle
 from hub.protocol import Forwarded
-from tests.conftest import Client, make_config, start_hub, websocket
+from tests.conftest import ADMIN_PING, Client, make_config, start_hub, websocket
 from tests.httpraw import exchange, fetch, http_client, rpc
 from tests.samples import ALICE, BOB, ledger_closed, xrp_payment
 
@@ -42,13 +42,13 @@ async def test_success_is_result_with_status_inside() -> None:
     response = await handle(hub.node, post({"method": "ping", "params": [{}]}))
     assert response.status == 200
     assert (b"content-type", b"application/json") in response.headers
-    assert response.body == b'{"result":{"status":"success"}}'
+    assert response.body == b'{"result":{"role":"admin","status":"success"}}'
 
 
 async def test_params_may_be_absent() -> None:
     hub = Hub(make_config())
     response = await handle(hub.node, post({"method": "ping"}))
-    assert body_of(response) == {"result": {"status": "success"}}
+    assert body_of(response) == {"result": {"role": "admin", "status": "success"}}
 
 
 async def test_error_shape_follows_rippled() -> None:
@@ -93,7 +93,12 @@ async def test_id_jsonrpc_and_ripplerpc_are_echoed_at_the_top() -> None:
             hub.node, post({"method": "ping", "id": 7, "jsonrpc": "2.0", "ripplerpc": "2.0"})
         )
     )
-    assert reply == {"id": 7, "jsonrpc": "2.0", "ripplerpc": "2.0", "result": {"status": "success"}}
+    assert reply == {
+        "id": 7,
+        "jsonrpc": "2.0",
+        "ripplerpc": "2.0",
+        "result": {"role": "admin", "status": "success"},
+    }
 
 
 async def test_credentials_are_masked_in_the_request() -> None:
@@ -240,10 +245,10 @@ async def test_websocket_json_rpc_health_metrics_and_page_share_one_port(
     node = await start_hub(nursery)
     async with websocket(node.url) as ws:
         client = Client(ws)
-        assert (await client.request({"command": "ping", "id": 1}))["result"] == {}
+        assert (await client.request({"command": "ping", "id": 1}))["result"] == ADMIN_PING
         async with http_client(node.port) as http:  # keep-alive: four requests, one socket
             reply = await http.request("POST", "/", {"method": "ping", "params": [{}]})
-            assert reply.json() == {"result": {"status": "success"}}
+            assert reply.json() == {"result": {"role": "admin", "status": "success"}}
             assert (await http.request("GET", "/health")).status == 200
             metrics = await http.request("GET", "/metrics")
             assert metrics.headers["content-type"].startswith("text/plain; version=")
@@ -403,7 +408,7 @@ async def test_stale_ledger_adds_clio_warning_2002_to_replies(
         assert error["status"] == "error"
         assert error["warnings"] == warning
         over_rpc = (await rpc(node.port, "ping")).json()
-        assert over_rpc == {"result": {"status": "success"}, "warnings": warning}
+        assert over_rpc == {"result": {"role": "admin", "status": "success"}, "warnings": warning}
         await node.publish(ledger_closed(6))
         await trio.testing.wait_all_tasks_blocked()
         assert "warnings" not in await client.request({"command": "ping", "id": 4})

@@ -13,7 +13,7 @@ from wsproto.events import CloseConnection, Message, Ping, Pong
 
 from hub import Hub
 
-from .conftest import make_config, start_hub, websocket
+from .conftest import ADMIN_PING_TEXT, make_config, start_hub, websocket
 from .wsraw import RawClient, open_raw
 
 INTERVAL = 5.0
@@ -81,7 +81,9 @@ async def answer_pings_then_request(raw: RawClient, rounds: int, delay: float) -
             break
         await raw.send(event.response())
     assert isinstance(event, Message), f"expected the reply, got {event!r}"
-    assert event.data == '{"id":1,"status":"success","type":"response","result":{}}'
+    assert event.data == (
+        '{"id":1,"status":"success","type":"response","result":' + ADMIN_PING_TEXT + "}"
+    )
 
 
 async def test_client_that_answers_pings_stays_connected(

@@ -18,7 +18,15 @@ from hub import Hub
 from hub import methods as hub_methods
 from hub.dispatch import Call, Methods
 
-from .conftest import Client, expect_close, make_config, start_hub, websocket
+from .conftest import (
+    ADMIN_PING,
+    ADMIN_PING_TEXT,
+    Client,
+    expect_close,
+    make_config,
+    start_hub,
+    websocket,
+)
 from .wsraw import open_raw
 
 
@@ -97,7 +105,7 @@ async def test_ping_envelope(client: Client) -> None:
         "id": 1,
         "status": "success",
         "type": "response",
-        "result": {},
+        "result": ADMIN_PING,
     }
 
 
@@ -106,13 +114,15 @@ async def test_reply_bytes_follow_seed_001_order(hub: Hub) -> None:
         await raw.send_text('{"id":2,"command":"ping"}')
         event = await raw.next_event()
         assert isinstance(event, TextMessage)
-        assert event.data == '{"id":2,"status":"success","type":"response","result":{}}'
+        assert event.data == (
+            '{"id":2,"status":"success","type":"response","result":' + ADMIN_PING_TEXT + "}"
+        )
 
 
 async def test_method_field_instead_of_command(client: Client) -> None:
     reply = await client.request({"method": "ping", "id": 1})
     assert reply["status"] == "success"
-    assert reply["result"] == {}
+    assert reply["result"] == ADMIN_PING
 
 
 async def test_command_and_method_equal(client: Client) -> None:
@@ -188,7 +198,7 @@ async def test_api_version_is_echoed(client: Client) -> None:
         "status": "success",
         "type": "response",
         "api_version": 2,
-        "result": {},
+        "result": ADMIN_PING,
     }
     error = await client.request({"command": "nope", "id": 2, "api_version": 1})
     assert error["api_version"] == 1
@@ -292,7 +302,7 @@ async def test_fragmented_request_is_reassembled(hub: Hub) -> None:
             "id": 7,
             "status": "success",
             "type": "response",
-            "result": {},
+            "result": ADMIN_PING,
         }
 
 
@@ -458,7 +468,13 @@ async def test_server_info(client: Client) -> None:
     assert info["uptime"] >= 0
     assert isinstance(info["complete_ledgers"], str)
     assert info["load_factor"] == 1
-    assert "network_id" not in info
+    # Always there, as client libraries read it: 0 unless configured (rippled's default).
+    assert info["network_id"] == 0
+    # A rippled-style version (so xrpl.js/xrpl-py autofill treat it as >= 1.11.0),
+    # with the hub's own release under "hub".
+    assert info["build_version"] == f"2.3.0-hub.{info['hub']['build_version']}"
+    assert info["pubkey_node"].startswith("n")
+    assert info["hostid"]  # an admin gets the machine's name
     assert info["hub"]["connections"] == 1
     # server_info waits on nothing: it is answered in line and holds no in-flight slot.
     assert info["hub"]["in_flight_requests"] == 0
@@ -505,7 +521,7 @@ async def test_slow_request_does_not_block_others(nursery: trio.Nursery) -> None
         await client.send({"command": "ping", "id": 1})
         await client.send({"command": "version", "id": 2, "api_version": 2})
         quick = await recv_many(client, 2)
-        assert quick[1]["result"] == {}
+        assert quick[1]["result"] == ADMIN_PING
         assert quick[2]["result"] == V2
         gates.release["slow"].set()
         reply = await client.recv()

@@ -12,6 +12,7 @@ import pytest
 import trio
 import trio.testing
 
+from hub import ctid
 from hub.accounts import affected_accounts, affected_books, amount_issue
 from hub.addresses import is_classic_address
 from hub.sources.simulator import (
@@ -168,11 +169,14 @@ def test_transaction_messages_have_the_v2_shape(history: Any) -> None:
         "engine_result",
         "engine_result_code",
         "engine_result_message",
+        "ctid",
     }
     for msgs in ledgers:
         closed = _of_type(msgs, "ledgerClosed")[0]
         for tx in _of_type(msgs, "transaction"):
             assert set(tx) == keys
+            index = tx["meta"]["TransactionIndex"]
+            assert ctid.decode(tx["ctid"]) == (tx["ledger_index"], index, 0)
             assert tx["validated"] is True
             assert tx["status"] == "closed"
             assert tx["engine_result_code"] == 0
@@ -303,7 +307,10 @@ def test_offers_name_their_books(history: Any) -> None:
             books = affected_books(tx["meta"])
             assert books
             body = tx["tx_json"]
-            taken = (*amount_issue(body["TakerPays"]), *amount_issue(body["TakerGets"]))
+            # The offers it took sell what it wants: Book{in = its TakerPays, out = its
+            # TakerGets}, which is the book of a subscriber whose taker_gets is its
+            # TakerGets and taker_pays its TakerPays (Book_test.cpp's crossing cases).
+            taken = (*amount_issue(body["TakerPays"]), *amount_issue(body["TakerGets"]), "")
             assert taken in books
         for tx in txs:
             if tx["tx_json"]["TransactionType"] in ("OfferCreate", "OfferCancel"):
@@ -383,7 +390,9 @@ def test_ledger_closed_fields(history: Any) -> None:
         "reserve_inc",
         "txn_count",
         "validated_ledgers",
+        "network_id",
     }
+    assert closed["network_id"] == 0
     assert (closed["fee_base"], closed["reserve_base"], closed["reserve_inc"]) == (
         10,
         1_000_000,

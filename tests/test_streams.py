@@ -121,6 +121,7 @@ async def test_subscribe_ledger_returns_latest_ledger(publisher: Client, client:
             "fee_base",
             "reserve_base",
             "reserve_inc",
+            "network_id",
             "validated_ledgers",
         )
     }

@@ -7,21 +7,26 @@ from typing import Any
 import pytest
 
 from hub.errors import RPCError
-from hub.subscriptions import Change, Subscriptions, parse_change
+from hub.subscriptions import Change, Subscriptions, parse_change, wants_snapshot
 from tests.samples import ALICE, BOB, GATEWAY
 
 USD = {"currency": "USD", "issuer": GATEWAY}
 XRP = {"currency": "XRP"}
+DOMAIN = "AB" * 32
 
 
-def change(params: dict[str, Any], admin: bool = False, subscribe: bool = True) -> Change:
-    return parse_change(params, admin=admin, subscribe=subscribe)
+def change(params: dict[str, Any], admin: bool = False) -> Change:
+    return parse_change(params, admin=admin)
 
 
-def error_of(params: dict[str, Any], admin: bool = False, subscribe: bool = True) -> str:
+def error_of(params: dict[str, Any], admin: bool = False) -> str:
     with pytest.raises(RPCError) as info:
-        change(params, admin, subscribe)
+        change(params, admin)
     return info.value.token
+
+
+def book(**fields: Any) -> dict[str, Any]:
+    return {"books": [{"taker_gets": XRP, "taker_pays": USD, **fields}]}
 
 
 def test_parses_every_kind() -> None:
@@ -52,10 +57,28 @@ def test_parses_every_kind() -> None:
         ({"accounts": [ALICE[:-1] + ("a" if ALICE[-1] != "a" else "b")]}, "actMalformed"),
         ({"accounts_proposed": [42]}, "actMalformed"),
         ({"books": {}}, "invalidParams"),
-        ({"books": [{"taker_gets": XRP}]}, "srcCurMalformed"),
+        ({"books": ["XRP"]}, "invalidParams"),
+        # rippled's doSubscribe: a missing side or one that is neither object nor null
+        # is invalidParams, before any currency is looked at.
+        ({"books": [{"taker_gets": XRP}]}, "invalidParams"),
+        ({"books": [{"taker_pays": USD}]}, "invalidParams"),
+        ({"books": [{"taker_gets": "XRP", "taker_pays": {"currency": "??"}}]}, "invalidParams"),
+        ({"books": [{"taker_gets": XRP, "taker_pays": None}]}, "srcCurMalformed"),
+        ({"books": [{"taker_gets": None, "taker_pays": USD}]}, "dstAmtMalformed"),
         ({"books": [{"taker_gets": XRP, "taker_pays": XRP}]}, "badMarket"),
-        ({"books": [{"taker_gets": XRP, "taker_pays": USD, "both": "yes"}]}, "invalidParams"),
-        ({"books": [{"taker_gets": XRP, "taker_pays": USD, "snapshot": True}]}, "notSupported"),
+        # taker is checked after the market, and is badIssuer whatever is wrong with it.
+        (book(taker="rNotAnAddress"), "badIssuer"),
+        (book(taker=5), "badIssuer"),
+        ({"books": [{"taker_gets": XRP, "taker_pays": XRP, "taker": "x"}]}, "badMarket"),
+        (book(domain="nothex"), "domainMalformed"),
+        (book(domain=DOMAIN[:-2]), "domainMalformed"),
+        (book(taker="x", domain="nothex"), "badIssuer"),
+        (book(both="yes"), "invalidParams"),
+        (book(snapshot=1), "invalidParams"),
+        (book(state_now="yes"), "invalidParams"),
+        (book(limit=0), "invalidParams"),
+        (book(limit=101), "invalidParams"),
+        (book(limit="10"), "invalidParams"),
         ({"streams": ["peer_status"]}, "noPermission"),
         ({"url": "http://example.invalid/"}, "noPermission"),
     ],
@@ -68,9 +91,31 @@ def test_admin_may_subscribe_to_peer_status() -> None:
     assert change({"streams": ["peer_status"]}, admin=True).streams == {"peer_status"}
 
 
-def test_snapshot_is_fine_on_unsubscribe() -> None:
-    book = {"taker_gets": XRP, "taker_pays": USD, "snapshot": True}
-    assert len(change({"books": [book]}, subscribe=False).books) == 1
+def test_book_entry_fields() -> None:
+    (sub,) = change(book(snapshot=True, taker=ALICE, limit=5, domain=DOMAIN.lower())).books
+    # The subscriber's book is rippled's: in = taker_pays, out = taker_gets.
+    assert sub.book == ("USD", GATEWAY, "XRP", "", DOMAIN)
+    assert (sub.snapshot, sub.both, sub.taker, sub.limit) == (True, False, ALICE, 5)
+    (plain,) = change(book()).books
+    assert (plain.snapshot, plain.taker, plain.limit) == (False, None, 60)
+    assert plain.books() == (("USD", GATEWAY, "XRP", "", ""),)
+
+
+def test_deprecated_both_sides_and_state_now() -> None:
+    (sub,) = change(book(both_sides=True, state_now=True)).books
+    assert sub.both
+    assert sub.snapshot
+    assert sub.books() == (("USD", GATEWAY, "XRP", "", ""), ("XRP", "", "USD", GATEWAY, ""))
+
+
+def test_snapshots_and_wants_snapshot() -> None:
+    params = {"books": [book()["books"][0], book(snapshot=True)["books"][0]]}
+    assert [sub.snapshot for sub in change(params).snapshots] == [True]
+    assert wants_snapshot(params)
+    assert wants_snapshot(book(state_now=True))
+    assert not wants_snapshot(book())
+    assert not wants_snapshot({"books": "x"})
+    assert not wants_snapshot({"streams": ["ledger"]})
 
 
 def test_index_subscribe_unsubscribe_is_exact_inverse() -> None:

@@ -17,8 +17,13 @@ import pytest
 import trio
 
 from hub import Hub
+from hub.accounts import affected_books, book_key, reversed_book
+from hub.sources.simulator import LedgerSimulator
 
-from .conftest import IN_CI, make_config
+from .conftest import ADMIN_PING, IN_CI, eventually, make_config, start_hub
+from .fake_rippled import BUILD_VERSION as FAKE_BUILD_VERSION
+from .fake_rippled import start_relay
+from .samples import ALICE, GATEWAY, ledger_closed, offer_create
 
 JS_DIR = Path(__file__).parent / "js"
 NODE_MIN = (20, 19)  # xrpl 5.3.0's engines field
@@ -92,7 +97,7 @@ async def test_xrpl_js_server_info_ping_and_errors(hub: Hub, node_binary: str) -
 
     ping = summary["ping"]
     assert ping["type"] == "response"
-    assert ping["result"] == {}
+    assert ping["result"] == ADMIN_PING  # the client is on 127.0.0.1, an admin address
     # xrpl.js numbers its requests; the numbers must come back as numbers to match.
     assert isinstance(info["id"], int)
     assert isinstance(ping["id"], int)
@@ -108,7 +113,7 @@ async def test_xrpl_js_server_info_ping_and_errors(hub: Hub, node_binary: str) -
     assert error["data"]["error_code"] == 32
     assert error["data"]["request"]["command"] == "no_such_method"
 
-    assert summary["after_error"]["result"] == {}
+    assert summary["after_error"]["result"] == ADMIN_PING
     assert summary["disconnected"] is True
 
 
@@ -133,3 +138,91 @@ async def test_xrpl_js_emits_stream_events(nursery: trio.Nursery, node_binary: s
         by_ledger[tx["ledger_index"]] = by_ledger.get(tx["ledger_index"], 0) + 1
     for ledger in summary["ledgers"][1:-1]:
         assert by_ledger.get(ledger["index"], 0) == ledger["txn_count"]
+
+
+# --- order books, and autofill's NetworkID (issue 12) -----------------------------------
+
+XRP_SPEC = {"currency": "XRP"}
+USD_SPEC = {"currency": "USD", "issuer": GATEWAY}
+
+
+def _ask_and_bid() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Book_test.cpp's offers: an ask (TakerGets 100 USD, TakerPays 700 XRP) and a bid
+    (TakerGets 75 XRP, TakerPays 100 USD)."""
+    usd = {**USD_SPEC, "value": "100"}
+    return offer_create(5, 1, ALICE, usd, "700000000"), offer_create(5, 2, ALICE, "75000000", usd)
+
+
+@pytest.mark.parametrize("both", [False, True])
+async def test_xrpl_js_book_stream_direction(
+    hub: Hub, node_binary: str, tmp_path: Path, both: bool
+) -> None:
+    """``client.request({command: "subscribe", books: [...]})`` with taker_gets XRP and
+    taker_pays USD: xrpl.js receives the ask and not the bid (Book_test.cpp
+    testOneSideEmptyBook), both with ``both`` (testBothSidesEmptyBook)."""
+    ask, bid = _ask_and_bid()
+    book = {"taker_gets": XRP_SPEC, "taker_pays": USD_SPEC, "both": both}
+    plan = {"books": [book], "publish": [ask, bid, ledger_closed(6)], "ledgers": 1}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    summary = await run_client(node_binary, hub.url, "books.mjs", str(tmp_path / "plan.json"))
+    assert summary["subscribe"]["result"] == {}
+    got = [tx["hash"] for tx in summary["transactions"]]
+    assert got == ([ask["hash"], bid["hash"]] if both else [ask["hash"]])
+    assert summary["transactions"][0]["TakerGets"] == ask["tx_json"]["TakerGets"]
+
+
+async def test_xrpl_js_book_snapshot_and_stream_on_the_simulator(
+    nursery: trio.Nursery, node_binary: str, tmp_path: Path
+) -> None:
+    seed = 41
+    config = make_config(
+        source={"source": "simulator", "ledger_interval": 0.3, "seed": seed, "tx_per_ledger": 30}
+    )
+    node = await start_hub(nursery, config)
+    await eventually(lambda: node.node.ledger.index is not None, timeout=20)
+    usd = {"currency": "USD", "issuer": LedgerSimulator(seed=seed).issuers[0]}
+    book = {"taker_gets": XRP_SPEC, "taker_pays": usd, "snapshot": True, "both": True}
+    (tmp_path / "plan.json").write_text(json.dumps({"books": [book], "ledgers": 4}))
+    summary = await run_client(node_binary, node.url, "books.mjs", str(tmp_path / "plan.json"))
+    node.shutdown()
+    result = summary["subscribe"]["result"]
+    assert set(result) == {"bids", "asks"}
+    assert result["bids"]
+    assert result["asks"]
+    assert all(isinstance(offer["TakerGets"], str) for offer in result["bids"])  # XRP
+    assert all(offer["TakerPays"]["issuer"] == usd["issuer"] for offer in result["bids"])
+    assert all(offer["TakerGets"]["issuer"] == usd["issuer"] for offer in result["asks"])
+    txs = summary["transactions"]
+    assert txs, "no book transaction reached xrpl.js in four ledgers"
+    key = book_key(XRP_SPEC, usd)
+    for tx in txs:
+        assert {key, reversed_book(key)} & affected_books(tx["meta"])
+        assert tx["ctid"] is not None
+
+
+async def test_xrpl_js_autofill_adds_network_id_through_a_relay(
+    nursery: trio.Nursery, node_binary: str
+) -> None:
+    """Relaying a rippled on network 21338, the hub answers server_info with the
+    upstream's build_version and network_id, so xrpl.js's autofill adds NetworkID."""
+    _, relay = await start_relay(nursery, network_id=21338, ledger=90)
+    summary = await run_client(node_binary, relay.url, "autofill.mjs")
+    assert summary["networkID"] == 21338
+    assert summary["buildVersion"] == FAKE_BUILD_VERSION
+    tx = summary["tx"]
+    assert tx["NetworkID"] == 21338
+    assert tx["Sequence"] == 7  # the upstream's account_info, forwarded
+    assert tx["LastLedgerSequence"] == 90 + 20
+    assert tx["Fee"] == "12"  # base_fee_xrp 0.00001 x load_factor 1 x xrpl.js's cushion 1.2
+
+
+@pytest.mark.parametrize(("network", "expected"), [(21338, 21338), (1024, None)])
+async def test_xrpl_js_reads_the_hubs_own_version_as_rippled(
+    nursery: trio.Nursery, node_binary: str, network: int, expected: int | None
+) -> None:
+    """Without an upstream the hub's own ``2.3.0-hub.…`` counts as rippled >= 1.11.0, so
+    NetworkID follows the network alone: added above 1024, left out at or below."""
+    node = await start_hub(nursery, make_config(server={"network_id": network}))
+    summary = await run_client(node_binary, node.url, "autofill.mjs", "prefilled")
+    assert summary["networkID"] == network
+    assert summary["tx"].get("NetworkID") == expected

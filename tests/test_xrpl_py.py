@@ -15,8 +15,13 @@ from xrpl.models.requests import GenericRequest, Ping, ServerInfo
 from xrpl.models.response import ResponseStatus
 
 from hub import Hub
+from hub.accounts import affected_books, book_key, reversed_book
+from hub.sources.simulator import LedgerSimulator
 
-from .conftest import eventually, make_config, start_hub
+from .conftest import ADMIN_PING, eventually, make_config, start_hub
+from .fake_rippled import BUILD_VERSION as FAKE_BUILD_VERSION
+from .fake_rippled import start_relay
+from .samples import ALICE, GATEWAY, ledger_closed, offer_create
 
 ACCOUNT = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh"
 
@@ -48,7 +53,7 @@ async def test_server_info_and_ping(hub: Hub) -> None:
     assert isinstance(info.id, str)  # xrpl-py makes up string ids: echoed as strings
     assert "SERVER_INFO" in info.id.upper()
     assert ping.is_successful()
-    assert ping.result == {}
+    assert ping.result == ADMIN_PING  # the client is on 127.0.0.1, an admin address
 
 
 async def test_caller_ids_and_version_2(hub: Hub) -> None:
@@ -167,3 +172,117 @@ async def test_xrpl_py_reconnect_loop_resumes(nursery: trio.Nursery) -> None:
     assert ledgers == list(range(first_last + 1, first_last + 1 + len(ledgers)))
     assert last == ledgers[-1]
     assert first_seen
+
+
+# --- order books, and autofill's NetworkID (issue 12) -----------------------------------
+
+
+def _usd_book(issuer: str, **flags: Any) -> Any:
+    from xrpl.models.currencies import XRP, IssuedCurrency
+    from xrpl.models.requests import SubscribeBook
+
+    usd = IssuedCurrency(currency="USD", issuer=issuer)
+    return SubscribeBook(taker_gets=XRP(), taker_pays=usd, taker=ACCOUNT, **flags)
+
+
+async def _collect_until_ledger(client: AsyncWebsocketClient, ledgers: int) -> list[Any]:
+    txs, seen = [], 0
+    async for message in client:
+        if message.get("type") == "transaction":
+            txs.append(message)
+        elif message.get("type") == "ledgerClosed":
+            seen += 1
+            if seen == ledgers:
+                return txs
+    raise AssertionError("stream ended")
+
+
+async def test_xrpl_py_book_stream_direction(hub: Hub) -> None:
+    """xrpl-py's Subscribe with taker_gets XRP and taker_pays USD receives the ask
+    (TakerGets USD) and not the bid (TakerGets XRP), as Book_test.cpp pins it."""
+    from xrpl.models.requests import StreamParameter, Subscribe
+
+    usd = {"currency": "USD", "issuer": GATEWAY, "value": "100"}
+    ask = offer_create(5, 1, ALICE, usd, "700000000")
+    bid = offer_create(5, 2, ALICE, "75000000", usd)
+
+    async def session(client: AsyncWebsocketClient) -> Any:
+        reply = await client.request(
+            Subscribe(books=[_usd_book(GATEWAY)], streams=[StreamParameter.LEDGER])
+        )
+        await client.send(GenericRequest(method="publish", messages=[ask, bid, ledger_closed(6)]))
+        return reply, await _collect_until_ledger(client, 1)
+
+    reply, txs = await run_xrpl_py(hub, session)
+    assert reply.is_successful()
+    assert reply.result == {}
+    assert [tx["hash"] for tx in txs] == [ask["hash"]]
+
+
+async def test_xrpl_py_book_snapshot_on_the_simulator(nursery: trio.Nursery) -> None:
+    from xrpl.models.requests import Subscribe
+
+    seed = 43
+    config = make_config(
+        source={"source": "simulator", "ledger_interval": 0.3, "seed": seed, "tx_per_ledger": 30}
+    )
+    node = await start_hub(nursery, config)
+    await eventually(lambda: node.node.ledger.index is not None, timeout=20)
+    issuer = LedgerSimulator(seed=seed).issuers[0]
+
+    async def session(client: AsyncWebsocketClient) -> Any:
+        one = await client.request(Subscribe(books=[_usd_book(issuer, snapshot=True)]))
+        both = await client.request(Subscribe(books=[_usd_book(issuer, snapshot=True, both=True)]))
+        async for message in client:
+            if message.get("type") == "transaction":
+                return one, both, message
+        raise AssertionError("stream ended")
+
+    one, both, tx = await run_xrpl_py(node, session)
+    node.shutdown()
+    assert one.is_successful()
+    assert one.result["offers"]
+    assert all(isinstance(offer["TakerGets"], str) for offer in one.result["offers"])
+    assert set(both.result) == {"bids", "asks"}
+    assert all(isinstance(offer["TakerGets"], str) for offer in both.result["bids"])
+    assert all(isinstance(offer["TakerPays"], str) for offer in both.result["asks"])
+    key = book_key({"currency": "XRP"}, {"currency": "USD", "issuer": issuer})
+    assert {key, reversed_book(key)} & affected_books(tx["meta"])
+
+
+async def test_xrpl_py_autofill_adds_network_id_through_a_relay(nursery: trio.Nursery) -> None:
+    from xrpl.asyncio.transaction import autofill
+    from xrpl.models.transactions import Payment
+
+    _, relay = await start_relay(nursery, network_id=21338, ledger=90)
+
+    async def session(client: AsyncWebsocketClient) -> Any:
+        payment = Payment(account=ACCOUNT, destination=ALICE, amount="1000")
+        return await autofill(payment, client), client.network_id, client.build_version
+
+    tx, network, version = await run_xrpl_py(relay, session)
+    assert (network, version) == (21338, FAKE_BUILD_VERSION)
+    assert tx.network_id == 21338
+    assert tx.sequence == 7  # the upstream's account_info, forwarded
+    assert tx.fee == "10"  # the upstream's fee (open_ledger_fee)
+    assert tx.last_ledger_sequence == 90 + 20
+
+
+async def test_xrpl_py_reads_the_hubs_own_version_as_rippled(nursery: trio.Nursery) -> None:
+    from xrpl.asyncio.transaction import autofill
+    from xrpl.models.transactions import Payment
+
+    node = await start_hub(nursery, make_config(server={"network_id": 21338}))
+
+    async def session(client: AsyncWebsocketClient) -> Any:
+        payment = Payment(
+            account=ACCOUNT,
+            destination=ALICE,
+            amount="1000",
+            sequence=3,
+            fee="12",
+            last_ledger_sequence=99,
+        )
+        return await autofill(payment, client)
+
+    assert (await run_xrpl_py(node, session)).network_id == 21338

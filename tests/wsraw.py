@@ -49,9 +49,10 @@ class RawClient:
         target: str = "/",
         extra_headers: Sequence[tuple[bytes, bytes]] = (),
         timeout: float = 5,  # noqa: ASYNC109
+        local_address: str | None = None,
     ) -> RawClient:
         with trio.fail_after(timeout):
-            stream = await trio.open_tcp_stream(host, port)
+            stream = await trio.open_tcp_stream(host, port, local_address=local_address)
             ws = WSConnection(ConnectionType.CLIENT)
             client = cls(stream, ws)
             await client.send(

@@ -23,6 +23,7 @@ from typing import Any
 
 import trio
 
+from ..books import BookSource
 from ..config import ConfigError, SourceConfig
 from ..history import Tail
 from .upstream import UpstreamStatus
@@ -30,9 +31,11 @@ from .upstream import UpstreamStatus
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """What a started source reports back; ``upstream`` is set for a relay."""
+    """What a started source reports back: ``upstream`` for a relay, ``books`` for a
+    source whose order books answer snapshots (the simulator)."""
 
     upstream: UpstreamStatus | None = None
+    books: BookSource | None = None
 
 
 def upstream_urls(source: str) -> list[str]:
@@ -60,14 +63,16 @@ async def start(
     cfg: SourceConfig,
     send: trio.MemorySendChannel[Any],
     nursery: trio.Nursery,
+    network_id: int = 0,
     *,
     tail: Tail | None = None,
     upstream: UpstreamStatus | None = None,
 ) -> Started:
     """Start the configured source in ``nursery``, publishing into ``send`` (a clone the
-    source owns and closes), after ``tail`` when given; returns once it runs. A relay
-    reports into ``upstream`` when given (a new status otherwise). Raises ConfigError
-    for an unknown source."""
+    source owns and closes), after ``tail`` when given; returns once it runs. Raises
+    ConfigError for an unknown one. ``network_id`` is the simulator's (``[server]
+    network_id``); a relay reports into ``upstream`` when given (a new status otherwise).
+    """
     kind, _, where = cfg.source.partition(":")
     if cfg.source == "none":
         send.close()
@@ -86,13 +91,37 @@ async def start(
         await nursery.start(partial(run_replay, send, Replay(where, cfg.speed, cfg.loop)))
         return Started()
     if cfg.source == "simulator":
-        from .simulator import LedgerSimulator, run_simulator
-
-        first = {} if tail is None else {"start_ledger": tail.ledger_index + 1}
-        sim = LedgerSimulator(
-            seed=cfg.seed, tx_per_ledger=cfg.tx_per_ledger, validators=cfg.validators, **first
-        )
-        await nursery.start(partial(run_simulator, send, interval=cfg.ledger_interval, sim=sim))
-        return Started()
+        return await _start_simulator(cfg, send, nursery, network_id, tail)
     send.close()
     raise ConfigError(f"unknown source {cfg.source!r}")
+
+
+async def _start_simulator(
+    cfg: SourceConfig,
+    send: trio.MemorySendChannel[Any],
+    nursery: trio.Nursery,
+    network_id: int,
+    tail: Tail | None,
+) -> Started:
+    from .simbooks import SimulatorBooks
+    from .simextras import ServerLoad
+    from .simulator import LedgerSimulator, run_simulator
+
+    sim = LedgerSimulator(
+        seed=cfg.seed,
+        tx_per_ledger=cfg.tx_per_ledger,
+        validators=cfg.validators,
+        network_id=network_id,
+        **({} if tail is None else {"start_ledger": tail.ledger_index + 1}),
+    )
+    runner = partial(
+        run_simulator,
+        send,
+        interval=cfg.ledger_interval,
+        sim=sim,
+        proposed=cfg.proposed,
+        consensus=cfg.consensus,
+        load=ServerLoad(sim.seed) if cfg.server_status else None,
+    )
+    await nursery.start(runner)
+    return Started(books=SimulatorBooks(sim.book_state))

@@ -33,12 +33,14 @@ from typing import Any
 
 import trio
 
+from hub import ctid
 from hub.addresses import (
     ACCOUNT_ONE,
     base58check_encode,
     decode_classic_address,
     encode_account_id,
 )
+from hub.books import RestingOffer, quality
 from hub.ledgerdata import (
     RIPPLE_EPOCH_OFFSET,
     TES_MESSAGE,
@@ -46,6 +48,8 @@ from hub.ledgerdata import (
     ripple_time_iso,
     value_text,
 )
+from hub.sources.simbooks import KEPT_LEDGERS, BookState
+from hub.sources.simextras import ServerLoad, consensus_phase
 
 __all__ = [
     "DEFAULT_START_TIME",
@@ -226,6 +230,17 @@ class _Offer(_Entry):
         self.gets = gets
         self.pays = pays
         self.directory = directory
+        self.quality = quality(pays.json(), gets.json())
+
+    def entry(self) -> dict[str, Any]:
+        """The offer as a ledger entry (what book_offers lists)."""
+        return {
+            **self.fields(),
+            "LedgerEntryType": self.entry_type,
+            "PreviousTxnID": self.prev_txn_id,
+            "PreviousTxnLgrSeq": self.prev_txn_lgr,
+            "index": self.index,
+        }
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -370,7 +385,8 @@ class LedgerSimulator:
     ``seed`` fixes everything (accounts, keys, amounts, hashes); ``None`` picks
     a random seed, recorded in :attr:`seed` so a run can be replayed.  The
     object keeps no clock: ``close_ledger`` uses the close time it is given,
-    or ``start_time + 4 * n`` for the n-th close (n from 0).
+    or ``start_time + 4 * n`` for the n-th close (n from 0).  ``network_id``
+    goes into every ``ledgerClosed``, validation and transaction ``ctid``.
     """
 
     def __init__(
@@ -380,10 +396,16 @@ class LedgerSimulator:
         validators: int = 5,
         start_ledger: int = 90_000_000,
         start_time: int | None = None,
+        network_id: int = 0,
     ) -> None:
-        if tx_per_ledger < 0 or validators < 0 or start_ledger < 1:
-            raise ValueError("tx_per_ledger and validators must be >= 0, start_ledger >= 1")
+        if tx_per_ledger < 0 or validators < 0 or start_ledger < 1 or network_id < 0:
+            raise ValueError(
+                "tx_per_ledger, validators and network_id must be >= 0, start_ledger >= 1"
+            )
         self.seed: int = random.SystemRandom().getrandbits(63) if seed is None else seed
+        self.network_id = network_id
+        self._pending: list[tuple[dict[str, Any], dict[str, Any], str]] | None = None
+        self._book_states: dict[int, BookState] = {}
         self.tx_per_ledger = tx_per_ledger
         self.start_ledger = start_ledger
         self.start_time = DEFAULT_START_TIME if start_time is None else start_time
@@ -820,12 +842,74 @@ class LedgerSimulator:
             "full": True,
             "ledger_hash": ledger_hash,
             "ledger_index": ledger_index,
-            "network_id": 0,
+            "network_id": self.network_id,
             "signature": signature,
             "signing_time": signing_time,
             "type": "validationReceived",
             "validation_public_key": base58check_encode(_NODE_PUBLIC_VERSION + key),
         }
+
+    def _next_transactions(self) -> list[tuple[dict[str, Any], dict[str, Any], str]]:
+        """The next ledger's transactions, generated (and applied) once."""
+        if self._pending is None:
+            count = round(self.tx_per_ledger * self._rng.uniform(0.75, 1.25))
+            index = self.ledger_index
+            self._pending = [self._one_transaction(index, i) for i in range(count)]
+        return self._pending
+
+    def propose(self) -> list[dict[str, Any]]:
+        """The next ledger's transactions as ``transactions_proposed`` gets them before
+        the ledger closes (``pubProposedTransaction``: no meta, no date, no ctid).
+
+        Calling it does not change what :meth:`close_ledger` then returns; a second
+        call before the close returns nothing, each transaction being proposed once.
+        """
+        if self._pending is not None:
+            return []
+        index = self.ledger_index
+        return [
+            _sorted_keys(
+                {
+                    "engine_result": "tesSUCCESS",
+                    "engine_result_code": 0,
+                    "engine_result_message": TES_MESSAGE,
+                    "hash": tx_hash,
+                    "ledger_current_index": index,
+                    "status": "proposed",
+                    "tx_json": tx,
+                    "type": "transaction",
+                    "validated": False,
+                }
+            )
+            for tx, _, tx_hash in self._next_transactions()
+        ]
+
+    def book_state(self, ledger_index: int | None = None) -> BookState | None:
+        """The books after ``ledger_index`` (the newest kept when None or no longer
+        kept), or None before the first close."""
+        if not self._book_states:
+            return None
+        if ledger_index in self._book_states:
+            return self._book_states[ledger_index]
+        return self._book_states[next(reversed(self._book_states))]
+
+    def _keep_books(self, ledger_index: int) -> None:
+        offers = tuple(RestingOffer(o.entry(), o.quality) for o in self._offers.values())
+        funds: dict[tuple[str, str, str], Decimal] = {}
+        for offer in self._offers.values():
+            currency, issuer = offer.gets.issue
+            if offer.account == issuer:
+                continue
+            if currency == _XRP:
+                root = self._roots[offer.account]
+                held = Decimal(max(0, root.balance - root.reserve()))
+            else:
+                line = self._lines[(offer.account, currency, issuer)]
+                held = Decimal(line.holder_balance(offer.account)).scaleb(-6)
+            funds[(offer.account, currency, issuer)] = held
+        self._book_states[ledger_index] = BookState(ledger_index, offers, funds)
+        while len(self._book_states) > KEPT_LEDGERS:
+            del self._book_states[next(iter(self._book_states))]
 
     def close_ledger(self, close_time: int | None = None) -> list[dict[str, Any]]:
         """Close the next ledger and return every message its publication emits.
@@ -837,9 +921,8 @@ class LedgerSimulator:
         ledger_index = self.ledger_index
         if close_time is None:
             close_time = self.start_time + LEDGER_SECONDS * self._closed
-        rng = self._rng
-        count = round(self.tx_per_ledger * rng.uniform(0.75, 1.25))
-        applied = [self._one_transaction(ledger_index, i) for i in range(count)]
+        applied = self._next_transactions()
+        self._pending = None
         ledger_hash = _sha512_half(
             self.seed,
             "ledger",
@@ -850,7 +933,7 @@ class LedgerSimulator:
         )
         self._parent_hash = ledger_hash
         self._closed += 1
-
+        self._keep_books(ledger_index)
         messages: list[dict[str, Any]] = [
             self._validation(key, ledger_index, ledger_hash, close_time)
             for key in self._validator_keys
@@ -861,6 +944,7 @@ class LedgerSimulator:
                 "ledger_hash": ledger_hash,
                 "ledger_index": ledger_index,
                 "ledger_time": close_time,
+                "network_id": self.network_id,
                 "reserve_base": RESERVE_BASE,
                 "reserve_inc": RESERVE_INC,
                 "txn_count": len(applied),
@@ -868,10 +952,9 @@ class LedgerSimulator:
                 "validated_ledgers": f"{self._first_complete}-{ledger_index}",
             }
         )
-        changes_msg = book_changes((tx, meta) for tx, meta, _ in applied)
         messages.append(
             {
-                "changes": changes_msg,
+                "changes": book_changes((tx, meta) for tx, meta, _ in applied),
                 "ledger_hash": ledger_hash,
                 "ledger_index": ledger_index,
                 "ledger_time": close_time,
@@ -880,7 +963,9 @@ class LedgerSimulator:
             }
         )
         messages.extend(
-            _transaction_message(tx, meta, tx_hash, ledger_index, ledger_hash, close_time)
+            _transaction_message(
+                tx, meta, tx_hash, ledger_index, ledger_hash, close_time, self.network_id
+            )
             for tx, meta, tx_hash in applied
         )
         return [_sorted_keys(message) for message in messages]
@@ -893,9 +978,11 @@ def _transaction_message(
     ledger_index: int,
     ledger_hash: str,
     close_time: int,
+    network_id: int,
 ) -> dict[str, Any]:
-    """The ``transaction`` stream message of one applied transaction."""
-    return {
+    """The ``transaction`` stream message of one applied transaction, with its ``ctid``
+    when it fits (current rippled's ``transJson``)."""
+    message = {
         "close_time_iso": ripple_time_iso(close_time),
         "engine_result": "tesSUCCESS",
         "engine_result_code": 0,
@@ -909,6 +996,10 @@ def _transaction_message(
         "type": "transaction",
         "validated": True,
     }
+    code = ctid.encode(ledger_index, meta["TransactionIndex"], network_id)
+    if code is not None:
+        message["ctid"] = code
+    return message
 
 
 async def run_simulator(
@@ -917,6 +1008,9 @@ async def run_simulator(
     interval: float = 3.5,
     sim: LedgerSimulator,
     wall_clock: Callable[[], float] = time.time,
+    proposed: bool = False,
+    consensus: bool = False,
+    load: ServerLoad | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Close a ledger every ``interval`` seconds and send its messages in order.
@@ -926,13 +1020,36 @@ async def run_simulator(
     from now rather than bursting to catch up: a simulated network does not
     close ledgers faster to make up for lost time.  ``close_time`` is the
     Ripple-epoch wall time (``wall_clock``, injectable for tests).
+
+    Optional, as a rippled round goes: ``proposed`` sends the coming ledger's
+    transactions unvalidated halfway through the interval; ``consensus`` sends
+    ``establish`` three quarters through, ``accepted`` just before the ledger's
+    messages and ``open`` after them (and once at the start); ``load`` sends a
+    ``serverStatus`` at the start and after each ledger that changed it.
     """
     task_status.started()
     deadline = trio.current_time()
+    for message in (
+        consensus_phase("open") if consensus else None,
+        load.step() if load else None,
+    ):
+        if message is not None:
+            await send.send(message)
     while True:
         deadline += interval
+        if proposed:
+            await trio.sleep_until(deadline - interval / 2)
+            for message in sim.propose():
+                await send.send(message)
+        if consensus:
+            await trio.sleep_until(deadline - interval / 4)
+            await send.send(consensus_phase("establish"))
         await trio.sleep_until(deadline)
         close_time = int(wall_clock()) - RIPPLE_EPOCH_OFFSET
-        for message in sim.close_ledger(close_time):
+        closing = sim.close_ledger(close_time)
+        if consensus:
+            closing = [consensus_phase("accepted"), *closing, consensus_phase("open")]
+        status = load.step() if load else None
+        for message in closing if status is None else [*closing, status]:
             await send.send(message)
         deadline = max(deadline, trio.current_time() - interval)

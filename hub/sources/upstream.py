@@ -45,7 +45,9 @@ from trio_websocket import (
 from ..backoff import Backoff
 from ..config import UPSTREAM_STREAMS
 from ..history import Tail
+from ..identity import UpstreamIdentity, from_server_info
 from ..ledgerdata import TES_MESSAGE, book_changes, ripple_time_iso
+from ..stamp import stamp
 from ..stats import Report
 from ..wsclient import connect
 
@@ -128,10 +130,23 @@ class UpstreamStatus(Report):
     reconnects: int = 0
     repaired_ledgers: int = 0
     missing_ledgers: int = 0
+    build_version: str | None = None
+    network_id: int | None = None
 
     def linked(self, url: str) -> bool:
         """Whether the relay is connected to this upstream right now."""
         return self.connected and self.url == url
+
+    @property
+    def identity(self) -> UpstreamIdentity | None:
+        """What the upstream's ``server_info`` said when the link came up, if it did."""
+        if self.build_version is None and self.network_id is None:
+            return None
+        return UpstreamIdentity(self.build_version, self.network_id)
+
+    def told(self, identity: UpstreamIdentity | None) -> None:
+        if identity is not None:
+            self.build_version, self.network_id = identity.build_version, identity.network_id
 
 
 class Action(enum.Enum):
@@ -327,6 +342,7 @@ async def run_upstream(
         try:
             async with connect(url, message_queue_size=10_000) as ws:
                 link = _Link(ws)
+                status.told(await _identify(link, relay.request_timeout))
                 reply = await link.request({"command": "subscribe", "streams": list(relay.streams)})
                 status.connected = True
                 relay.backoff.reset()
@@ -344,6 +360,23 @@ async def run_upstream(
         delay = relay.backoff.next()
         log.info("upstream: reconnecting in %.2f s", delay)
         await trio.sleep(delay)
+
+
+async def _identify(link: _Link, timeout: float) -> UpstreamIdentity | None:  # noqa: ASYNC109
+    """The upstream's build version and network ID, asked before subscribing so that
+    everything relayed afterwards is stamped with the right network."""
+    try:
+        return from_server_info(await link.request({"command": "server_info"}, timeout))
+    except UpstreamError as exc:
+        log.warning("upstream: server_info failed (%s); its network ID is unknown", exc)
+        return None
+
+
+def _stamped(message: dict[str, Any], status: UpstreamStatus) -> dict[str, Any]:
+    """A message with the ctid / network_id an older upstream leaves out (hub.stamp)."""
+    if status.network_id is not None:
+        stamp(message, status.network_id)
+    return message
 
 
 async def _relay(
@@ -364,7 +397,7 @@ async def _relay(
         if action is Action.REPAIR:
             assert sequencer.last is not None
             await _repair(link, send, relay, sequencer, status, message["ledger_index"])
-        await send.send(message)
+        await send.send(_stamped(message, status))
         sequencer.published(message)
         if message.get("type") == "ledgerClosed":
             status.last_ledger = sequencer.last
@@ -397,7 +430,7 @@ async def _repair(
             log.error("upstream: ledger %d is unavailable (%s); gap left", index, exc)
             continue
         for message in ledger_messages(answer["ledger"], fees_of(fee_entry["node"])):
-            await send.send(message)
+            await send.send(_stamped(message, status))
             sequencer.published(message)
         status.repaired_ledgers += 1
         status.last_ledger = index
@@ -442,5 +475,5 @@ async def _finish(
             continue
         if message["type"] == "transaction" and message["hash"].upper() in tail.transactions:
             continue
-        await send.send(message)
+        await send.send(_stamped(message, status))
     status.repaired_ledgers += 1

@@ -1,0 +1,157 @@
+"""Graceful drain for rolling restarts, and the process's file limit.
+
+On shutdown the hub turns unhealthy at once, refuses newcomers, keeps its clients'
+streams flowing for ``drain_seconds``, then closes them with 1001 spread over
+``drain_spread`` seconds, each close naming the ``since_ledger`` that resumes it.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+
+import trio
+from trio_websocket import ConnectionClosed
+
+from hub import events
+from hub.history import History
+from hub.protocol import goodbye, resume_hint
+from hub.render import Frames
+from tests.conftest import Client, make_config, start_hub, websocket
+from tests.httpraw import fetch
+from tests.samples import ledger_closed, xrp_payment
+
+
+def test_history_knows_the_newest_complete_ledger() -> None:
+    history = History()
+    assert history.complete_through() is None
+
+    def add(message: dict[str, object]) -> None:
+        event = events.parse(message)
+        history.add(event, Frames(event))
+
+    add({**ledger_closed(5), "txn_count": 2})
+    assert history.complete_through() == 4
+    add(xrp_payment(5, 0))
+    assert history.complete_through() == 4
+    add(xrp_payment(5, 1))
+    assert history.complete_through() == 5
+    add({**ledger_closed(6), "txn_count": 0})
+    assert history.complete_through() == 6
+
+
+def test_the_close_reason_names_the_resume_point() -> None:
+    assert resume_hint(goodbye(41)) == 41
+    assert resume_hint(goodbye(None)) is None
+    assert resume_hint(None) is None
+    assert len(goodbye(2**32).encode()) <= 123  # a close reason's room (RFC 6455 §5.5)
+
+
+async def _close_of(client: Client) -> tuple[float, int, str]:
+    try:
+        while True:
+            await client.ws.get_message()
+    except ConnectionClosed as exc:
+        return trio.current_time(), exc.reason.code, exc.reason.reason or ""
+
+
+async def test_drain_keeps_streams_then_closes_spread_with_the_resume_point(
+    nursery: trio.Nursery,
+) -> None:
+    config = make_config(server={"drain_seconds": 0.6, "drain_spread": 0.4})
+    node = await start_hub(nursery, config)
+    async with websocket(node.url) as a, websocket(node.url) as b, websocket(node.url) as c:
+        clients = (Client(a), Client(b), Client(c))
+        for client in clients:
+            await client.request({"command": "subscribe", "streams": ["ledger", "transactions"]})
+        await node.publish({**ledger_closed(10), "txn_count": 1})
+        await node.publish(xrp_payment(10, 0))
+        for client in clients:
+            assert (await client.recv())["type"] == "ledgerClosed"
+            assert (await client.recv())["type"] == "transaction"
+        started = trio.current_time()
+        node.shutdown()
+        health = await fetch(node.port or 0, "GET", "/health")
+        assert health.status == 503
+        assert health.json()["status"] == "draining"
+        refused = await fetch(node.port or 0, "POST", "/", b'{"method": "ping"}')
+        assert refused.status == 503
+        # Still streaming while draining: a ledger that is open stays incomplete.
+        await node.publish({**ledger_closed(11), "txn_count": 2})
+        await node.publish(xrp_payment(11, 0))
+        for client in clients:
+            assert (await client.recv())["ledger_index"] == 11
+            assert (await client.recv())["type"] == "transaction"
+        closes = []
+        with trio.fail_after(5):
+            for client in clients:
+                closes.append(await _close_of(client))
+    times = sorted(at - started for at, _, _ in closes)
+    assert times[0] >= 0.55  # drain_seconds, less the clock's grain
+    assert times[-1] - times[0] >= 0.2  # spread over drain_spread, not one wave
+    assert {code for _, code, _ in closes} == {1001}
+    # Ledger 11 lacks a transaction: it is replayed in full.
+    assert {resume_hint(reason) for _, _, reason in closes} == {10}
+
+
+async def test_drain_ends_early_once_every_client_left_and_a_second_call_is_at_once(
+    nursery: trio.Nursery,
+) -> None:
+    node = await start_hub(nursery, make_config(server={"drain_seconds": 30, "drain_spread": 30}))
+    async with websocket(node.url) as ws:
+        client = Client(ws)
+        await client.request({"command": "ping"})
+        node.shutdown()
+        node.shutdown()  # as a second SIGTERM: no more waiting
+        with trio.fail_after(3):
+            _, code, _ = await _close_of(client)
+        assert code == 1001
+
+
+async def test_a_hub_started_with_a_soft_limit_of_256_files_holds_600_clients() -> None:
+    def low_limit() -> None:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    args = ["serve", "--port", "0", "--source", "none", "--drain-seconds", "0"]
+    command = [sys.executable, "-m", "hub", *args]
+    proc = await trio.lowlevel.open_process(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=low_limit,
+    )
+    try:
+        assert proc.stdout is not None
+        with trio.fail_after(20):
+            line = await proc.stdout.receive_some(4096)
+        port = int(line.decode().strip().rsplit(":", 1)[1])
+        await _hold(port, 600)
+    finally:
+        proc.kill()
+        await proc.wait()
+        await proc.stdout.aclose()
+
+
+UPGRADE = (
+    b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def _hold(port: int, count: int) -> None:
+    """Open ``count`` WebSocket connections (which never idle out) and keep them all."""
+    streams = []
+    try:
+        with trio.fail_after(30):
+            for i in range(count):
+                source = f"127.0.{2 + i // 250}.{1 + i % 250}"
+                stream = await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
+                streams.append(stream)
+                await stream.send_all(UPGRADE)
+                assert (await stream.receive_some(4096)).startswith(b"HTTP/1.1 101 ")
+    finally:
+        for stream in streams:
+            await trio.aclose_forcefully(stream)

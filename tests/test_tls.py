@@ -1,0 +1,204 @@
+"""TLS on the hub's own port: wss:// and https:// with a certificate chain from a test CA.
+
+The CA and the server's chain are made with ``openssl`` (tests/testca.py); clients
+trust only that CA, as an operator's would with ``--cafile``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from xrpl.asyncio.clients import AsyncWebsocketClient
+from xrpl.models.requests import ServerInfo
+
+from hub.client import CallError, call
+from tests.conftest import eventually, make_config, start_hub
+from tests.test_cli import HubProcess, hub_process
+from tests.test_xrpl_js import JS_DIR, node_binary  # noqa: F401  (a fixture)
+from tests.test_xrpl_py import in_asyncio
+from tests.testca import Certificates, make_ca
+
+TOKEN = "tls-token"
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> Certificates:
+    return make_ca(tmp_path / "ca")
+
+
+def tls_config(certs: Certificates, **sections: dict[str, Any]) -> Any:
+    server = {"tls_cert": str(certs.cert), "tls_key": str(certs.key), **sections.pop("server", {})}
+    return make_config(server=server, **sections)
+
+
+async def https(port: int, context: ssl.SSLContext, request: bytes) -> bytes:
+    stream = await trio.open_ssl_over_tcp_stream(
+        "127.0.0.1", port, ssl_context=context, https_compatible=True
+    )
+    try:
+        await stream.send_all(request)
+        data = b""
+        with trio.fail_after(5):
+            while chunk := await stream.receive_some(65536):
+                data += chunk
+        return data
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+async def test_one_port_serves_wss_and_https(nursery: trio.Nursery, certs: Certificates) -> None:
+    node = await start_hub(nursery, tls_config(certs))
+    assert node.url.startswith("wss://127.0.0.1:")
+    reply = await call(node.url, "ping", {}, cafile=str(certs.ca_cert))
+    assert reply["status"] == "success"
+    body = json.dumps({"method": "ping"}).encode()
+    rpc = await https(
+        node.port or 0,
+        certs.client_context(),
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
+    )
+    assert rpc.startswith(b"HTTP/1.1 200 ")
+    assert rpc.endswith(b'{"result":{"role":"admin","status":"success"}}')  # from 127.0.0.1
+    health = await https(
+        node.port or 0,
+        certs.client_context(),
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    assert b'"status": "ok"' in health
+
+
+async def test_a_client_that_does_not_trust_the_ca_is_refused(
+    nursery: trio.Nursery, certs: Certificates
+) -> None:
+    node = await start_hub(nursery, tls_config(certs))
+    with pytest.raises(CallError, match="CERTIFICATE_VERIFY_FAILED"):
+        await call(node.url, "ping", {})  # the system's CAs only
+
+
+async def test_a_failed_tls_handshake_costs_only_its_socket(
+    nursery: trio.Nursery, certs: Certificates
+) -> None:
+    node = await start_hub(nursery, tls_config(certs, server={"handshake_timeout": 1}))
+    port = node.port or 0
+    for garbage in (b"GET / HTTP/1.1\r\n\r\n", b"\x16\x03\x01\x00\x05hello", b""):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        try:
+            await stream.send_all(garbage)
+            with trio.fail_after(5):
+                try:
+                    while await stream.receive_some(4096):
+                        pass
+                except trio.BrokenResourceError:
+                    pass
+        finally:
+            await stream.aclose()
+    assert (await call(node.url, "ping", {}, cafile=str(certs.ca_cert)))["status"] == "success"
+    await eventually(lambda: not node.connections)
+
+
+async def test_xrpl_py_over_wss(
+    nursery: trio.Nursery, certs: Certificates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca_cert))
+    node = await start_hub(nursery, tls_config(certs))
+
+    async def session(client: AsyncWebsocketClient) -> Any:
+        return (await client.request(ServerInfo())).result
+
+    with trio.fail_after(15):
+        result = await trio.to_thread.run_sync(in_asyncio, node.url, session)
+    assert result["info"]["hub"]["connections"] == 1
+
+
+async def test_xrpl_js_over_wss_with_its_default_compression(
+    nursery: trio.Nursery,
+    certs: Certificates,
+    node_binary: str,  # noqa: F811
+) -> None:
+    config = tls_config(
+        certs,
+        admin={"token": TOKEN},
+        source={"source": "simulator", "ledger_interval": 0.1, "tx_per_ledger": 5, "seed": 1},
+    )
+    node = await start_hub(nursery, config)
+    env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(certs.ca_cert)}
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            [node_binary, str(JS_DIR / "edge.mjs"), node.url, TOKEN, "10"],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            env=env,
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    summary = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    assert len(summary["transactions"]) >= 10
+    assert all(len(tx["hash"]) == 64 for tx in summary["transactions"])
+    (me,) = summary["connections"]["result"]["connections"]
+    assert me["compression"] is True  # ws offered permessage-deflate, the hub took it
+
+
+async def test_sighup_reloads_the_certificate_for_new_connections_only(tmp_path: Path) -> None:
+    old, new = make_ca(tmp_path / "old"), make_ca(tmp_path / "new")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    shutil.copy(old.cert, cert)
+    shutil.copy(old.key, key)
+    args = ("serve", "--port", "0", "--source", "none", "--drain-seconds", "0")
+    async with hub_process(*args, "--tls-cert", str(cert), "--tls-key", str(key)) as hub:
+        url, _, _ = await hub.listening()
+        assert url.startswith("wss://")
+        await _reload(hub, tmp_path, new, cert, key, url, str(old.ca_cert))
+
+
+async def _reload(
+    hub: HubProcess,
+    tmp_path: Path,
+    new: Certificates,
+    cert: Path,
+    key: Path,
+    url: str,
+    old_ca: str,
+) -> None:
+    from hub.tls import client_context
+    from hub.wsclient import connect
+
+    async with connect(url, ssl_context=client_context(old_ca)) as before:
+        shutil.copy(new.cert, cert)
+        shutil.copy(new.key, key)
+        hub.proc.send_signal(signal.SIGHUP)
+        await eventually(lambda: b"TLS certificate reloaded" in hub.stderr)
+        assert (await call(url, "ping", {}, cafile=str(new.ca_cert)))["status"] == "success"
+        await before.send_message('{"command": "ping", "id": 1}')
+        assert json.loads(await before.get_message())["id"] == 1
+    with pytest.raises(CallError, match="CERTIFICATE_VERIFY_FAILED"):
+        await call(url, "ping", {}, cafile=old_ca)
+
+
+def test_tls_needs_both_files() -> None:
+    from hub import config
+
+    with pytest.raises(config.ConfigError, match="tls_cert and tls_key go together"):
+        config.load(None, {"server": {"tls_cert": "x.pem"}})
+
+
+def test_unreadable_certificate_is_a_config_error(tmp_path: Path) -> None:
+    missing = str(tmp_path / "absent.pem")
+    done = subprocess.run(
+        [sys.executable, "-m", "hub", "serve", "--tls-cert", missing, "--tls-key", missing],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert b"tls_cert/tls_key" in done.stderr
