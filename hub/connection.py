@@ -1,9 +1,9 @@
-"""One WebSocket client on trio: a reader, a writer and a keepalive in one nursery.
+"""One WebSocket client on trio: a reader task, writes without a task, a writer on demand.
 
 The connection layer is wsproto driven directly rather than trio-websocket's server:
 trio-websocket frames each message anew and writes it under a lock with no buffer
 (python-trio/trio-websocket#65), while the hub writes frames built once for all
-clients, coalesced into one write per wakeup. wsproto still parses every incoming
+clients, coalesced into one write per batch. wsproto still parses every incoming
 byte and builds every control frame; data frames come from :mod:`hub.frames`.
 
 A connection is its session's :class:`~hub.session.Sink`, and renders the WebSocket
@@ -33,7 +33,9 @@ from . import protocol
 from .deflate import DeflateExtension, DeflateParams, compressed_text_frame
 from .dispatch import Outcome, Pending
 from .errors import RPCError
+from .feed import Feed
 from .frames import text_frame
+from .keepalive import Keepalive, Step
 from .load import Verdict
 from .outbox import Outbox
 from .protocol import Extras
@@ -63,6 +65,8 @@ class Answering(Protocol):
 
     def close_session(self, session: Session) -> None: ...
 
+    def stop_streams(self, session: Session) -> None: ...
+
     def begin(self, session: Session, data: bytes) -> Outcome | Pending: ...
 
     async def finish(self, session: Session, pending: Pending) -> Outcome: ...
@@ -78,11 +82,12 @@ class Answering(Protocol):
         ...
 
 
-async def send_frames(sock: socket.socket, frames: list[bytes]) -> None:
-    """Write ``frames`` in order with as few system calls as the kernel allows.
+def write_now(sock: socket.socket, frames: list[bytes]) -> list[bytes]:
+    """Write ``frames`` in order until the socket would block; returns what is left.
 
     One ``sendmsg`` hands the kernel up to ``_IOV_MAX`` frames at once; a partial write
-    resumes mid-frame. Raises OSError when the peer is gone.
+    leaves the rest of its frame first in what is returned. Raises OSError when the peer
+    is gone.
     """
     i, offset = 0, 0
     while i < len(frames):
@@ -92,8 +97,7 @@ async def send_frames(sock: socket.socket, frames: list[bytes]) -> None:
         try:
             sent = sock.sendmsg(batch)
         except BlockingIOError:
-            await trio.lowlevel.wait_writable(sock)
-            continue
+            break
         while sent:
             left = len(frames[i]) - offset
             if sent >= left:
@@ -103,12 +107,32 @@ async def send_frames(sock: socket.socket, frames: list[bytes]) -> None:
             else:
                 offset += sent
                 sent = 0
+    if i == len(frames):
+        return []
+    rest = frames[i:]
+    if offset:
+        rest[0] = rest[0][offset:]
+    return rest
+
+
+async def send_frames(sock: socket.socket, frames: list[bytes]) -> None:
+    """Write ``frames`` in order, waiting whenever the socket would block."""
+    rest = write_now(sock, frames)
+    while rest:
+        await trio.lowlevel.wait_writable(sock)
+        rest = write_now(sock, rest)
     await trio.lowlevel.checkpoint()
 
 
 class Connection:
     """Owns the socket and the session of one client until it closes; all its tasks
-    die with it. Opens its session on the node and closes it when done."""
+    die with it. Opens its session on the node and closes it when done.
+
+    It runs one task, its reader. Frames are written straight from whoever queued them
+    (fan-out once per batch, the reader once per read) with a non-blocking ``sendmsg``;
+    a writer task is started only when a socket would block, or for TLS. Keepalive is
+    the hub's (:mod:`hub.keepalive`): :meth:`keepalive` is called when it is due.
+    """
 
     def __init__(
         self,
@@ -125,7 +149,7 @@ class Connection:
         self._sock: socket.socket | None = None
         self._stream = stream
         if isinstance(stream, trio.SocketStream):
-            # In the clear the writer sends with sendmsg on the plain socket (one system
+            # In the clear frames go out with sendmsg on the plain socket (one system
             # call for many frames, no joined copy); the reader keeps a trio stream over
             # the same socket. Over TLS both go through the TLS stream.
             self._sock = socket.socket(fileno=stream.socket.detach())
@@ -134,13 +158,15 @@ class Connection:
         self._ws = ws
         self._config = config
         self._outbox = outbox
-        self._lot = trio.lowlevel.ParkingLot()
+        self._nursery: trio.Nursery | None = None
+        self._writer: trio.lowlevel.ParkingLot | None = None
+        self._unsent: list[bytes] = []
+        self._unsent_for: tuple[int, float | None] = (0, None)
         self._inflight = trio.Semaphore(config.max_in_flight)
         self._scope = trio.CancelScope()
         self._close_queued = False
         self._close_written = trio.Event()
-        self._last_rx = trio.current_time()
-        self._received = 0
+        self.alive = Keepalive(config.ping_interval, config.ping_timeout, trio.current_time())
         self._parts: list[bytes] = []
         self._size = 0
         self.close_code: int | None = None
@@ -164,12 +190,44 @@ class Connection:
     def in_flight(self) -> int:
         return self._config.max_in_flight - self._inflight.value
 
+    @property
+    def cursor(self) -> int:
+        return self._outbox.cursor
+
+    def follow(self, feed: Feed | None) -> None:
+        self._outbox.follow(feed)
+
     def send(self, frame: bytes, stamp: float | None = None) -> None:
         """Queue a frame without waiting; a client that cannot keep up is cut."""
-        if self._outbox.push(frame, stamp):
-            self._wake()
-        elif not self._close_queued:
+        if self._close_queued:
+            return
+        if not self._outbox.push(frame, stamp):
             self._too_slow()
+
+    def flush(self) -> None:
+        """Write what is due now; what the socket cannot take goes to the writer task."""
+        outbox = self._outbox
+        if not outbox.within_bounds() and not self._close_queued:
+            self._too_slow()
+            return
+        if self._nursery is None or (not outbox and not self._unsent):
+            return
+        if self._unsent or self._sock is None:
+            self._wake_writer()
+            return
+        figures = (outbox.nbytes, outbox.stamp)
+        try:
+            self._unsent = write_now(self._sock, outbox.take_frames())
+        except OSError:
+            self._lost()
+            return
+        if self._unsent:
+            self._unsent_for = figures
+            self._wake_writer()
+            return
+        self.node.wrote(*figures)
+        if self._close_queued:
+            self._close_written.set()
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -177,14 +235,14 @@ class Connection:
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._write_loop)
-                    nursery.start_soon(self._keepalive)
+                    self._nursery = nursery
                     await self._read_loop(nursery)
                     self._close_if_open(CloseReason.NORMAL_CLOSURE, "")
                     with trio.move_on_after(self._config.close_timeout):
                         await self._close_written.wait()
                     nursery.cancel_scope.cancel()
         finally:
+            self._nursery = None
             self._close_queued = True
             self.node.close_session(self.session)
             await trio.aclose_forcefully(self._stream)
@@ -197,46 +255,59 @@ class Connection:
         )
 
     def _close_if_open(self, code: int, reason: str) -> None:
+        """Queue the close frame after everything already due; no stream frame follows."""
         if self._close_queued:
             return
         self._close_queued = True
+        self.node.stop_streams(self.session)
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             self.close_code = code
-            self._queue_control(self._ws.send(CloseConnection(code, reason)))
-        self._wake()
-
-    def _queue_control(self, frame: bytes) -> None:
-        self._outbox.push_control(frame)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._lot:
-            self._lot.unpark()
+            self._outbox.push_control(self._ws.send(CloseConnection(code, reason)))
+        if self._outbox or self._unsent:
+            self.flush()
+        else:
+            self._close_written.set()
 
     def _too_slow(self) -> None:
         self.node.stats.slow_closes += 1
         log.info("closing %s: too slow", self.session.remote)
         self.close(CloseReason.POLICY_VIOLATION, "Policy error: client is too slow.")
 
+    def _lost(self) -> None:
+        """The peer is gone: nothing more can be written."""
+        self._unsent = []
+        self._close_written.set()
+        self._scope.cancel()
+
     # ---- writing ------------------------------------------------------------------
 
-    async def _write_loop(self) -> None:
+    def _wake_writer(self) -> None:
+        if self._writer is None:
+            assert self._nursery is not None
+            self._writer = trio.lowlevel.ParkingLot()
+            self._nursery.start_soon(self._write_loop, self._writer)
+        elif self._writer:
+            self._writer.unpark()
+
+    async def _write_loop(self, lot: trio.lowlevel.ParkingLot) -> None:
+        """Write whatever is due, waiting on the socket; park when nothing is."""
         outbox = self._outbox
         while True:
-            while not outbox:
-                if self._close_queued:
-                    self._close_written.set()
-                    return
-                await self._lot.park()
-            stamp = outbox.stamp
-            nbytes = outbox.nbytes
+            if not self._unsent:
+                if not outbox:
+                    if self._close_queued:
+                        self._close_written.set()
+                    await lot.park()
+                    continue
+                self._unsent_for = (outbox.nbytes, outbox.stamp)
+                self._unsent = outbox.take_frames()
             try:
-                await self._send(outbox.take_frames())
+                await self._send(self._unsent)
             except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-                self._close_written.set()
-                self._scope.cancel()
+                self._lost()
                 return
-            self.node.wrote(nbytes, stamp)
+            self._unsent = []
+            self.node.wrote(*self._unsent_for)
 
     async def _send(self, frames: list[bytes]) -> None:
         if self._sock is not None:
@@ -275,8 +346,7 @@ class Connection:
                 return
             if not data:
                 return
-            self._last_rx = trio.current_time()
-            self._received += 1
+            self.alive.hear(trio.current_time())
             self._ws.receive_data(bytes(data))
             for event in self._ws.events():
                 if isinstance(event, CloseConnection):
@@ -286,10 +356,11 @@ class Connection:
                     self._close_if_open(event.code, event.reason or "")
                     return
                 await self._on_event(event, nursery)
+            self.flush()  # every reply to this read in one write
 
     async def _on_event(self, event: Event, nursery: trio.Nursery) -> None:
         if isinstance(event, Ping):
-            self._queue_control(self._ws.send(event.response()))
+            self._outbox.push_control(self._ws.send(event.response()))
             return
         if not isinstance(event, Message) or self._close_queued:
             return
@@ -303,6 +374,8 @@ class Connection:
         if isinstance(begun, Outcome):
             self._reply(begun)
             return
+        if not self._inflight.value:
+            self.flush()  # what is answered already goes out while this waits
         await self._inflight.acquire()
         nursery.start_soon(self._answer, begun)
 
@@ -327,26 +400,26 @@ class Connection:
     async def _answer(self, pending: Pending) -> None:
         try:
             self._reply(await self.node.finish(self.session, pending))
+            self.flush()
         finally:
             self._inflight.release()
 
     # ---- keepalive ----------------------------------------------------------------
 
-    async def _keepalive(self) -> None:
-        interval = self._config.ping_interval
-        timeout = self._config.ping_timeout
-        while True:
-            due = self._last_rx + interval
-            if trio.current_time() < due:
-                await trio.sleep_until(due)
-                continue
-            received = self._received
+    def keepalive(self, now: float) -> float | None:
+        """Ping or give up as :class:`~hub.keepalive.Keepalive` says; when to call again
+        (None: never, the connection is closing)."""
+        if self._close_queued:
+            return None
+        step, due = self.alive.step(now)
+        if step is Step.PING:
             try:
-                self._queue_control(self._ws.send(Ping(b"hub")))
+                self._outbox.push_control(self._ws.send(Ping(b"hub")))
             except LocalProtocolError:
-                return
-            await trio.sleep(timeout)
-            if self._received == received:
-                log.info("closing %s: no answer to ping", self.session.remote)
-                self.close(CloseReason.GOING_AWAY, "ping timeout")
-                return
+                return None
+            self.flush()
+        elif step is Step.TIMEOUT:
+            log.info("closing %s: no answer to ping", self.session.remote)
+            self.close(CloseReason.GOING_AWAY, "ping timeout")
+            return None
+        return due

@@ -1,7 +1,8 @@
-"""Event to subscribers: route, render once per API version, queue the same bytes.
+"""Event to subscribers: route, render once per rendering, queue the same bytes.
 
-Nothing here awaits or changes the index: each subscriber's :meth:`Session.send`
-appends to its outbox and returns, so one slow client never delays the others.
+Nothing here awaits or changes the index: stream frames are appended once per feed
+(:mod:`hub.feed`) and accounts and books matches to each subscriber's outbox, so one
+slow client never delays the others.
 
 Duplicates follow rippled and Clio: a subscriber gets a transaction once per matching
 kind of subscription (stream, accounts, books), and a validated transaction goes to
@@ -12,39 +13,34 @@ both ``transactions`` and ``transactions_proposed``; within the accounts kind
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final, TypeVar
+from typing import TypeVar
 
-from .deflate import DeflateParams
 from .events import Event
+from .feed import Feeds, streams_of
 from .render import Frames
-from .session import Session
+from .session import Session, Sink
 from .subscriptions import Subscriptions
 
 K = TypeVar("K")
 
-STREAM_OF: Final = {
-    "ledgerClosed": "ledger",
-    "validationReceived": "validations",
-    "bookChanges": "book_changes",
-    "serverStatus": "server",
-    "consensusPhase": "consensus",
-    "manifestReceived": "manifests",
-    "peerStatusChange": "peer_status",
-}
-
 
 def route(event: Event, subs: Subscriptions[Session]) -> list[Iterable[Session]]:
     """The groups of subscribers an event goes to; a subscriber in two groups gets it twice."""
+    groups: list[Iterable[Session]] = [
+        subs.streams[name] for name in streams_of(event.kind, event.validated)
+    ]
+    groups.extend(own_routes(event, subs))
+    return groups
+
+
+def own_routes(event: Event, subs: Subscriptions[Session]) -> list[set[Session]]:
+    """The accounts and books groups of an event: each subscriber's own queue, not a feed."""
     if event.kind != "transaction":
-        stream = STREAM_OF.get(event.kind)
-        return [subs.streams[stream]] if stream else []
+        return []
     if not event.validated:
-        groups: list[Iterable[Session]] = [subs.streams["transactions_proposed"]]
         by_account = _union(subs.accounts_proposed, event.accounts)
-        if by_account:
-            groups.append(by_account)
-        return groups
-    groups = [subs.streams["transactions"], subs.streams["transactions_proposed"]]
+        return [by_account] if by_account else []
+    groups = []
     by_account = _union(subs.accounts, event.accounts) | _union(
         subs.accounts_proposed, event.accounts
     )
@@ -59,28 +55,35 @@ def route(event: Event, subs: Subscriptions[Session]) -> list[Iterable[Session]]
 def deliver(
     event: Event,
     subs: Subscriptions[Session],
+    feeds: Feeds,
+    touched: set[Sink],
     stamp: float | None = None,
     frames: Frames | None = None,
 ) -> int:
     """Queue an event for every subscriber it routes to; returns the number of deliveries.
 
-    ``stamp`` is the fan-out time, kept by each outbox for the publish-to-write latency;
-    ``frames`` lets the caller keep the rendered frames (the history does).
+    Stream subscribers get it through their feed (one append per rendering); accounts
+    and books matches are queued to each subscriber, whose sink joins ``touched`` to be
+    flushed with the feeds. ``stamp`` is the fan-out time, for the publish-to-write
+    latency; ``frames`` lets the caller keep the rendered frames (the history does).
     """
     frames = frames or Frames(event)
-    count = 0
-    # Most subscribers share one rendering: look it up again only when it changes.
-    version: int | None = None
-    deflate: DeflateParams | None = None
-    frame = b""
-    for group in route(event, subs):
+    count = feeds.append(streams_of(event.kind, event.validated), frames, stamp)
+    for group in own_routes(event, subs):
         for session in group:
-            if session.stream_version != version or session.deflate is not deflate:
-                version, deflate = session.stream_version, session.deflate
-                frame = frames(version, deflate)
-            session.sink.send(frame, stamp)
+            session.sink.send(frames(session.stream_version, session.deflate), stamp)
+            touched.add(session.sink)
             count += 1
     return count
+
+
+def place(feeds: Feeds, session: Session, streams: Iterable[str]) -> None:
+    """Have a session's sink read the feed its ``streams`` render to (none for none), after
+    a change of its subscriptions or API version; what the old feed owed it is kept."""
+    feed = feeds.feed_for(frozenset(streams), session.stream_version, session.deflate)
+    if feeds.of(session.sink) is not feed:
+        feeds.follow(session.sink, feed)
+        session.sink.follow(feed)
 
 
 def _union(index: Mapping[K, set[Session]], keys: Iterable[K]) -> set[Session]:

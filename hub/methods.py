@@ -185,6 +185,7 @@ def _go_live(
     call.charge("subscribe_item", change.size)
     node.subscriptions.subscribe(session, change)
     session.stream_version = call.api_version
+    node.place(session)
     result = node.ledger.subscribe_fields() if "ledger" in change.streams else {}
     if "server" in change.streams:
         status = _server_state(call)
@@ -279,6 +280,7 @@ def unsubscribe(call: Call) -> dict[str, Any]:
     _needs_a_stream(call)
     change = parse_change(call.params, admin=call.session.admin)
     call.node.subscriptions.unsubscribe(call.session, change)
+    call.node.place(call.session)
     return {}
 
 

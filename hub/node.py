@@ -31,7 +31,8 @@ from .clientaddr import Networks, client_address
 from .deflate import DeflateParams
 from .dispatch import Method, Methods, Outcome, Pending, begin
 from .errors import RPCError
-from .fanout import deliver
+from .fanout import deliver, place
+from .feed import Feeds
 from .forward import Forwarder
 from .health import STALE, STALE_LOAD, Health
 from .history import History, Tail
@@ -87,6 +88,9 @@ class Node:
         self.started: float | None = None
         self.sessions: set[Session] = set()
         self.subscriptions: Subscriptions[Session] = Subscriptions()
+        self.feeds = Feeds()
+        self._touched: set[Sink] = set()
+        self._flush_due = trio.Event()
         self.ledger = LedgerState()
         self.history = History(config.history.ledgers, config.history.max_bytes)
         self.arrivals = lookup.Arrivals(self.history)
@@ -132,6 +136,7 @@ class Node:
             if self.bus is not None:
                 await nursery.start(self.bus.run, self.apply, self.remember)
             nursery.start_soon(self._fan_out)
+            nursery.start_soon(self._flush_loop)
             if self.forwarder is not None:
                 await nursery.start(self.forwarder.run)
             await self._start_source(nursery)
@@ -190,6 +195,21 @@ class Node:
                 except trio.WouldBlock:
                     break
 
+    async def _flush_loop(self) -> None:
+        """Flush after every batch applied: whatever task applied it (fan-out, bus), the
+        sockets are written once it yields, once per connection for the whole batch."""
+        while True:
+            await self._flush_due.wait()
+            self._flush_due = trio.Event()
+            self.flush()
+
+    def flush(self) -> None:
+        """Have every sink with frames due from fan-out write them now."""
+        self.feeds.flush()
+        touched, self._touched = self._touched, set()
+        for sink in touched:
+            sink.flush()
+
     def _parsed(self, item: Message) -> list[events.Event]:
         messages = item if isinstance(item, Sequence) else (item,)
         return events.parse_valid(messages, self._rejected)
@@ -223,7 +243,10 @@ class Node:
         self._take(event)
         self.stats.events_published += 1
         frames = Frames(event)
-        self.stats.deliveries += deliver(event, self.subscriptions, self.clock(), frames)
+        self.stats.deliveries += deliver(
+            event, self.subscriptions, self.feeds, self._touched, self.clock(), frames
+        )
+        self._flush_due.set()
         self.history.add(event, frames)
 
     def remember(self, event: events.Event) -> None:
@@ -329,7 +352,18 @@ class Node:
         """Drop every trace of a closed session."""
         self.sessions.discard(session)
         self.subscriptions.drop(session)
+        self.feeds.follow(session.sink, None)
+        self._touched.discard(session.sink)
         self.load.detach(session.load_key)
+
+    def place(self, session: Session) -> None:
+        """Have a session read the feed of its streams, after its subscriptions or its
+        rendering changed (:func:`hub.fanout.place`)."""
+        place(self.feeds, session, self.subscriptions.own(session).streams)
+
+    def stop_streams(self, session: Session) -> None:
+        """No more stream frames for a session whose connection is closing."""
+        place(self.feeds, session, ())
 
     def transient_session(self, who: Identity) -> Session:
         """A session for one request over a transport without streams (JSON-RPC), charged

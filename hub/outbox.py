@@ -1,62 +1,121 @@
-"""A connection's bounded queue of ready-to-write frames.
+"""A connection's bounded queue of ready-to-write frames: its place in a shared feed,
+plus its own frames (replies, accounts and books matches, control frames) in order.
 
-Fan-out appends the shared frame bytes and never waits; the connection's writer takes
-everything queued and writes it in one system call. When a client falls so far
-behind that its queue passes either bound, the verdict is to cut it, not to block
-(rippled's ``send_queue_limit``, Clio's ``ws_max_sending_queue_size``).
+Fan-out appends stream frames to the connection's :class:`~hub.feed.Feed` once for all
+its readers; the outbox holds only a cursor into it. Each of its own frames is marked
+with the feed position it follows, so :meth:`Outbox.take_frames` merges both into the
+exact order they were produced, with list slices. When a client falls so far behind
+that its backlog (own frames plus feed frames past its cursor) passes either bound, the
+verdict is to cut it, not to block (rippled's ``send_queue_limit``, Clio's
+``ws_max_sending_queue_size``).
 
-``stamp`` is the fan-out time of the oldest stream message queued since the last
-``take_frames()``: the writer reads it once per write for the publish-to-write latency, so
-timing costs nothing per message.
+``stamp`` is the fan-out time of the oldest stream message due: the writer reads it
+once per write for the publish-to-write latency, so timing costs nothing per message.
 """
 
 from __future__ import annotations
 
+from .feed import Feed
+
 
 class Outbox:
-    __slots__ = ("_frames", "_nbytes", "max_bytes", "max_messages", "overflowed", "stamp")
+    __slots__ = ("_bytes", "_frames", "_marks", "_stamp", "cursor", "feed", "max_bytes",
+                 "max_messages", "overflowed")  # fmt: skip
 
     def __init__(self, max_bytes: int, max_messages: int) -> None:
         self._frames: list[bytes] = []
-        self._nbytes = 0
+        self._marks: list[int] = []
+        self._bytes = 0
+        self._stamp: float | None = None
+        self.feed: Feed | None = None
+        self.cursor = 0
         self.max_bytes = max_bytes
         self.max_messages = max_messages
         self.overflowed = False
-        self.stamp: float | None = None
+
+    def follow(self, feed: Feed | None) -> None:
+        """Read ``feed`` from its head on; what the old feed still owed becomes own
+        frames, so nothing is lost or reordered by a change of subscriptions."""
+        if self.feed is not None:
+            self._frames = self.take_frames()
+            self._bytes = sum(map(len, self._frames))
+        self.feed = feed
+        self.cursor = feed.head if feed is not None else 0
+        self._marks = [self.cursor] * len(self._frames)
 
     def push(self, frame: bytes, stamp: float | None = None) -> bool:
-        """Queue a data frame; False (and the queue freed) when it would pass a bound."""
+        """Queue one of its own data frames; False (and the queue freed) when the
+        backlog would pass a bound."""
         if self.overflowed:
             return False
-        size = self._nbytes + len(frame)
-        if size > self.max_bytes or len(self._frames) >= self.max_messages:
-            self.overflowed = True
-            self._frames = []
-            self._nbytes = 0
-            self.stamp = None
-            return False
-        self._frames.append(frame)
-        self._nbytes = size
-        if self.stamp is None:
-            self.stamp = stamp
-        return True
+        self._append(frame)
+        if self._stamp is None:
+            self._stamp = stamp
+        return self.within_bounds()
 
     def push_control(self, frame: bytes) -> None:
         """Queue a control frame (pong, close); these are tiny and never refused."""
+        self._append(frame)
+
+    def _append(self, frame: bytes) -> None:
         self._frames.append(frame)
-        self._nbytes += len(frame)
+        self._bytes += len(frame)
+        if self.feed is not None:
+            self._marks.append(self.feed.head)
+
+    def within_bounds(self) -> bool:
+        """Whether the backlog is within both bounds; once it is not, the queue is freed
+        and stays refused."""
+        if self.overflowed:
+            return False
+        if self.nbytes <= self.max_bytes and len(self) <= self.max_messages:
+            return True
+        self.overflowed = True
+        self._frames, self._marks, self._bytes, self._stamp = [], [], 0, None
+        if self.feed is not None:
+            self.cursor = self.feed.head
+        return False
 
     def take_frames(self) -> list[bytes]:
-        """Everything queued, in order, as the list of frames; the queue is left empty."""
-        frames = self._frames
-        self._frames = []
-        self._nbytes = 0
-        self.stamp = None
-        return frames
+        """Everything due, in order, as a list of frames; the queue is left empty."""
+        feed = self.feed
+        own = self._frames
+        if feed is None:
+            out = own
+        elif not own:
+            out = feed.since(self.cursor)
+        else:
+            out, at = [], self.cursor
+            for frame, mark in zip(own, self._marks, strict=True):
+                if mark > at:
+                    out += feed.between(at, mark)
+                    at = mark
+                out.append(frame)
+            out += feed.since(at)
+        if feed is not None:
+            self.cursor = feed.head
+        self._frames, self._marks, self._bytes, self._stamp = [], [], 0, None
+        return out
+
+    @property
+    def stamp(self) -> float | None:
+        """The fan-out time of the oldest stream message due."""
+        feed, own = self.feed, self._stamp
+        shared = feed.stamp_at(self.cursor) if feed is not None else None
+        if shared is None or own is None:
+            return own if shared is None else shared
+        return min(own, shared)
 
     @property
     def nbytes(self) -> int:
-        return self._nbytes
+        feed = self.feed
+        if feed is None:
+            return self._bytes
+        return self._bytes + feed.offset(feed.head) - feed.offset(self.cursor)
 
     def __len__(self) -> int:
-        return len(self._frames)
+        feed = self.feed
+        return len(self._frames) + (feed.head - self.cursor if feed is not None else 0)
+
+    def __bool__(self) -> bool:
+        return bool(self._frames) or (self.feed is not None and self.cursor < self.feed.head)

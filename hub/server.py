@@ -28,6 +28,7 @@ from . import config as _config
 from . import deflate, events, http, httpd, protocol, proxyproto, tls
 from .connection import Connection
 from .dispatch import Methods
+from .keepalive import Deadlines
 from .node import Identity, Message, Node
 from .outbox import Outbox
 from .streams import Prefixed
@@ -69,6 +70,9 @@ class Hub:
         self._changed = trio.Event()
         self._accepting = trio.CancelScope()
         self._accept_warned_at: float | None = None
+        self._alive: Deadlines[Connection] = Deadlines()
+        self._alive_sooner = trio.Event()
+        self._unwatched: set[Connection] = set()
 
     async def run(
         self,
@@ -164,6 +168,7 @@ class Hub:
             async with trio.open_nursery() as accepting:
                 for listener in listeners:
                     accepting.start_soon(self._accept_from, listener, conns)
+                accepting.start_soon(self._keepalive)
                 task_status.started()
 
     async def _accept_from(self, listener: trio.SocketListener, conns: trio.Nursery) -> None:
@@ -192,6 +197,27 @@ class Hub:
                 len(self.connections),
                 resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             )
+
+    # ---- keepalive --------------------------------------------------------------
+
+    async def _keepalive(self) -> None:
+        """One task for every connection's keepalive: sleep until the earliest deadline,
+        let each connection due act, put it back at the deadline it names."""
+        while True:
+            with trio.move_on_at(self._alive.next_due or float("inf")):
+                await self._alive_sooner.wait()
+            self._alive_sooner = trio.Event()
+            now = trio.current_time()
+            for conn in self._alive.pop_due(now):
+                due = conn.keepalive(now)
+                if due is not None:
+                    self._alive.add(due, conn)
+                else:
+                    self._unwatched.add(conn)
+
+    def _watch(self, conn: Connection) -> None:
+        if self._alive.add(conn.alive.last_heard + conn.alive.interval, conn):
+            self._alive_sooner.set()
 
     # ---- one connection ---------------------------------------------------------
 
@@ -306,10 +332,15 @@ class Hub:
         outbox = Outbox(limits.send_queue_bytes, limits.send_queue_messages)
         conn = Connection(self.node, stream, ws, cfg, outbox, who=who, deflate=ext)
         self.connections.add(conn)
+        self._watch(conn)
         try:
             await conn.run()
         finally:
             self.connections.discard(conn)
+            if conn in self._unwatched:
+                self._unwatched.discard(conn)
+            else:
+                self._alive.discard(conn)
             self._changed.set()
 
 

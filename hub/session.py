@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from .deflate import DeflateParams
+from .feed import Feed
 
 _ids = itertools.count(1)
 
@@ -15,7 +16,8 @@ _ids = itertools.count(1)
 class Sink(Protocol):
     """Where a session's stream messages go: a WebSocket connection, or nowhere.
 
-    :meth:`send` never waits: a client that cannot keep up is the sink's to cut.
+        :meth:`send` never waits: a client that cannot keep up is the sink's to cut. What
+    fan-out queues is written when it calls :meth:`flush`, once per batch.
     """
 
     @property
@@ -38,6 +40,19 @@ class Sink(Protocol):
         """Queue a frame; ``stamp`` is the fan-out time of a stream message."""
         ...
 
+    @property
+    def cursor(self) -> int:
+        """Its position in the feed it reads (:mod:`hub.feed`)."""
+        ...
+
+    def follow(self, feed: Feed | None) -> None:
+        """Read ``feed`` from its head on (None: no feed), keeping what is owed."""
+        ...
+
+    def flush(self) -> None:
+        """Write what is due now, without waiting; fan-out calls it once per batch."""
+        ...
+
 
 class _NoStream:
     """The sink of a transport that carries no stream messages (a JSON-RPC request)."""
@@ -47,8 +62,17 @@ class _NoStream:
     queued_bytes: Final = 0
     in_flight: Final = 0
 
+    cursor: Final = 0
+
     def send(self, frame: bytes, stamp: float | None) -> None:
         raise RuntimeError("this session carries no stream messages")
+
+    def follow(self, feed: Feed | None) -> None:
+        if feed is not None:
+            raise RuntimeError("this session carries no stream messages")
+
+    def flush(self) -> None:
+        pass
 
 
 NO_STREAM: Final[Sink] = _NoStream()

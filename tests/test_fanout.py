@@ -7,10 +7,10 @@ from typing import Any
 import msgspec
 from wsproto.frame_protocol import FrameProtocol
 
-from hub import events
-from hub.fanout import deliver
+from hub import events, fanout
+from hub.feed import Feed, Feeds
 from hub.outbox import Outbox
-from hub.session import Session
+from hub.session import Session, Sink
 from hub.subscriptions import Subscriptions, parse_change
 from tests.samples import (
     ALICE,
@@ -45,6 +45,16 @@ class Queue:
     def queued_bytes(self) -> int:
         return self.outbox.nbytes
 
+    @property
+    def cursor(self) -> int:
+        return self.outbox.cursor
+
+    def follow(self, feed: Feed | None) -> None:
+        self.outbox.follow(feed)
+
+    def flush(self) -> None:
+        pass
+
     def send(self, frame: bytes, stamp: float | None) -> None:
         assert self.outbox.push(frame, stamp)
 
@@ -71,12 +81,26 @@ def received(s: Session) -> list[Any]:
     return received_bytes(taken(s))
 
 
-def sub(subs: Subscriptions[Session], s: Session, **params: Any) -> None:
+class Index(Subscriptions[Session]):
+    """The subscriptions and the feeds their stream subscribers read, as a node has."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.feeds = Feeds()
+        self.touched: set[Sink] = set()
+
+
+def sub(subs: Index, s: Session, **params: Any) -> None:
     subs.subscribe(s, parse_change(params, admin=True))
+    fanout.place(subs.feeds, s, subs.own(s).streams)
+
+
+def deliver(event: events.Event, subs: Index) -> int:
+    return fanout.deliver(event, subs, subs.feeds, subs.touched)
 
 
 def test_streams_route_by_type() -> None:
-    subs: Subscriptions[Session] = Subscriptions()
+    subs = Index()
     ledger, vals, txs = session(), session(), session()
     sub(subs, ledger, streams=["ledger"])
     sub(subs, vals, streams=["validations"])
@@ -89,7 +113,7 @@ def test_streams_route_by_type() -> None:
 
 
 def test_account_filter_uses_affected_accounts() -> None:
-    subs: Subscriptions[Session] = Subscriptions()
+    subs = Index()
     issuer, bystander, maker = session(2), session(2), session(2)
     sub(subs, issuer, accounts=[GATEWAY])
     sub(subs, bystander, accounts=[account(42)])
@@ -105,7 +129,7 @@ def test_account_filter_uses_affected_accounts() -> None:
 
 
 def test_balance_issuer_is_not_an_affected_account() -> None:
-    subs: Subscriptions[Session] = Subscriptions()
+    subs = Index()
     neutral = session()
     sub(subs, neutral, accounts=[account(99)])
     deliver(events.parse(iou_payment(5, 1)), subs)
@@ -113,7 +137,7 @@ def test_balance_issuer_is_not_an_affected_account() -> None:
 
 
 def test_once_per_kind_of_subscription() -> None:
-    subs: Subscriptions[Session] = Subscriptions()
+    subs = Index()
     s = session(2)
     sub(
         subs,
@@ -136,7 +160,7 @@ def test_once_per_kind_of_subscription() -> None:
 
 
 def test_validated_transaction_also_reaches_proposed_stream() -> None:
-    subs: Subscriptions[Session] = Subscriptions()
+    subs = Index()
     both, only_proposed = session(), session()
     sub(subs, both, streams=["transactions", "transactions_proposed"])
     sub(subs, only_proposed, streams=["transactions_proposed"])
@@ -146,7 +170,7 @@ def test_validated_transaction_also_reaches_proposed_stream() -> None:
 
 
 def test_proposed_transaction_reaches_only_proposed_subscribers() -> None:
-    subs: Subscriptions[Session] = Subscriptions()
+    subs = Index()
     validated, rt, rt_account, account_sub = session(), session(), session(), session()
     sub(subs, validated, streams=["transactions"])
     sub(subs, rt, streams=["transactions_proposed"])
@@ -163,7 +187,7 @@ def test_books_both_directions() -> None:
     """rippled's direction (Book_test.cpp): the crossing consumes an offer whose
     TakerGets is USD and TakerPays XRP, so it reaches the subscriber with taker_gets XRP
     and taker_pays USD, not the one the other way round, and ``both`` either way."""
-    subs: Subscriptions[Session] = Subscriptions()
+    subs = Index()
     usd = {"currency": "USD", "issuer": GATEWAY}
     xrp = {"currency": "XRP"}
     gets_usd, gets_xrp, both, reverse_both = session(), session(), session(), session()
@@ -180,7 +204,7 @@ def test_books_both_directions() -> None:
 
 def test_failed_offer_transactions_reach_no_book() -> None:
     """rippled routes only tesSUCCESS transactions to books (pubValidatedTransaction)."""
-    subs: Subscriptions[Session] = Subscriptions()
+    subs = Index()
     watcher = session()
     sub(
         subs,
@@ -200,7 +224,7 @@ def test_failed_offer_transactions_reach_no_book() -> None:
 
 
 def test_each_subscriber_gets_its_version_and_bytes_are_shared() -> None:
-    subs: Subscriptions[Session] = Subscriptions()
+    subs = Index()
     v1a, v1b, v2 = session(1), session(1), session(2)
     for s in (v1a, v1b, v2):
         sub(subs, s, streams=["transactions"])
