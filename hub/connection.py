@@ -98,6 +98,9 @@ def write_now(sock: socket.socket, frames: list[bytes]) -> list[bytes]:
             sent = sock.sendmsg(batch)
         except BlockingIOError:
             break
+        if sent == sum(map(len, batch)):
+            i, offset = i + len(batch), 0
+            continue
         while sent:
             left = len(frames[i]) - offset
             if sent >= left:
@@ -206,26 +209,30 @@ class Connection:
 
     def flush(self) -> None:
         """Write what is due now; what the socket cannot take goes to the writer task."""
-        outbox = self._outbox
-        if not outbox.within_bounds() and not self._close_queued:
-            self._too_slow()
+        if self._unsent or self._sock is None or self._nursery is None:
+            if not self._outbox.within_bounds() and not self._close_queued:
+                self._too_slow()
+            elif self._nursery is not None and (self._outbox or self._unsent):
+                self._wake_writer()
             return
-        if self._nursery is None or (not outbox and not self._unsent):
+        due = self._outbox.take()
+        if due is None:
+            if not self._close_queued:
+                self._too_slow()
             return
-        if self._unsent or self._sock is None:
-            self._wake_writer()
+        frames, nbytes, stamp = due
+        if not frames:
             return
-        figures = (outbox.nbytes, outbox.stamp)
         try:
-            self._unsent = write_now(self._sock, outbox.take_frames())
+            self._unsent = write_now(self._sock, frames)
         except OSError:
             self._lost()
             return
         if self._unsent:
-            self._unsent_for = figures
+            self._unsent_for = (nbytes, stamp)
             self._wake_writer()
             return
-        self.node.wrote(*figures)
+        self.node.wrote(nbytes, stamp)
         if self._close_queued:
             self._close_written.set()
 

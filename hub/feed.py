@@ -44,8 +44,8 @@ class Feed:
     backlog in bytes is one subtraction.
     """
 
-    __slots__ = ("base", "base_bytes", "deflate", "ends", "frames", "readers", "stamps",
-                 "streams", "version")  # fmt: skip
+    __slots__ = ("_joined", "_joined_at", "base", "base_bytes", "deflate", "ends", "frames",
+                 "readers", "stamps", "streams", "version")  # fmt: skip
 
     def __init__(self, streams: frozenset[str], version: int, deflate: DeflateParams | None):
         self.streams = streams
@@ -57,6 +57,8 @@ class Feed:
         self.base = 0
         self.base_bytes = 0
         self.readers: set[Reader] = set()
+        self._joined: dict[int, bytes] = {}
+        self._joined_at = 0
 
     @property
     def key(self) -> FeedKey:
@@ -82,6 +84,17 @@ class Feed:
     def since(self, position: int) -> list[bytes]:
         return self.frames[position - self.base :]
 
+    def joined(self, position: int) -> bytes:
+        """The frames from ``position`` to the head as one buffer, joined once for every
+        reader at that position: the kernel then copies one buffer, not many pieces."""
+        if self._joined_at != self.head:
+            self._joined.clear()
+            self._joined_at = self.head
+        data = self._joined.get(position)
+        if data is None:
+            data = self._joined[position] = b"".join(self.since(position))
+        return data
+
     def between(self, start: int, end: int) -> list[bytes]:
         return self.frames[start - self.base : end - self.base]
 
@@ -97,6 +110,7 @@ class Feed:
         self.base_bytes = self.offset(upto)
         del self.frames[:n], self.stamps[:n], self.ends[:n]
         self.base = upto
+        self._joined.clear()
 
 
 def streams_of(kind: str, validated: bool) -> tuple[str, ...]:

@@ -91,6 +91,7 @@ class Node:
         self.feeds = Feeds()
         self._touched: set[Sink] = set()
         self._flush_due = trio.Event()
+        self._flushing_at: float | None = None
         self.ledger = LedgerState()
         self.history = History(config.history.ledgers, config.history.max_bytes)
         self.arrivals = lookup.Arrivals(self.history)
@@ -205,10 +206,14 @@ class Node:
 
     def flush(self) -> None:
         """Have every sink with frames due from fan-out write them now."""
-        self.feeds.flush()
-        touched, self._touched = self._touched, set()
-        for sink in touched:
-            sink.flush()
+        self._flushing_at = self.clock()  # one reading of the clock for every write
+        try:
+            self.feeds.flush()
+            touched, self._touched = self._touched, set()
+            for sink in touched:
+                sink.flush()
+        finally:
+            self._flushing_at = None
 
     def _parsed(self, item: Message) -> list[events.Event]:
         messages = item if isinstance(item, Sequence) else (item,)
@@ -437,7 +442,8 @@ class Node:
         stream message among them (the publish-to-write latency)."""
         self.stats.bytes_sent += nbytes
         if stamp is not None:
-            self.metrics.latency.observe(self.clock() - stamp)
+            now = self._flushing_at
+            self.metrics.latency.observe((self.clock() if now is None else now) - stamp)
 
     def lookup(self, name: str, version: int) -> Method[Any]:
         """The method for a request; unknown ones go upstream when there is one."""

@@ -76,6 +76,16 @@ class Outbox:
             self.cursor = self.feed.head
         return False
 
+    def take(self) -> tuple[list[bytes], int, float | None] | None:
+        """What is due, with its size in bytes and its oldest stamp; None (and the queue
+        freed) when the backlog has just passed a bound. Each figure is read once."""
+        nbytes = self.nbytes
+        if not self.overflowed and (nbytes > self.max_bytes or len(self) > self.max_messages):
+            self.within_bounds()
+            return None
+        stamp = self.stamp
+        return self.take_frames(), nbytes, stamp
+
     def take_frames(self) -> list[bytes]:
         """Everything due, in order, as a list of frames; the queue is left empty."""
         feed = self.feed
@@ -83,7 +93,7 @@ class Outbox:
         if feed is None:
             out = own
         elif not own:
-            out = feed.since(self.cursor)
+            out = [feed.joined(self.cursor)] if self.cursor < feed.head else []
         else:
             out, at = [], self.cursor
             for frame, mark in zip(own, self._marks, strict=True):
