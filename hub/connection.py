@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
-from wsproto import WSConnection
+from wsproto.connection import Connection as WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, Event, Message, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
@@ -152,12 +152,12 @@ class Connection:
         self._sock: socket.socket | None = None
         self._stream = stream
         if isinstance(stream, trio.SocketStream):
-            # In the clear frames go out with sendmsg on the plain socket (one system
-            # call for many frames, no joined copy); the reader keeps a trio stream over
-            # the same socket. Over TLS both go through the TLS stream.
+            # In the clear the connection owns the plain socket: frames go out with a
+            # non-blocking sendmsg from whoever has them, and the reader waits on the
+            # socket itself; no trio socket objects are kept per connection. Over TLS
+            # both go through the TLS stream.
             self._sock = socket.socket(fileno=stream.socket.detach())
             self._sock.setblocking(False)
-            self._stream = trio.SocketStream(trio.socket.from_stdlib_socket(self._sock))
         self._ws = ws
         self._config = config
         self._outbox = outbox
@@ -252,6 +252,9 @@ class Connection:
             self._nursery = None
             self._close_queued = True
             self.node.close_session(self.session)
+            if self._sock is not None:
+                trio.lowlevel.notify_closing(self._sock)
+                self._sock.close()
             await trio.aclose_forcefully(self._stream)
 
     def close(self, code: int, reason: str) -> None:
@@ -348,8 +351,8 @@ class Connection:
         """Feed wsproto until the client closes or goes; answer what it sends."""
         while True:
             try:
-                data = await self._stream.receive_some(_READ_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = await self._receive()
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
                 return
             if not data:
                 return
@@ -364,6 +367,20 @@ class Connection:
                     return
                 await self._on_event(event, nursery)
             self.flush()  # every reply to this read in one write
+
+    async def _receive(self) -> bytes | bytearray:
+        if self._sock is None:
+            return await self._stream.receive_some(_READ_SIZE)
+        while True:
+            try:
+                data = self._sock.recv(_READ_SIZE)
+            except BlockingIOError:
+                data = None  # wait outside the handler: the exception is not kept alive
+            if data is None:
+                await trio.lowlevel.wait_readable(self._sock)
+                continue
+            await trio.lowlevel.checkpoint()  # a client that never pauses yields too
+            return data
 
     async def _on_event(self, event: Event, nursery: trio.Nursery) -> None:
         if isinstance(event, Ping):

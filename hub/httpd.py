@@ -42,6 +42,11 @@ class Head:
     raw: bytes
 
     @property
+    def trailing(self) -> bytes:
+        """What the client sent after the head (a WebSocket's first frames, say)."""
+        return bytes(self.conn.trailing_data[0])
+
+    @property
     def websocket(self) -> bool:
         """Whether the request asks for a WebSocket upgrade (wsproto judges the rest)."""
         return any(

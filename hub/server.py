@@ -19,13 +19,12 @@ from functools import partial
 from typing import Any
 
 import trio
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
+from wsproto import ConnectionType
+from wsproto.connection import Connection as WSConnection
 from wsproto.frame_protocol import CloseReason
-from wsproto.utilities import RemoteProtocolError
 
 from . import config as _config
-from . import deflate, events, http, httpd, protocol, proxyproto, tls
+from . import deflate, events, handshake, http, httpd, protocol, proxyproto, tls
 from .connection import Connection
 from .dispatch import Methods
 from .keepalive import Deadlines
@@ -222,30 +221,45 @@ class Hub:
     # ---- one connection ---------------------------------------------------------
 
     async def _serve(self, tcp: trio.SocketStream) -> None:
+        """One accepted socket: its first request, then HTTP or a WebSocket. What only the
+        handshake needs is let go of before the connection runs."""
         self.node.opened()
-        deadline = trio.current_time() + self.config.server.handshake_timeout
         try:
-            with trio.move_on_at(deadline) as timer:
-                opened = await self._open(tcp, deadline)
-                if opened is None:
-                    return
-                stream, peer, first = opened
-                head = await httpd.read_head(stream, first)
-            if timer.cancelled_caught:
-                log.info("handshake from %s timed out", _peer_ip(tcp))
-            elif head is not None and head.websocket:
-                await self._upgrade(stream, peer, head, deadline)
-            elif head is not None:
+            first = await self._first_request(tcp)
+            if first is None:
+                return
+            stream, peer, head = first
+            del first
+            if not head.websocket:
                 await self._serve_http(stream, peer, head)
+                return
+            who = self.node.identify(peer, head.request.headers)
+            upgrade, trailing = handshake.check(head.request), head.trailing
+            del head
+            await self._upgrade(stream, who, upgrade, trailing)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
             self.node.closed()
             await trio.aclose_forcefully(tcp)
 
-    async def _open(
-        self, tcp: trio.SocketStream, deadline: float
-    ) -> tuple[trio.abc.Stream, str, bytes] | None:
+    async def _first_request(
+        self, tcp: trio.SocketStream
+    ) -> tuple[trio.abc.Stream, str, httpd.Head] | None:
+        """The stream, the client and the head of the first request, read within
+        ``handshake_timeout``; None when there is nothing to serve."""
+        with trio.move_on_after(self.config.server.handshake_timeout) as timer:
+            opened = await self._open(tcp)
+            if opened is None:
+                return None
+            stream, peer, data = opened
+            head = await httpd.read_head(stream, data)
+        if timer.cancelled_caught:
+            log.info("handshake from %s timed out", _peer_ip(tcp))
+            return None
+        return None if head is None else (stream, peer, head)
+
+    async def _open(self, tcp: trio.SocketStream) -> tuple[trio.abc.Stream, str, bytes] | None:
         """The stream to speak HTTP on, the peer (a PROXY header's source when a trusted
         proxy sent one) and bytes of the first request already read; None when the
         connection is to be dropped (bad PROXY header, failed TLS handshake)."""
@@ -298,39 +312,48 @@ class Hub:
             self.node.disconnected(who.address)
 
     async def _upgrade(
-        self, stream: trio.abc.Stream, peer: str, head: httpd.Head, deadline: float
+        self,
+        stream: trio.abc.Stream,
+        who: Identity,
+        upgrade: handshake.Upgrade | handshake.Refusal,
+        trailing: bytes,
     ) -> None:
-        """Finish a WebSocket handshake by ``deadline``, then serve the connection."""
-        ws = WSConnection(ConnectionType.SERVER)
-        request = None
-        with trio.move_on_at(deadline):
-            request = await _upgrade_request(stream, ws, head.raw)
-        if request is None:
-            log.info("handshake from %s timed out or failed", peer)
+        """Answer the upgrade (:mod:`hub.handshake`), then serve the connection."""
+        if isinstance(upgrade, handshake.Refusal):
+            log.info("bad WebSocket handshake from %s: %s", who.address, upgrade.reason)
+            await _send(stream, handshake.refuse(upgrade))
             return
-        who = self.node.identify(peer, request.extra_headers)
         self.node.connected(who.address)
         try:
-            await self._accept_upgrade(stream, ws, request, who)
+            conn = await self._accept_upgrade(stream, upgrade, who, trailing)
+            del upgrade, trailing
+            if conn is not None:
+                await self._run_connection(conn)
         finally:
             self.node.disconnected(who.address)
 
     async def _accept_upgrade(
-        self, stream: trio.abc.Stream, ws: WSConnection, request: Request, who: Identity
-    ) -> None:
+        self, stream: trio.abc.Stream, upgrade: handshake.Upgrade, who: Identity, trailing: bytes
+    ) -> Connection | None:
+        """The connection, once the 101 is sent; None when refused or gone."""
         refusal = self.node.refusal(who.address, who.admin)
         if refusal is not None:
             self.node.stats.connections_refused += 1
-            await _reject(stream, ws, *refusal)
-            return
+            await _send(stream, handshake.refuse(handshake.Refusal(*refusal)))
+            return None
         cfg = self.config.server
-        offers = [str(offer) for offer in request.extensions]
-        agreement = deflate.negotiate(offers) if cfg.compression else None
+        agreement = deflate.negotiate(upgrade.offers) if cfg.compression else None
         ext = deflate.DeflateExtension(agreement, cfg.max_message_size) if agreement else None
-        await stream.send_all(ws.send(AcceptConnection(extensions=[ext] if ext else [])))
+        if not await _send(
+            stream, handshake.accept(upgrade, agreement.header if agreement else None)
+        ):
+            return None
+        ws = WSConnection(ConnectionType.SERVER, [ext] if ext else [], trailing)
         limits = self.config.limits
         outbox = Outbox(limits.send_queue_bytes, limits.send_queue_messages)
-        conn = Connection(self.node, stream, ws, cfg, outbox, who=who, deflate=ext)
+        return Connection(self.node, stream, ws, cfg, outbox, who=who, deflate=ext)
+
+    async def _run_connection(self, conn: Connection) -> None:
         self.connections.add(conn)
         self._watch(conn)
         try:
@@ -342,26 +365,6 @@ class Hub:
             else:
                 self._alive.discard(conn)
             self._changed.set()
-
-
-async def _upgrade_request(
-    stream: trio.abc.Stream, ws: WSConnection, data: bytes
-) -> Request | None:
-    """Feed wsproto until it has the upgrade request; a bad one is answered and None."""
-    while True:
-        try:
-            ws.receive_data(data)
-            for event in ws.events():
-                if isinstance(event, Request):
-                    return event
-        except RemoteProtocolError as exc:
-            hint = exc.event_hint
-            status = hint.status_code if isinstance(hint, RejectConnection) else 400
-            await _reject(stream, ws, status, str(exc))
-            return None
-        data = bytes(await stream.receive_some(_READ_SIZE))
-        if not data:
-            return None
 
 
 def netloc(host: str, port: int | None) -> str:
@@ -377,23 +380,10 @@ def _peer_ip(stream: trio.SocketStream) -> str:
     return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
 
-async def _reject(stream: trio.abc.Stream, ws: WSConnection, status: int, reason: str) -> None:
-    """Answer the upgrade with a plain HTTP error and a one-line body saying why."""
-    body = f"{reason}\n".encode()
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    try:
-        data = ws.send(RejectConnection(status_code=status, headers=headers, has_body=True))
-        data += ws.send(RejectData(data=body))
-    except Exception:
-        data = b"HTTP/1.1 %d Bad Request\r\ncontent-length: %d\r\n\r\n%s" % (
-            status,
-            len(body),
-            body,
-        )
+async def _send(stream: trio.abc.Stream, data: bytes) -> bool:
+    """Write a handshake's answer; False when the peer has gone."""
     try:
         await stream.send_all(data)
     except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
+        return False
+    return True
