@@ -348,16 +348,9 @@ class Connection:
     # ---- reading ------------------------------------------------------------------
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
-        """Feed wsproto until the client closes or goes; answer what it sends."""
+        """Feed wsproto until the client closes or goes; answer what it sends. Frames
+        that came right behind the handshake are answered before the first read."""
         while True:
-            try:
-                data = await self._receive()
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            if not data:
-                return
-            self.alive.hear(trio.current_time())
-            self._ws.receive_data(bytes(data))
             for event in self._ws.events():
                 if isinstance(event, CloseConnection):
                     if self._extension is not None and self._extension.too_big:
@@ -367,6 +360,14 @@ class Connection:
                     return
                 await self._on_event(event, nursery)
             self.flush()  # every reply to this read in one write
+            try:
+                data = await self._receive()
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            self.alive.hear(trio.current_time())
+            self._ws.receive_data(bytes(data))
 
     async def _receive(self) -> bytes | bytearray:
         if self._sock is None:
