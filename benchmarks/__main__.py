@@ -2,10 +2,11 @@
 
 Scenarios (issue 15's targets): delivery (server CPU per delivery), saturation
 (deliveries/s), burst and mainnet (ledger closes to 1 000 and 10 000 subscribers:
-latency, losses, the kernel's share), idle and idle-workers (memory per connection,
-handshakes/s), requests (ping round trips/s), filters (accounts subscriptions). Peers:
-raw (a pre-framed trio broadcaster, the floor), websockets, ws (Node). The server under
-test runs pinned to one CPU; the load generator (several processes) runs on the
+latency, losses, the kernel's share), delivery-deflate (the hub with plain and with
+permessage-deflate subscribers: wire bytes and CPU per delivery), idle and idle-workers
+(memory per connection, handshakes/s), requests (ping round trips/s), filters (accounts
+subscriptions). Peers: raw (a pre-framed trio broadcaster, the floor), websockets, ws (Node).
+The server under test runs pinned to one CPU; the load generator (several processes) runs on the
 others, and its CPU is printed with every figure: one whose load generator passed 80 %
 of its core is marked as bounded by it. Prints a table on stdout, progress on stderr,
 and writes every figure to a JSON file. Exits 1 when a message was lost, duplicated,
@@ -23,10 +24,10 @@ from dataclasses import replace
 from typing import Any
 
 from . import scenarios
-from .report import Progress, ratios, table, write_json
+from .report import Progress, compression, ratios, table, write_json
 from .runner import Affinity, Pool, machine, node_peer_problem, raise_fd_limit, run_one
 
-SERVERS = scenarios.ALL_SERVERS
+SERVERS = (*scenarios.ALL_SERVERS, "hub-deflate")
 
 
 def _cpus(text: str) -> list[int]:
@@ -52,7 +53,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--peers",
         default=",".join(SERVERS),
-        help="servers to run where a scenario has them: hub,raw,websockets,ws (default: all)",
+        help="servers to run where a scenario has them: hub,hub-deflate,raw,websockets,ws"
+        " (default: all; hub-deflate is the hub with compressing subscribers)",
     )
     p.add_argument("--json", default="bench-results.json", help="figures for machines")
     p.add_argument("--smoke", action="store_true", help="every scenario at a tiny size (< 40 s)")
@@ -170,8 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             if "hub" in runs:
                 entry["ratios"] = {
-                    peer: ratios(runs["hub"], run) for peer, run in runs.items() if peer != "hub"
+                    peer: ratios(runs["hub"], run)
+                    for peer, run in runs.items()
+                    if peer not in ("hub", "hub-deflate")
                 }
+                if "hub-deflate" in runs:
+                    entry["compression"] = compression(runs["hub"], runs["hub-deflate"])
             results["scenarios"][scenario.name] = entry
     finally:
         pool.close()

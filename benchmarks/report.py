@@ -67,6 +67,22 @@ def ratios(hub: Mapping[str, Any], peer: Mapping[str, Any]) -> dict[str, float |
     return out
 
 
+def compression(plain: Mapping[str, Any], deflate: Mapping[str, Any]) -> dict[str, float | None]:
+    """permessage-deflate against plain on the same hub: compressed/plain per delivery."""
+
+    def div(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a is not None and b else None
+
+    return {
+        "wire_bytes_per_delivery": div(
+            deflate["wire_bytes_per_delivery"], plain["wire_bytes_per_delivery"]
+        ),
+        "cpu_per_delivery": div(
+            deflate["server_cpu_us_per_delivery"], plain["server_cpu_us_per_delivery"]
+        ),
+    }
+
+
 def _num(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "-"
@@ -105,6 +121,7 @@ HEAD = (
     "conns",
     "deliv/s",
     "µs/deliv",
+    "B/deliv",
     "p50 ms",
     "p99 ms",
     "max ms",
@@ -125,6 +142,7 @@ def _row(name: str, run: Mapping[str, Any]) -> tuple[str, ...]:
         str(run["connections"]),
         _num(run["deliveries_per_s"], 0),
         _num(run["server_cpu_us_per_delivery"], 2),
+        _num(run.get("wire_bytes_per_delivery"), 0),
         _num(lat["p50"], 2),
         _num(lat["p99"], 2),
         _num(lat["max"], 2),
@@ -147,8 +165,17 @@ def table(results: Mapping[str, Any]) -> str:
     lines = [
         _grid(HEAD, rows),
         "µs/deliv: server CPU per delivery (per round trip in requests); kernel %: its share"
-        " of that CPU; loadgen %: average / busiest 0.5 s / busiest process, % of one core",
+        " of that CPU; B/deliv: WebSocket bytes (frame headers included) per delivery;"
+        " loadgen %: average / busiest 0.5 s / busiest process, % of one core",
     ]
+    for name, scenario in results["scenarios"].items():
+        if "compression" in scenario:
+            c = scenario["compression"]
+            lines.append(
+                f"{name}: hub-deflate/hub: wire bytes per delivery"
+                f" {_num(c['wire_bytes_per_delivery'], 3)}, µs CPU per delivery"
+                f" {_num(c['cpu_per_delivery'], 3)}"
+            )
     ratio_rows: list[tuple[str, ...]] = []
     for name, scenario in results["scenarios"].items():
         for peer, r in scenario.get("ratios", {}).items():

@@ -67,7 +67,9 @@ warning = 1e15
 drop = 1e16
 """
 
-SERVERS = ("hub", "raw", "websockets", "ws")
+SERVERS = ("hub", "hub-deflate", "raw", "websockets", "ws")
+HUBS = ("hub", "hub-deflate")
+"""``hub-deflate`` is the same hub, its subscribers negotiating permessage-deflate."""
 
 
 def source_address(slot: int) -> str:
@@ -105,7 +107,7 @@ class ServerProcess:
 
     def __init__(self, kind: str, cpus: list[int] | None, workdir: Path, workers: int = 1) -> None:
         self.kind = kind
-        if kind == "hub":
+        if kind in HUBS:
             config = workdir / "hub.toml"
             config.write_text(HUB_CONFIG)
             cmd = [sys.executable, "-m", "hub", "serve", "--port", "0", "--source", "none"]
@@ -374,7 +376,7 @@ def _connect(
     workers = len(pool.pipes)
     assigned: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
     for index, version in enumerate(
-        api_versions_for(scenario.connections, versions if kind == "hub" else [2])
+        api_versions_for(scenario.connections, versions if kind in HUBS else [2])
     ):
         assigned[index % workers].append((index, version))
     connects = pool.ask(
@@ -387,7 +389,8 @@ def _connect(
                     "conns": assigned[slot],
                     "mode": scenario.mode,
                     "subscribers": scenario.connections,
-                    "check_rendering": kind == "hub",
+                    "check_rendering": kind in HUBS,
+                    "compression": kind == "hub-deflate",
                     "concurrency": 64,
                     "sources": [source_address(slot)],
                     "read_pause": scenario.read_pause,
@@ -508,6 +511,9 @@ def _measure(
         if totals["received"]
         else None,
         "server_kernel_share_percent": round(100 * (sys1 - sys0) / cpu, 1) if cpu else None,
+        "wire_bytes_per_delivery": round(totals["wire_bytes"] / totals["received"], 1)
+        if totals["received"]
+        else None,
         **sampler.figures(),
         "server_rss_base_mib": round(base_rss / MIB, 1),
         "server_rss_mib": round(max(final_rss, connected_rss) / MIB, 1),

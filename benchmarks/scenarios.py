@@ -22,8 +22,11 @@ NAMES: Final = (
     "idle-workers",
     "requests",
     "filters",
+    "delivery-deflate",
 )
 ALL_SERVERS: Final = ("hub", "raw", "websockets", "ws")
+DEFLATE_PAIR: Final = ("hub", "hub-deflate")
+"""The same hub twice: plain subscribers, then subscribers that negotiate permessage-deflate."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class Scenario:
 
 _MAINNET_BURST: Final = {"mode": "burst", "interval": 3.5, "tx_per_ledger": 100}
 _FLOOD_600: Final = {"mode": "flood", "size": 600, "rate": 0.0, "routed": False}
+_FLOOD_PAYMENTS: Final = {"mode": "flood", "size": 0, "rate": 0.0, "routed": False}
+"""Full mainnet-like payments (~1.25 kB, AffectedNodes and all; deflate 2.0x alone):
+compression figures need realistic JSON, not the 600-byte rows' memo padding."""
 
 
 def full() -> dict[str, Scenario]:
@@ -145,6 +151,19 @@ def full() -> dict[str, Scenario]:
             publish={"mode": "flood", "size": 0, "batch": 100, "rate": 0.0, "routed": True},
             window_per_subscriber=8,
         ),
+        "delivery-deflate": Scenario(
+            "delivery-deflate",
+            "wire bytes and CPU per delivery, plain vs permessage-deflate:"
+            " 1 000 subscribers x 2 000 payments of ~1.25 kB",
+            1000,
+            "broadcast",
+            streams=("transactions",),
+            duration=120.0,
+            publish={**_FLOOD_PAYMENTS, "batch": 100, "count": 2000},
+            servers=DEFLATE_PAIR,
+            window_per_subscriber=256,
+            read_pause=0.005,
+        ),
     }
 
 
@@ -174,4 +193,9 @@ def smoke() -> dict[str, Scenario]:
         "idle-workers": replace(sized["idle-workers"], connections=300, publish=quick),
         "requests": replace(sized["requests"], connections=10, duration=1.0),
         "filters": replace(sized["filters"], connections=20, duration=1.0),
+        "delivery-deflate": replace(
+            sized["delivery-deflate"],
+            connections=20,
+            publish={**sized["delivery-deflate"].publish, "count": 200},
+        ),
     }

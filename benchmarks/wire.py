@@ -15,6 +15,11 @@ sockets.
   arbitrary pieces, each with the stream offset where it ends.
 * :func:`count_marker`: occurrences of a marker in a stream fed in pieces, a marker
   split over two pieces counted once.
+
+With ``deflate`` the handshake offers permessage-deflate (RFC 7692) with
+``client_no_context_takeover``, requires the server to answer it with
+``server_no_context_takeover`` (so every message inflates on its own), and the parser
+inflates RSV1 frames; frame ends stay wire offsets.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import base64
 import hashlib
 import os
 import struct
+import zlib
 from typing import Final
 
 TEXT: Final = 0x1
@@ -33,6 +39,8 @@ PONG: Final = 0xA
 
 _GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _HEAD_END: Final = b"\r\n\r\n"
+DEFLATE_OFFER: Final = b"permessage-deflate; client_no_context_takeover"
+_DEFLATE_TAIL: Final = b"\x00\x00\xff\xff"
 
 
 def new_key() -> bytes:
@@ -45,11 +53,12 @@ def accept_for(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key + _GUID).digest())
 
 
-def handshake_request(host: str, port: int, path: str, key: bytes) -> bytes:
+def handshake_request(host: str, port: int, path: str, key: bytes, deflate: bool = False) -> bytes:
+    extension = b"Sec-WebSocket-Extensions: %s\r\n" % DEFLATE_OFFER if deflate else b""
     return (
         b"GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        % (path.encode(), host.encode(), port, key)
+        b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
+        % (path.encode(), host.encode(), port, key, extension)
     )
 
 
@@ -61,8 +70,12 @@ def split_head(data: bytes) -> tuple[bytes, bytes] | None:
     return data[: end + len(_HEAD_END)], data[end + len(_HEAD_END) :]
 
 
-def handshake_problem(head: bytes, key: bytes) -> str | None:
-    """What is wrong with the server's upgrade response, or None when it accepted ``key``."""
+def handshake_problem(head: bytes, key: bytes, deflate: bool = False) -> str | None:
+    """What is wrong with the server's upgrade response, or None when it accepted ``key``.
+
+    With ``deflate``, also when it did not agree to permessage-deflate without server
+    context takeover (the parser inflates each message alone).
+    """
     lines = head.decode("latin-1").split("\r\n")
     status = lines[0].split(" ", 2)
     if len(status) < 2 or status[1] != "101":
@@ -74,6 +87,11 @@ def handshake_problem(head: bytes, key: bytes) -> str | None:
             headers[name.strip().lower()] = value.strip()
     if headers.get("sec-websocket-accept", "").encode() != accept_for(key):
         return "wrong Sec-WebSocket-Accept"
+    agreed = headers.get("sec-websocket-extensions", "")
+    if deflate and not (
+        agreed.startswith("permessage-deflate") and "server_no_context_takeover" in agreed
+    ):
+        return f"permessage-deflate not agreed without server context: {agreed!r}"
     return None
 
 
@@ -133,12 +151,15 @@ class FrameParser:
 
     ``end`` is the stream offset just past the frame, counting from the first byte fed.
     Frames are expected final and unmasked, as a server sends them (RFC 6455 5.1);
-    anything else raises :class:`FrameError`.
+    anything else raises :class:`FrameError`. With ``inflate`` a frame with RSV1 set is
+    a whole compressed message (permessage-deflate without server context takeover)
+    and its payload is returned inflated.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, inflate: bool = False) -> None:
         self._buf = bytearray()
         self._base = 0
+        self._rsv = 0x30 if inflate else 0x70
 
     @property
     def pending(self) -> int:
@@ -155,7 +176,7 @@ class FrameParser:
             b0, b1 = buf[pos], buf[pos + 1]
             if b1 & 0x80:
                 raise FrameError("masked frame from the server")
-            if b0 & 0x70 or not b0 & 0x80:
+            if b0 & self._rsv or not b0 & 0x80:
                 raise FrameError(f"unsupported frame header {b0:#04x}")
             n, head = b1 & 0x7F, 2
             if n >= 126:
@@ -166,11 +187,21 @@ class FrameParser:
             end = pos + head + n
             if end > size:
                 break
-            frames.append((b0 & 0x0F, bytes(buf[pos + head : end]), self._base + end))
+            payload = bytes(buf[pos + head : end])
+            if b0 & 0x40:
+                payload = _inflate(payload)
+            frames.append((b0 & 0x0F, payload, self._base + end))
             pos = end
         del buf[:pos]
         self._base += pos
         return frames
+
+
+def _inflate(payload: bytes) -> bytes:
+    try:
+        return zlib.decompressobj(-zlib.MAX_WBITS).decompress(payload + _DEFLATE_TAIL)
+    except zlib.error as exc:
+        raise FrameError(f"bad compressed frame: {exc}") from exc
 
 
 def count_marker(tail: bytes, data: bytes, marker: bytes) -> tuple[int, bytes]:

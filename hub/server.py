@@ -41,6 +41,22 @@ _ACCEPT_LOG_EVERY = 10.0
 _READ_SIZE = 65536
 
 
+class Every:
+    """Says yes at most once per ``interval`` seconds: a warning repeated while a
+    condition lasts (accept failing every retry) is logged once per interval, not per
+    failure."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: float | None = None
+
+    def due(self, now: float) -> bool:
+        if self._last is not None and now - self._last < self.interval:
+            return False
+        self._last = now
+        return True
+
+
 class Hub:
     """A node and the listeners, handshakes and connections that serve it.
 
@@ -68,7 +84,7 @@ class Hub:
         self._now = trio.Event()
         self._changed = trio.Event()
         self._accepting = trio.CancelScope()
-        self._accept_warned_at: float | None = None
+        self._accept_warning = Every(_ACCEPT_LOG_EVERY)
         self._alive: Deadlines[Connection] = Deadlines()
         self._alive_sooner = trio.Event()
         self._unwatched: set[Connection] = set()
@@ -187,9 +203,7 @@ class Hub:
 
     def _cannot_accept(self, exc: OSError) -> None:
         self.node.stats.accept_errors += 1
-        now = trio.current_time()
-        if self._accept_warned_at is None or now - self._accept_warned_at >= _ACCEPT_LOG_EVERY:
-            self._accept_warned_at = now
+        if self._accept_warning.due(trio.current_time()):
             log.warning(
                 "cannot accept connections: %s; serving the %d open ones (open-file limit %d)",
                 exc.strerror or exc,

@@ -25,6 +25,7 @@ from wsproto.frame_protocol import FrameProtocol, Opcode
 from benchmarks import loadgen, runner, scenarios, wire
 from benchmarks.messages import Messages
 from benchmarks.peers.raw_peer import text_frame
+from hub.deflate import DeflateParams, compressed_text_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = set(scenarios.NAMES)
@@ -99,6 +100,44 @@ def test_frame_parser_rejects_masked_and_fragmented_frames() -> None:
         wire.FrameParser().feed(b"\x01\x01x")
 
 
+def test_a_deflate_handshake_offers_it_and_needs_no_server_context_back() -> None:
+    key = wire.new_key()
+    request = wire.handshake_request("127.0.0.1", 80, "/", key, deflate=True)
+    assert (
+        b"Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n" in request
+    )
+    assert request.endswith(b"\r\n\r\n")
+    head = b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: " + wire.accept_for(key)
+    agreed = b"\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover"
+    assert wire.handshake_problem(head + agreed + b"\r\n\r\n", key, deflate=True) is None
+    declined = wire.handshake_problem(head + b"\r\n\r\n", key, deflate=True)
+    assert declined is not None
+    assert "not agreed" in declined
+    assert wire.handshake_problem(head + b"\r\n\r\n", key) is None
+
+
+def _deflated(payloads: list[bytes]) -> bytes:
+    """Frames as the hub sends them to a permessage-deflate subscriber."""
+    params = DeflateParams()
+    return b"".join(compressed_text_frame(p, params) for p in payloads)
+
+
+def test_an_inflating_parser_gives_the_messages_and_wire_end_offsets() -> None:
+    build = Messages(0)
+    payloads = [build.transaction(s, 10**18, 1000) for s in (1, 2, 3)] + [b"tiny"]
+    stream = _deflated(payloads)
+    assert stream[0] & 0x40  # RSV1: compressed
+    assert len(stream) < sum(len(p) for p in payloads) / 1.5
+    got = []
+    parser = wire.FrameParser(inflate=True)
+    for i in range(0, len(stream), 97):
+        got += parser.feed(stream[i : i + 97])
+    assert [p for _, p, _ in got] == payloads
+    assert got[-1][2] == len(stream)
+    with pytest.raises(wire.FrameError, match="unsupported"):
+        wire.FrameParser().feed(stream)
+
+
 def test_count_marker_counts_a_marker_split_over_reads_once() -> None:
     marker = b'"type":"response"'
     stream = b'{"id":1,"type":"response"}' * 50
@@ -146,11 +185,12 @@ class _Transport:
         pass
 
 
-def _group(streams: list[bytes], chunk: int) -> dict[str, int]:
+def _group(streams: list[bytes], chunk: int, compression: bool = False) -> dict[str, int]:
     """A worker whose first connection is the reference; each gets its stream in chunks."""
 
     async def run() -> dict[str, int]:
         worker = loadgen.Worker(0, [0], [0], [0], None)  # type: ignore[arg-type]
+        worker.compression = compression
         conns = [loadgen.SubConn(worker, i, 2, b"") for i in range(len(streams))]
         worker.conns = conns
         worker.form_groups(rendering=True)
@@ -185,6 +225,20 @@ def test_raw_readers_with_the_reference_bytes_are_verified() -> None:
     # Small reads pause raw readers (to batch the next read), never the reference.
     assert totals["reference_pauses"] == 0
     assert totals["raw_pauses"] > 0
+
+
+def test_compressed_streams_are_inflated_by_the_reference_and_crc_checked_raw() -> None:
+    build = Messages(0)
+    messages = [build.transaction(s, 10**18 + s, 1000) for s in range(1, 6)]
+    good = _deflated(messages)
+    swapped = _deflated([messages[i] for i in (0, 2, 1, 3, 4)])
+    totals = _group([good, good, swapped], chunk=400, compression=True)
+    assert totals["references"] == 1
+    assert totals["verified"] == 1
+    assert totals["diverged"] == 1
+    assert totals["received"] == 15
+    assert totals["wrong"] == totals["gaps"] == 0
+    assert totals["wire_bytes"] == 3 * len(good)
 
 
 def test_a_reordered_or_short_raw_stream_is_caught_by_its_crc_and_length() -> None:
@@ -245,6 +299,11 @@ def test_smoke_run_loses_nothing(tmp_path: Path) -> None:
                 assert run["verified"] > 0, (name, server)
                 assert run["diverged"] == 0, (name, server)
     assert {"hub", "raw", "websockets"} <= set(results["scenarios"]["delivery"]["runs"])
+    deflate = results["scenarios"]["delivery-deflate"]
+    plain, packed = deflate["runs"]["hub"], deflate["runs"]["hub-deflate"]
+    assert packed["wire_bytes_per_delivery"] < plain["wire_bytes_per_delivery"] / 1.5
+    assert deflate["compression"]["wire_bytes_per_delivery"] < 0.67
+    assert "hub-deflate/hub: wire bytes per delivery" in done.stdout
     assert results["scenarios"]["idle-workers"]["runs"]["hub"]["workers"] == 3
     assert "µs/deliv" in done.stdout
     assert "loadgen %" in done.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -16,6 +17,7 @@ from hub import Hub
 from hub.backoff import Backoff
 from hub.client import format_reply, pretty_line, tail
 from hub.jsonrpc import from_websocket
+from hub.workers import reuse_port_listener
 from tests.conftest import eventually, make_config, start_hub
 from tests.httpraw import rpc
 from tests.samples import ALICE, BOB, ledger_closed, xrp_payment
@@ -279,3 +281,57 @@ async def test_tail_command_line_pretty(hub: Hub, nursery: trio.Nursery) -> None
 )
 def test_pretty_lines(message: dict[str, Any], expected: str) -> None:
     assert pretty_line(message).startswith(expected)
+
+
+async def test_tail_resumes_from_the_since_ledger_of_a_draining_hubs_close(
+    nursery: trio.Nursery,
+) -> None:
+    """Hub A drains; B, with the same history, shares its port (SO_REUSEPORT, as in a
+    rolling restart). ``hub tail`` printed all of ledger 5, so on its own it would ask
+    for ``since_ledger 4`` and skip the replay; A's close reason says 5 is complete,
+    and B's reply shows tail asked for ``since_ledger 5``."""
+    history = [ledger_closed(5, txn_count=1), xrp_payment(5, 0, ALICE, BOB)]
+    first = Hub(make_config(server={"drain_seconds": 0, "drain_spread": 0}))
+    await nursery.start(partial(first.run, listeners=[reuse_port_listener("127.0.0.1", 0)]))
+    port = first.port
+    assert port is not None
+    result: list[subprocess.CompletedProcess[bytes]] = []
+
+    async def run_tail() -> None:
+        with trio.fail_after(STARTUP + 20):
+            result.append(
+                await trio.run_process(
+                    [sys.executable, "-m", "hub", "tail", "--url", f"ws://127.0.0.1:{port}",
+                     "--count", "3"],
+                    capture_stdout=True, capture_stderr=True, check=False,
+                    stdin=subprocess.DEVNULL,
+                )
+            )  # fmt: skip
+
+    nursery.start_soon(run_tail)
+    await eventually(lambda: first.node.subscriptions.counts()["ledger"] == 1, timeout=STARTUP)
+    for message in history:
+        await first.publish(message)
+    await eventually(lambda: first.node.stats.deliveries == 2)
+    second = Hub(make_config())
+    for message in history:
+        await second.publish(message)
+    await nursery.start(partial(second.run, listeners=[reuse_port_listener("127.0.0.1", port)]))
+    await eventually(lambda: second.node.history.latest == 5)
+    first.shutdown()
+    await eventually(lambda: second.node.subscriptions.counts()["ledger"] == 1, timeout=20)
+    await second.publish(ledger_closed(6))
+    await eventually(lambda: bool(result), timeout=10)
+    done = result[0]
+    notes = done.stderr.decode()
+    assert done.returncode == 0, notes
+    messages = [msgspec.json.decode(line) for line in done.stdout.splitlines()]
+    assert [(m["type"], m["ledger_index"]) for m in messages] == [
+        ("ledgerClosed", 5),
+        ("transaction", 5),
+        ("ledgerClosed", 6),
+    ]
+    assert "connection closed (1001 " in notes
+    assert "since_ledger 5)" in notes
+    assert f"resumed ws://127.0.0.1:{port} from ledger 6 (0 messages replayed)" in notes, notes
+    second.shutdown()

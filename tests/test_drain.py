@@ -10,16 +10,18 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
+from pathlib import Path
 
 import trio
-from trio_websocket import ConnectionClosed
+from trio_websocket import ConnectionClosed, HandshakeError
 
 from hub import events
 from hub.history import History
 from hub.protocol import goodbye, resume_hint
 from hub.render import Frames
+from hub.server import Every
 from tests.conftest import Client, make_config, start_hub, websocket
-from tests.httpraw import fetch
+from tests.httpraw import fetch, http_client
 from tests.samples import ledger_closed, xrp_payment
 
 
@@ -155,3 +157,108 @@ async def _hold(port: int, count: int) -> None:
     finally:
         for stream in streams:
             await trio.aclose_forcefully(stream)
+
+
+def test_a_repeated_warning_is_due_once_per_interval() -> None:
+    every = Every(10.0)
+    assert every.due(100.0)
+    assert not every.due(100.1)
+    assert not every.due(109.9)
+    assert every.due(110.0)
+    assert not every.due(115.0)
+    assert every.due(121.0)
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+_CANNOT_ACCEPT = "cannot accept connections"
+
+
+async def test_out_of_files_the_hub_warns_once_counts_and_keeps_its_clients(
+    tmp_path: Path,
+) -> None:
+    def tight_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))  # the hard limit too
+
+    errors = tmp_path / "hub.log"
+    args = ["serve", "--port", "0", "--source", "none", "--drain-seconds", "0"]
+    with errors.open("w") as log:
+        proc = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "hub", *args],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=tight_limit,
+        )
+    try:
+        assert proc.stdout is not None
+        with trio.fail_after(20):
+            line = await proc.stdout.receive_some(4096)
+        port = int(line.decode().strip().rsplit(":", 1)[1])
+        await _exhaust_and_recover(port, trio.Path(errors))
+    finally:
+        proc.kill()
+        await proc.wait()
+        if proc.stdout is not None:
+            await proc.stdout.aclose()
+
+
+async def _exhaust_and_recover(port: int, errors: trio.Path) -> None:
+    """Fill the hub's files; it warns once, counts every failed accept, keeps streaming."""
+    url = f"ws://127.0.0.1:{port}/"
+    async with (
+        http_client(port) as http,
+        websocket(url) as admin_ws,
+        websocket(url) as sub_ws,
+    ):
+        admin, sub = Client(admin_ws), Client(sub_ws)
+        assert (await sub.request({"command": "subscribe", "streams": ["ledger"]}))["status"] == (
+            "success"
+        )
+        filler = []
+        try:
+            with trio.fail_after(10):
+                for i in range(80):  # more than the 64 files the hub may hold
+                    source = f"127.0.{2 + i // 250}.{1 + i % 250}"
+                    filler.append(
+                        await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
+                    )
+
+            async def accept_errors() -> float:
+                metrics = await http.request("GET", "/metrics")
+                return _metric(metrics.body.decode(), "hub_accept_errors_total")
+
+            with trio.fail_after(10):
+                # Polled: the retries happen inside the hub, seen only through /metrics.
+                while await accept_errors() < 3:  # noqa: ASYNC110
+                    await trio.sleep(0.02)
+            assert (await errors.read_text()).count(_CANNOT_ACCEPT) == 1
+            # The connections it has keep their streams.
+            published = await admin.request(
+                {"command": "publish", "messages": [{**ledger_closed(7), "txn_count": 0}]}
+            )
+            assert published["status"] == "success", published
+            assert (await sub.recv())["ledger_index"] == 7
+        finally:
+            for stream in filler:
+                await trio.aclose_forcefully(stream)
+        # Files freed, newcomers are accepted again.
+        with trio.fail_after(10):
+            while True:
+                try:
+                    async with websocket(url) as ws:
+                        assert (await Client(ws).request({"command": "ping"}))["status"] == (
+                            "success"
+                        )
+                        break
+                except (OSError, HandshakeError):
+                    await trio.sleep(0.05)
+        assert await accept_errors() >= 3
+        log = await errors.read_text()
+        assert log.count(_CANNOT_ACCEPT) == 1, log
+        assert "open-file limit 64" in log

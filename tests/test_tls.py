@@ -23,7 +23,9 @@ from xrpl.models.requests import ServerInfo
 
 from hub.client import CallError, call
 from tests.conftest import eventually, make_config, start_hub
+from tests.samples import ledger_closed
 from tests.test_cli import HubProcess, hub_process
+from tests.test_cli_call import hub_cli
 from tests.test_xrpl_js import JS_DIR, node_binary  # noqa: F401  (a fixture)
 from tests.test_xrpl_py import in_asyncio
 from tests.testca import Certificates, make_ca
@@ -202,3 +204,22 @@ def test_unreadable_certificate_is_a_config_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert b"tls_cert/tls_key" in done.stderr
+
+
+async def test_hub_tail_follows_a_wss_hub_with_cafile(
+    nursery: trio.Nursery, certs: Certificates
+) -> None:
+    node = await start_hub(nursery, tls_config(certs))
+    assert node.url.startswith("wss://")
+
+    async def publish_when_subscribed() -> None:
+        await eventually(lambda: node.node.subscriptions.counts()["ledger"] == 1, timeout=15)
+        await node.publish(ledger_closed(12, txn_count=0))
+
+    nursery.start_soon(publish_when_subscribed)
+    args = ("tail", "ledger", "--url", node.url, "--cafile", str(certs.ca_cert), "--count", "1")
+    done = await hub_cli(*args)
+    assert done.returncode == 0, done.stderr
+    message = json.loads(done.stdout)
+    assert (message["type"], message["ledger_index"]) == ("ledgerClosed", 12)
+    assert f"subscribed to {node.url}" in done.stderr.decode()

@@ -23,7 +23,9 @@ from hub.sources.simulator import LedgerSimulator
 from .conftest import ADMIN_PING, IN_CI, eventually, make_config, start_hub
 from .fake_rippled import BUILD_VERSION as FAKE_BUILD_VERSION
 from .fake_rippled import start_relay
+from .readme import readme_code
 from .samples import ALICE, GATEWAY, ledger_closed, offer_create
+from .test_xrpl_py import HISTORY, drain_into_a_successor, first_hub
 
 JS_DIR = Path(__file__).parent / "js"
 NODE_MIN = (20, 19)  # xrpl 5.3.0's engines field
@@ -226,3 +228,59 @@ async def test_xrpl_js_reads_the_hubs_own_version_as_rippled(
     summary = await run_client(node_binary, node.url, "autofill.mjs", "prefilled")
     assert summary["networkID"] == network
     assert summary["tx"].get("NetworkID") == expected
+
+
+async def test_the_readme_xrpl_js_loop_resumes_across_a_drain(
+    nursery: trio.Nursery, node_binary: str, tmp_path: Path
+) -> None:
+    """The README's loop, verbatim (``handle`` prints each transaction's ledger): A
+    drains while it holds ledgers 5 and 6 whole; the loop resumes on B from the number
+    A's close reason named, and leaves no client of its own reconnecting behind."""
+    script = tmp_path / "loop.mjs"
+    script.write_text(
+        readme_code("js", "async function run(url)")
+        + "function handle(tx) {\n  console.log(JSON.stringify(tx.ledger_index));\n}\n"
+        + "run(process.argv[2]);\n"
+    )
+    (tmp_path / "node_modules").symlink_to(JS_DIR / "node_modules")
+    first = await first_hub(nursery)
+    proc = await trio.lowlevel.open_process(
+        [node_binary, str(script), first.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = _Lines(proc.stdout)
+        await eventually(lambda: first.node.subscriptions.counts()["transactions"] == 1, 30)
+        for message in HISTORY:
+            await first.publish(message)
+        with trio.fail_after(10):
+            handled = [await lines.next(), await lines.next()]
+        hint, second = await drain_into_a_successor(nursery, first)
+        assert hint == 6
+        with trio.fail_after(20):
+            handled.append(await lines.next())
+        assert handled == ["5", "6", "7"]
+        assert len(second.connections) == 1  # the loop's new client, no old one revived
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+class _Lines:
+    """Lines of a process's stdout, one ``next()`` at a time."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.buffer = b""
+
+    async def next(self) -> str:
+        while b"\n" not in self.buffer:
+            chunk = await self.stream.receive_some(4096)
+            if not chunk:
+                raise EOFError(f"the script ended; it had printed {self.buffer!r}")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()

@@ -7,21 +7,27 @@ runs in its own ``asyncio.run`` on a worker thread (``trio.to_thread.run_sync``)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from functools import partial
 from typing import Any
 
 import trio
+from trio_websocket import ConnectionClosed
 from xrpl.asyncio.clients import AsyncWebsocketClient
 from xrpl.models.requests import GenericRequest, Ping, ServerInfo
 from xrpl.models.response import ResponseStatus
 
 from hub import Hub
 from hub.accounts import affected_books, book_key, reversed_book
+from hub.protocol import resume_hint
 from hub.sources.simulator import LedgerSimulator
+from hub.workers import reuse_port_listener
 
-from .conftest import ADMIN_PING, eventually, make_config, start_hub
+from .conftest import ADMIN_PING, eventually, make_config, start_hub, websocket
 from .fake_rippled import BUILD_VERSION as FAKE_BUILD_VERSION
 from .fake_rippled import start_relay
-from .samples import ALICE, GATEWAY, ledger_closed, offer_create
+from .readme import readme_code
+from .samples import ALICE, BOB, GATEWAY, ledger_closed, offer_create, xrp_payment
 
 ACCOUNT = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh"
 
@@ -131,7 +137,7 @@ async def test_xrpl_py_stream_messages(nursery: trio.Nursery) -> None:
 
 
 async def test_xrpl_py_reconnect_loop_resumes(nursery: trio.Nursery) -> None:
-    """The README's xrpl-py loop: drop, reconnect with since_ledger, lose nothing."""
+    """A loop shaped like the README's: drop, reconnect with since_ledger, lose nothing."""
     from xrpl.models.requests import GenericRequest
 
     node = Hub(make_config(source={"source": "simulator", "ledger_interval": 0.05, "seed": 8}))
@@ -172,6 +178,98 @@ async def test_xrpl_py_reconnect_loop_resumes(nursery: trio.Nursery) -> None:
     assert ledgers == list(range(first_last + 1, first_last + 1 + len(ledgers)))
     assert last == ledgers[-1]
     assert first_seen
+
+
+# --- the README's reconnect loops through a drain (issue 11) ------------------------------
+
+HISTORY: list[dict[str, Any]] = [
+    ledger_closed(5, txn_count=1),
+    xrp_payment(5, 0, ALICE, BOB),
+    ledger_closed(6, txn_count=1),
+    xrp_payment(6, 0, BOB, ALICE),
+]
+NEXT: list[dict[str, Any]] = [ledger_closed(7, txn_count=1), xrp_payment(7, 0, ALICE, BOB)]
+
+
+async def first_hub(nursery: trio.Nursery) -> Hub:
+    """Hub A, on a port a successor can share (SO_REUSEPORT, as in a rolling restart)."""
+    node = Hub(make_config(server={"drain_seconds": 0, "drain_spread": 0}))
+    listener = reuse_port_listener("127.0.0.1", 0)
+    await nursery.start(partial(node.run, listeners=[listener]))
+    return node
+
+
+async def drain_into_a_successor(nursery: trio.Nursery, first: Hub) -> tuple[int, Hub]:
+    """Hub A drains; hub B takes its port with the same history and ledger 7 more.
+
+    Returns the ``since_ledger`` of A's close reason, as a plain client of A saw it, and B.
+    """
+    port = first.port
+    assert port is not None
+    async with websocket(first.url) as witness:  # before B listens: surely on A
+        await witness.send_message('{"command": "ping"}')
+        await witness.get_message()
+        second = Hub(make_config())
+        for message in HISTORY + NEXT:
+            await second.publish(message)
+        listener = reuse_port_listener("127.0.0.1", port)
+        await nursery.start(partial(second.run, listeners=[listener]))
+        await eventually(lambda: second.node.history.latest == 7)
+        first.shutdown()
+        with trio.fail_after(5):
+            code, reason = await _close_of(witness)
+    assert code == 1001
+    hint = resume_hint(reason)
+    assert hint is not None
+    return hint, second
+
+
+async def _close_of(ws: Any) -> tuple[int, str]:
+    try:
+        while True:
+            await ws.get_message()
+    except ConnectionClosed as exc:
+        return exc.reason.code, exc.reason.reason or ""
+
+
+async def test_the_readme_xrpl_py_loop_resumes_across_a_drain(nursery: trio.Nursery) -> None:
+    """The README's loop, verbatim: A drains while it holds ledgers 5 and 6 whole; it
+    reconnects to B and resumes from the very number A's close reason named (its own
+    tracking, the library hiding the reason): ledger 7 comes, nothing twice."""
+    code = readme_code("python", "async def follow(")
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    first = await first_hub(nursery)
+    handled: list[int] = []
+
+    class Enough(Exception):
+        pass
+
+    def handle(message: dict[str, Any]) -> None:
+        handled.append(message["ledger_index"])
+        if len(handled) == 3:
+            raise Enough
+
+    def run() -> None:
+        with contextlib.suppress(Enough):
+            asyncio.run(asyncio.wait_for(namespace["follow"](first.url, handle), 30))
+
+    done = trio.Event()
+
+    async def client() -> None:
+        await trio.to_thread.run_sync(run)
+        done.set()
+
+    nursery.start_soon(client)
+    await eventually(lambda: first.node.subscriptions.counts()["transactions"] == 1, timeout=15)
+    for message in HISTORY:
+        await first.publish(message)
+    await eventually(lambda: len(handled) == 2)
+    hint, _ = await drain_into_a_successor(nursery, first)
+    assert hint == 6
+    with trio.fail_after(30):
+        await done.wait()
+    assert handled == [5, 6, 7]
 
 
 # --- order books, and autofill's NetworkID (issue 12) -----------------------------------
