@@ -89,6 +89,13 @@ def write_now(sock: socket.socket, frames: list[bytes]) -> list[bytes]:
     leaves the rest of its frame first in what is returned. Raises OSError when the peer
     is gone.
     """
+    if len(frames) == 1:  # fan-out's usual case: one joined buffer
+        data = frames[0]
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            return frames
+        return [] if sent == len(data) else [data[sent:]]
     i, offset = 0, 0
     while i < len(frames):
         batch: list[bytes | memoryview] = list(frames[i : i + _IOV_MAX])

@@ -209,12 +209,12 @@ class Feeds:
         what all of them have taken."""
         dirty, self._dirty = self._dirty, {}
         for feed in dirty:
+            low = feed.head
             for reader in list(feed.readers):
                 reader.flush()
-            if feed.readers:
-                feed.trim(min(reader.cursor for reader in feed.readers))
-            else:
-                feed.trim(feed.head)
+                if reader.cursor < low and reader in feed.readers:
+                    low = reader.cursor
+            feed.trim(low)
 
 
 class _FrameOf(Protocol):

@@ -79,12 +79,31 @@ class Outbox:
     def take(self) -> tuple[list[bytes], int, float | None] | None:
         """What is due, with its size in bytes and its oldest stamp; None (and the queue
         freed) when the backlog has just passed a bound. Each figure is read once."""
+        feed = self.feed
+        if feed is not None and not self._frames and not self.overflowed:
+            return self._take_shared(feed)
         nbytes = self.nbytes
         if not self.overflowed and (nbytes > self.max_bytes or len(self) > self.max_messages):
             self.within_bounds()
             return None
         stamp = self.stamp
         return self.take_frames(), nbytes, stamp
+
+    def _take_shared(self, feed: Feed) -> tuple[list[bytes], int, float | None] | None:
+        """:meth:`take` when only feed frames are due: fan-out's common case, once per
+        reader and batch, so it reads the feed's lists directly."""
+        i = self.cursor - feed.base
+        due = len(feed.frames) - i
+        if due <= 0:
+            return [], 0, None
+        ends = feed.ends
+        nbytes = ends[-1] - (ends[i - 1] if i else feed.base_bytes)
+        if nbytes > self.max_bytes or due > self.max_messages:
+            self.within_bounds()
+            return None
+        frames = [feed.joined(self.cursor)]
+        self.cursor += due
+        return frames, nbytes, feed.stamps[i]
 
     def take_frames(self) -> list[bytes]:
         """Everything due, in order, as a list of frames; the queue is left empty."""
