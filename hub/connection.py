@@ -1,10 +1,10 @@
 """One WebSocket client on trio: a reader task, writes without a task, a writer on demand.
 
-The connection layer is wsproto driven directly rather than trio-websocket's server:
+The connection layer is the hub's own rather than trio-websocket's server:
 trio-websocket frames each message anew and writes it under a lock with no buffer
 (python-trio/trio-websocket#65), while the hub writes frames built once for all
-clients, coalesced into one write per batch. wsproto still parses every incoming
-byte and builds every control frame; data frames come from :mod:`hub.frames`.
+clients, coalesced into one write per batch. Incoming bytes are parsed by
+:mod:`hub.inbound`; every outgoing frame comes from :mod:`hub.frames`.
 
 A connection is its session's :class:`~hub.session.Sink`, and renders the WebSocket
 envelope of every outcome the node hands back.
@@ -12,7 +12,7 @@ envelope of every outcome the node hands back.
 Close codes (wsproto's ``CloseReason``): 1000 or the client's own when the client
 closes; 1001 ``GOING_AWAY`` on shutdown or ping timeout; 1008 ``POLICY_VIOLATION``
 for a client too slow or over its load limit; 1009 ``MESSAGE_TOO_BIG`` for a message
-over ``max_message_size``; the code wsproto reports (1002, 1007) for protocol errors.
+over ``max_message_size``; 1002 or 1007 for protocol errors (:mod:`hub.inbound`).
 """
 
 from __future__ import annotations
@@ -20,21 +20,18 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
-from wsproto.connection import Connection as WSConnection
-from wsproto.connection import ConnectionState
-from wsproto.events import BytesMessage, CloseConnection, Event, Message, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
-from wsproto.utilities import LocalProtocolError
 
 from . import protocol
-from .deflate import DeflateExtension, DeflateParams, compressed_text_frame
+from .deflate import DeflateParams, compressed_text_frame
 from .dispatch import Outcome, Pending
 from .errors import RPCError
 from .feed import Feed
-from .frames import text_frame
+from .frames import close_frame, control_frame, text_frame
+from .inbound import PING, PONG, Binary, Closed, Failed, PingIn, Reader, Text
 from .keepalive import Keepalive, Step
 from .load import Verdict
 from .outbox import Outbox
@@ -148,12 +145,12 @@ class Connection:
         self,
         node: Answering,
         stream: trio.abc.Stream,
-        ws: WSConnection,
         config: ServerConfig,
         outbox: Outbox,
         *,
         who: Identity,
-        deflate: DeflateExtension | None = None,
+        deflate: DeflateParams | None = None,
+        trailing: bytes = b"",
     ) -> None:
         self.node = node
         self._sock: socket.socket | None = None
@@ -165,7 +162,8 @@ class Connection:
             # both go through the TLS stream.
             self._sock = socket.socket(fileno=stream.socket.detach())
             self._sock.setblocking(False)
-        self._ws = ws
+        self._reader = Reader(config.max_message_size, deflate=deflate is not None)
+        self._trailing = trailing
         self._config = config
         self._outbox = outbox
         self._nursery: trio.Nursery | None = None
@@ -177,11 +175,8 @@ class Connection:
         self._close_queued = False
         self._close_written = trio.Event()
         self.alive = Keepalive(config.ping_interval, config.ping_timeout, trio.current_time())
-        self._parts: list[bytes] = []
-        self._size = 0
         self.close_code: int | None = None
-        self._extension = deflate
-        self._deflate = deflate.agreement.params if deflate else None
+        self._deflate = deflate
         self.session = node.open_session(who, self, self._deflate)
 
     # ---- the Sink of the session --------------------------------------------------
@@ -271,15 +266,14 @@ class Connection:
             self._scope.deadline, trio.current_time() + self._config.close_timeout
         )
 
-    def _close_if_open(self, code: int, reason: str) -> None:
+    def _close_if_open(self, code: int | None, reason: str) -> None:
         """Queue the close frame after everything already due; no stream frame follows."""
         if self._close_queued:
             return
         self._close_queued = True
         self.node.stop_streams(self.session)
-        if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            self.close_code = code
-            self._outbox.push_control(self._ws.send(CloseConnection(code, reason)))
+        self.close_code = code
+        self._outbox.push_control(close_frame(code, reason))
         if self._outbox or self._unsent:
             self.flush()
         else:
@@ -355,15 +349,14 @@ class Connection:
     # ---- reading ------------------------------------------------------------------
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
-        """Feed wsproto until the client closes or goes; answer what it sends. Frames
-        that came right behind the handshake are answered before the first read."""
+        """Read until the client closes, breaks a rule or goes; answer what it sends.
+        Frames that came right behind the handshake are answered before the first read."""
+        data: bytes | bytearray = self._trailing
+        self._trailing = b""
         while True:
-            for event in self._ws.events():
-                if isinstance(event, CloseConnection):
-                    if self._extension is not None and self._extension.too_big:
-                        # The inflate bound cut a compressed message short: close 1009.
-                        self.node.charge(self.session, (("malformed", 1),))
-                    self._close_if_open(event.code, event.reason or "")
+            for event in self._reader.feed(data):
+                if isinstance(event, Closed | Failed):
+                    self._closed_by(event)
                     return
                 await self._on_event(event, nursery)
             self.flush()  # every reply to this read in one write
@@ -374,7 +367,17 @@ class Connection:
             if not data:
                 return
             self.alive.hear(trio.current_time())
-            self._ws.receive_data(bytes(data))
+
+    def _closed_by(self, event: Closed | Failed) -> None:
+        """The client's close is answered with its own code; a broken rule with the
+        code it calls for, and a message over the size bound is charged."""
+        if isinstance(event, Failed):
+            if event.too_big:
+                self.node.charge(self.session, (("malformed", 1),))
+            log.info("closing %s: %s", self.session.remote, event.reason)
+            self.close(event.code, event.reason)
+        else:
+            self._close_if_open(event.code, event.reason)
 
     async def _receive(self) -> bytes | bytearray:
         if self._sock is None:
@@ -390,19 +393,16 @@ class Connection:
             await trio.lowlevel.checkpoint()  # a client that never pauses yields too
             return data
 
-    async def _on_event(self, event: Event, nursery: trio.Nursery) -> None:
-        if isinstance(event, Ping):
-            self._outbox.push_control(self._ws.send(event.response()))
+    async def _on_event(self, event: Text | Binary | PingIn, nursery: trio.Nursery) -> None:
+        if isinstance(event, PingIn):
+            self._outbox.push_control(control_frame(PONG, event.payload))
             return
-        if not isinstance(event, Message) or self._close_queued:
+        if self._close_queued:
             return
-        message = self._assemble(event)
-        if message is None:
-            return
-        if isinstance(event, BytesMessage):
+        if isinstance(event, Binary):
             self._reply(self.node.refuse(self.session, _BINARY))
             return
-        begun = self.node.begin(self.session, message)
+        begun = self.node.begin(self.session, event.data)
         if isinstance(begun, Outcome):
             self._reply(begun)
             return
@@ -410,24 +410,6 @@ class Connection:
             self.flush()  # what is answered already goes out while this waits
         await self._inflight.acquire()
         nursery.start_soon(self._answer, begun)
-
-    def _assemble(self, event: Message[Any]) -> bytes | None:
-        """The whole message once its last fragment is in; None before, or when it
-        outgrew ``max_message_size`` (the connection is then closing with 1009)."""
-        chunk = event.data.encode() if isinstance(event, TextMessage) else event.data
-        self._size += len(chunk)
-        limit = self._config.max_message_size
-        if self._size > limit:
-            self.node.charge(self.session, (("malformed", 1),))
-            self.close(CloseReason.MESSAGE_TOO_BIG, f"message exceeds {limit} bytes")
-            return None
-        if not event.message_finished:
-            self._parts.append(chunk)
-            return None
-        message = b"".join((*self._parts, chunk)) if self._parts else chunk
-        self._parts.clear()
-        self._size = 0
-        return message
 
     async def _answer(self, pending: Pending) -> None:
         try:
@@ -445,10 +427,7 @@ class Connection:
             return None
         step, due = self.alive.step(now)
         if step is Step.PING:
-            try:
-                self._outbox.push_control(self._ws.send(Ping(b"hub")))
-            except LocalProtocolError:
-                return None
+            self._outbox.push_control(control_frame(PING, b"hub"))
             self.flush()
         elif step is Step.TIMEOUT:
             log.info("closing %s: no answer to ping", self.session.remote)

@@ -9,25 +9,20 @@ Compression, "Compression Extensions for WebSocket", https://www.rfc-editor.org/
   message is compressed once per (API version, parameters) and the very bytes are
   shared across subscribers (:func:`compressed_text_frame`); without client context no
   connection keeps zlib state between messages, so idle connections cost no memory.
-- :class:`DeflateExtension` is a wsproto extension for
-  ``AcceptConnection(extensions=[...])``: wsproto still parses every incoming frame,
-  and the extension inflates compressed client messages through an :class:`Inflater`
-  that never produces more than ``max_message_size`` bytes (wsproto's own
-  ``PerMessageDeflate`` inflates without any bound, and keeps a compressor per
-  connection). Past the bound wsproto reports ``CloseConnection(1009)``.
+- Compressed client messages are inflated by :mod:`hub.inbound` through an
+  :class:`Inflater` that never produces more than ``max_message_size`` bytes (wsproto's
+  own ``PerMessageDeflate`` inflates without any bound and keeps a compressor per
+  connection); past the bound the connection closes 1009.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable, Iterable
-from functools import partial
+from collections.abc import Iterable
 from typing import Final
 
 import msgspec
-from wsproto.extensions import Extension
-from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 
 from .frames import text_frame
 
@@ -212,78 +207,3 @@ class Inflater:
     def finish(self) -> bytes:
         """The rest of the message, after the ``00 00 ff ff`` the sender removed."""
         return self.feed(_TRAILER)
-
-
-class DeflateExtension(Extension):
-    """The negotiated permessage-deflate on one server connection, for wsproto.
-
-    Created after :func:`negotiate` agreed (so :meth:`accept` returns that agreement's
-    response for whichever offer wsproto shows it); holds an :class:`Inflater` only
-    while a compressed message is arriving. Outgoing data frames never pass through
-    wsproto (the hub writes :func:`compressed_text_frame` bytes itself); control frames
-    pass unchanged. ``too_big`` tells the 1009 close this extension caused from a
-    client's own.
-    """
-
-    name = NAME
-
-    def __init__(self, agreement: Agreement, max_message_size: int) -> None:
-        self.agreement = agreement
-        self.max_message_size = max_message_size
-        self.too_big = False
-        self._inflater: Inflater | None = None
-        self._data_frame = False
-
-    @property
-    def inflating(self) -> bool:
-        """A compressed message is arriving (the only time zlib state exists)."""
-        return self._inflater is not None
-
-    def enabled(self) -> bool:
-        return True
-
-    def offer(self) -> bool | str:
-        return False
-
-    def accept(self, offer: str) -> bool | str | None:
-        return self.agreement.response
-
-    def frame_inbound_header(
-        self,
-        proto: FrameDecoder | FrameProtocol,
-        opcode: Opcode,
-        rsv: RsvBits,
-        payload_length: int,
-    ) -> CloseReason | RsvBits:
-        if rsv.rsv1 and (opcode.iscontrol() or opcode is Opcode.CONTINUATION):
-            return CloseReason.PROTOCOL_ERROR
-        self._data_frame = not opcode.iscontrol()
-        if opcode in (Opcode.TEXT, Opcode.BINARY):
-            self._inflater = Inflater(self.max_message_size) if rsv.rsv1 else None
-        return RsvBits(True, False, False)
-
-    def frame_inbound_payload_data(
-        self, proto: FrameDecoder | FrameProtocol, data: bytes
-    ) -> bytes | CloseReason:
-        if not self._data_frame or self._inflater is None:
-            return data
-        return self._inflate(partial(self._inflater.feed, data))
-
-    def frame_inbound_complete(
-        self, proto: FrameDecoder | FrameProtocol, fin: bool
-    ) -> bytes | CloseReason | None:
-        if not (self._data_frame and fin and self._inflater):
-            return None
-        inflater, self._inflater = self._inflater, None
-        return self._inflate(inflater.finish)
-
-    def _inflate(self, step: Callable[[], bytes]) -> bytes | CloseReason:
-        try:
-            return step()
-        except MessageTooBig:
-            self.too_big = True
-            self._inflater = None
-            return CloseReason.MESSAGE_TOO_BIG
-        except zlib.error:
-            self._inflater = None
-            return CloseReason.INVALID_FRAME_PAYLOAD_DATA

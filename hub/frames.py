@@ -35,3 +35,19 @@ def frame_payload(frame: bytes) -> bytes:
     size = frame[1] & 0x7F
     start = 2 if size < 126 else 4 if size == 126 else 10
     return frame[start:]
+
+
+def control_frame(opcode: int, payload: bytes = b"") -> bytes:
+    """A final, unmasked control frame (ping 0x9, pong 0xA); ``payload`` is at most 125
+    bytes (a client's ping payload always is)."""
+    return bytes((0x80 | opcode, len(payload))) + payload
+
+
+def close_frame(code: int | None, reason: str = "") -> bytes:
+    """A close frame: ``code`` and ``reason`` cut to the 123 bytes a close body allows,
+    or an empty body when there is no code (answering a client's empty close)."""
+    if code is None:
+        return b"\x88\x00"
+    text = reason.encode()[:123].decode(errors="ignore").encode()
+    body = code.to_bytes(2, "big") + text
+    return bytes((0x88, len(body))) + body

@@ -5,8 +5,7 @@
 The request head is parsed once, by h11 in :mod:`hub.httpd`; :func:`check` reads the
 upgrade out of it and :func:`accept` renders the 101. wsproto's ``WSConnection`` would
 parse the head a second time and keep its h11 connection for the life of the
-WebSocket; after the handshake the hub needs only wsproto's frame-level
-``Connection``, built from what :func:`check` returned.
+WebSocket; after the handshake a connection needs only :mod:`hub.inbound`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Plain HTTP on the hub's port: h11 on a trio stream, keep-alive, bounded bodies.
 
 The hub serves HTTP and WebSocket on one port, as Clio does. :func:`read_head` reads
-the first request's head with h11; the server sends an upgrade on to wsproto with the
-very bytes read, and hands anything else to :func:`serve`, which answers requests one
+the first request's head with h11; the server answers an upgrade from that head
+(:mod:`hub.handshake`), and hands anything else to :func:`serve`, which answers requests one
 after another on the connection through an ``answer`` function
 (:func:`hub.http.handle`, which never sees the socket).
 
@@ -48,7 +48,8 @@ class Head:
 
     @property
     def websocket(self) -> bool:
-        """Whether the request asks for a WebSocket upgrade (wsproto judges the rest)."""
+        """Whether the request asks for a WebSocket upgrade (:mod:`hub.handshake` judges
+        the rest)."""
         return any(
             name == b"upgrade" and b"websocket" in value.lower()
             for name, value in self.request.headers

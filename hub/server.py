@@ -19,8 +19,6 @@ from functools import partial
 from typing import Any
 
 import trio
-from wsproto import ConnectionType
-from wsproto.connection import Connection as WSConnection
 from wsproto.frame_protocol import CloseReason
 
 from . import config as _config
@@ -357,15 +355,16 @@ class Hub:
             return None
         cfg = self.config.server
         agreement = deflate.negotiate(upgrade.offers) if cfg.compression else None
-        ext = deflate.DeflateExtension(agreement, cfg.max_message_size) if agreement else None
         if not await _send(
             stream, handshake.accept(upgrade, agreement.header if agreement else None)
         ):
             return None
-        ws = WSConnection(ConnectionType.SERVER, [ext] if ext else [], trailing)
         limits = self.config.limits
         outbox = Outbox(limits.send_queue_bytes, limits.send_queue_messages)
-        return Connection(self.node, stream, ws, cfg, outbox, who=who, deflate=ext)
+        params = agreement.params if agreement else None
+        return Connection(
+            self.node, stream, cfg, outbox, who=who, deflate=params, trailing=trailing
+        )
 
     async def _run_connection(self, conn: Connection) -> None:
         self.connections.add(conn)

@@ -12,24 +12,18 @@ import struct
 import tracemalloc
 import zlib
 
+import h11
 import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    CloseConnection,
-    Event,
-    Ping,
-    Request,
-    TextMessage,
-)
+from wsproto.events import AcceptConnection, Event, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
+from hub import handshake
 from hub.deflate import (
     Agreement,
-    DeflateExtension,
     DeflateParams,
     Inflater,
     MessageTooBig,
@@ -38,6 +32,7 @@ from hub.deflate import (
     negotiate,
 )
 from hub.frames import text_frame
+from hub.inbound import Failed, Inbound, PingIn, Reader, Text
 
 FLAGS = "server_no_context_takeover; client_no_context_takeover"
 ALWAYS = DeflateParams(min_size=0)
@@ -51,7 +46,8 @@ def transaction(i: int = 0) -> bytes:
 
 
 class Pair:
-    """A wsproto client and a hub-style server connection that negotiated deflate."""
+    """A wsproto client and the hub's own server side (handshake and frame reader) that
+    negotiated deflate."""
 
     def __init__(
         self,
@@ -60,18 +56,20 @@ class Pair:
         limit: int = 1_000_000,
     ) -> None:
         self.client = WSConnection(ConnectionType.CLIENT)
-        self.server = WSConnection(ConnectionType.SERVER)
         self.offer = offer or PerMessageDeflate()
-        self.server.receive_data(
+        server = h11.Connection(h11.SERVER)
+        server.receive_data(
             self.client.send(Request(host="hub", target="/", extensions=[self.offer]))
         )
-        request = next(self.server.events())
-        assert isinstance(request, Request)
-        agreement = negotiate(request.extensions, policy)
+        request = server.next_event()
+        assert isinstance(request, h11.Request)
+        upgrade = handshake.check(request)
+        assert isinstance(upgrade, handshake.Upgrade)
+        agreement = negotiate(upgrade.offers, policy)
         assert agreement is not None
         self.agreement = agreement
-        self.ext = DeflateExtension(agreement, limit)
-        self.client.receive_data(self.server.send(AcceptConnection(extensions=[self.ext])))
+        self.reader = Reader(limit, deflate=True)
+        self.client.receive_data(handshake.accept(upgrade, agreement.header))
         accepted = next(self.client.events())
         assert isinstance(accepted, AcceptConnection)
         assert accepted.extensions == [self.offer]
@@ -80,9 +78,8 @@ class Pair:
         self.client.receive_data(data)
         return _text(list(self.client.events()))
 
-    def to_server(self, data: bytes) -> list[Event]:
-        self.server.receive_data(data)
-        return list(self.server.events())
+    def to_server(self, data: bytes) -> list[Inbound]:
+        return self.reader.feed(data)
 
 
 def _text(events: list[Event]) -> bytes:
@@ -324,9 +321,9 @@ def test_server_inflates_client_messages_and_keeps_no_zlib_state() -> None:
     for i in range(3):
         message = transaction(i).decode()
         assert pair.to_server(pair.client.send(TextMessage(data=message))) == [
-            TextMessage(data=message, frame_finished=True, message_finished=True)
+            Text(message.encode())
         ]
-        assert not pair.ext.inflating
+        assert not pair.reader.inflating
 
 
 def test_fragmented_compressed_message_with_a_ping_between_fragments() -> None:
@@ -338,27 +335,24 @@ def test_fragmented_compressed_message_with_a_ping_between_fragments() -> None:
     data += client_frame(0x9, b"still here")
     data += client_frame(0x0, body[cut:])
     events = pair.to_server(data)
-    pings = [event for event in events if isinstance(event, Ping)]
-    assert pings == [Ping(payload=b"still here")]
-    text = [event for event in events if isinstance(event, TextMessage)]
-    assert "".join(event.data for event in text).encode() == payload
-    assert not pair.ext.inflating
+    assert events == [PingIn(b"still here"), Text(payload)]
+    assert not pair.reader.inflating
 
 
 def test_bytewise_delivery_inflates_the_same() -> None:
     pair = Pair()
     payload = transaction(6)
     data = client_frame(0x1, raw_deflate(payload), rsv1=True)
-    events: list[Event] = []
+    events: list[Inbound] = []
     for i in range(len(data)):
         events += pair.to_server(data[i : i + 1])
-    assert "".join(e.data for e in events if isinstance(e, TextMessage)).encode() == payload
+    assert events == [Text(payload)]
 
 
 def test_uncompressed_client_messages_pass_through() -> None:
     pair = Pair()
     events = pair.to_server(client_frame(0x1, b'{"command":"ping"}'))
-    assert _text(events) == b'{"command":"ping"}'
+    assert events == [Text(b'{"command":"ping"}')]
 
 
 @pytest.mark.parametrize(
@@ -377,21 +371,21 @@ def test_uncompressed_client_messages_pass_through() -> None:
 def test_protocol_errors_close_with_the_right_code(data: bytes, code: int) -> None:
     pair = Pair()
     events = pair.to_server(data)
-    assert isinstance(events[-1], CloseConnection)
+    assert isinstance(events[-1], Failed)
     assert events[-1].code == code
-    assert not pair.ext.too_big
+    assert not events[-1].too_big
 
 
 def test_message_inflating_past_the_bound_closes_1009() -> None:
     limit = 10_000
     pair = Pair(limit=limit)
     exact = b"a" * limit
-    assert _text(pair.to_server(client_frame(0x1, raw_deflate(exact), rsv1=True))) == exact
+    assert pair.to_server(client_frame(0x1, raw_deflate(exact), rsv1=True)) == [Text(exact)]
     events = pair.to_server(client_frame(0x1, raw_deflate(exact + b"a"), rsv1=True))
-    assert isinstance(events[-1], CloseConnection)
+    assert isinstance(events[-1], Failed)
     assert events[-1].code == 1009
-    assert pair.ext.too_big
-    assert not pair.ext.inflating
+    assert events[-1].too_big
+    assert not pair.reader.inflating
 
 
 def test_bound_counts_across_fragments() -> None:
@@ -400,10 +394,7 @@ def test_bound_counts_across_fragments() -> None:
     body = raw_deflate(b"b" * (limit + 1))
     data = client_frame(0x1, body[:5], fin=False, rsv1=True) + client_frame(0x0, body[5:])
     events = pair.to_server(data)
-    assert isinstance(events[-1], CloseConnection)
-    assert events[-1].code == 1009
-    produced = sum(len(e.data) for e in events if isinstance(e, TextMessage))
-    assert produced <= limit
+    assert events == [Failed(1009, f"message exceeds {limit} bytes", too_big=True)]
 
 
 def _bomb(size: int) -> bytes:
@@ -426,7 +417,7 @@ def test_a_deflate_bomb_allocates_no_more_than_the_bound() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert isinstance(events[-1], CloseConnection)
+    assert isinstance(events[-1], Failed)
     assert events[-1].code == 1009
     # zlib's output (at most limit + 1 bytes) is briefly held twice while Python joins
     # its buffers; nothing near the 64 MiB the bomb would inflate to.
