@@ -7,7 +7,7 @@ import socket
 import pytest
 import trio
 
-from hub.connection import send_frames
+from hub.connection import send_frames, write_now
 
 
 async def read_exactly(sock: trio.socket.SocketType, n: int) -> bytes:
@@ -47,3 +47,45 @@ async def test_a_gone_peer_raises() -> None:
     with pytest.raises((BrokenPipeError, ConnectionResetError)), trio.fail_after(5):
         await send_frames(left, [b"x" * 100_000] * 10)
     left.close()
+
+
+async def test_one_big_buffer_through_a_small_buffer_resumes_where_it_stopped() -> None:
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    data = bytes(range(256)) * 4000  # one joined batch, far over the send buffer
+    reader = trio.socket.from_stdlib_socket(right)
+    got: list[bytes] = []
+
+    async def drain() -> None:
+        got.append(await read_exactly(reader, len(data)))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(drain)
+            await send_frames(left, [data])
+    assert got == [data]
+    left.close()
+    reader.close()
+
+
+def test_write_now_returns_exactly_what_the_socket_did_not_take() -> None:
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    frames = [b"a" * 3000, b"b" * 50_000, b"c" * 10]
+    rest = write_now(left, frames)
+    assert rest, "a 4 KiB send buffer cannot take 53 kB"
+    right.setblocking(False)
+    taken = b""
+    while True:
+        try:
+            taken += right.recv(1 << 20)
+        except BlockingIOError:
+            break
+    assert taken + b"".join(rest) == b"".join(frames)
+    assert rest[-1] == b"c" * 10  # whole frames after the cut stay whole
+    (single,) = write_now(left, [b"z" * 200_000]) or [b""]
+    assert single == (b"z" * 200_000)[-len(single) :]
+    left.close()
+    right.close()
