@@ -10,7 +10,10 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
@@ -111,30 +114,36 @@ async def test_drain_ends_early_once_every_client_left_and_a_second_call_is_at_o
         assert code == 1001
 
 
-async def test_a_hub_started_with_a_soft_limit_of_256_files_holds_600_clients() -> None:
-    def low_limit() -> None:
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
-
+@asynccontextmanager
+async def limited_hub(preexec: Callable[[], None], stderr: Any) -> AsyncIterator[int]:
+    """A `hub serve` subprocess whose file limits ``preexec`` sets; yields its port."""
     args = ["serve", "--port", "0", "--source", "none", "--drain-seconds", "0"]
-    command = [sys.executable, "-m", "hub", *args]
     proc = await trio.lowlevel.open_process(
-        command,
+        [sys.executable, "-m", "hub", *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         stdin=subprocess.DEVNULL,
-        preexec_fn=low_limit,
+        preexec_fn=preexec,
     )
     try:
         assert proc.stdout is not None
         with trio.fail_after(20):
             line = await proc.stdout.receive_some(4096)
-        port = int(line.decode().strip().rsplit(":", 1)[1])
-        await _hold(port, 600)
+        yield int(line.decode().strip().rsplit(":", 1)[1])
     finally:
         proc.kill()
         await proc.wait()
-        await proc.stdout.aclose()
+        if proc.stdout is not None:
+            await proc.stdout.aclose()
+
+
+async def test_a_hub_started_with_a_soft_limit_of_256_files_holds_600_clients() -> None:
+    def low_limit() -> None:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    async with limited_hub(low_limit, subprocess.DEVNULL) as port:
+        await _hold(port, 600)
 
 
 UPGRADE = (
@@ -186,26 +195,9 @@ async def test_out_of_files_the_hub_warns_once_counts_and_keeps_its_clients(
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))  # the hard limit too
 
     errors = tmp_path / "hub.log"
-    args = ["serve", "--port", "0", "--source", "none", "--drain-seconds", "0"]
     with errors.open("w") as log:
-        proc = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "hub", *args],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=tight_limit,
-        )
-    try:
-        assert proc.stdout is not None
-        with trio.fail_after(20):
-            line = await proc.stdout.receive_some(4096)
-        port = int(line.decode().strip().rsplit(":", 1)[1])
-        await _exhaust_and_recover(port, trio.Path(errors))
-    finally:
-        proc.kill()
-        await proc.wait()
-        if proc.stdout is not None:
-            await proc.stdout.aclose()
+        async with limited_hub(tight_limit, log) as port:
+            await _exhaust_and_recover(port, trio.Path(errors))
 
 
 async def _exhaust_and_recover(port: int, errors: trio.Path) -> None:
