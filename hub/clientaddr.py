@@ -26,6 +26,7 @@ any ``%scope``; a peer that is no IP address at all (a UNIX socket) is kept as g
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
@@ -46,8 +47,12 @@ _MAPPED: Final = ipaddress.IPv6Network("::ffff:0:0/96")
 _PORT: Final = re.compile(r"[0-9]{1,5}|_[A-Za-z0-9._-]+")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_ip(text: str) -> IPAddress | None:
-    """``text`` as an address, IPv4-mapped IPv6 unwrapped and the scope dropped; or None."""
+    """``text`` as an address, IPv4-mapped IPv6 unwrapped and the scope dropped; or None.
+
+    Cached: the same few peers and proxies are parsed for every handshake, and
+    ``ipaddress`` is slow next to a lookup (addresses are immutable)."""
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
