@@ -49,11 +49,12 @@ class Method(Generic[N]):
     handler: Handler[N]
     admin: bool = False
     cost: str = "request"
+    inline: bool = field(init=False)
+    """Whether it never waits (a plain function): answered at once, without a task.
+    Worked out once, not per request."""
 
-    @property
-    def inline(self) -> bool:
-        """Whether it never waits (a plain function): answered at once, without a task."""
-        return not inspect.iscoroutinefunction(self.handler)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inline", not inspect.iscoroutinefunction(self.handler))
 
 
 @dataclass(slots=True)

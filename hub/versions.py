@@ -68,7 +68,10 @@ class VersionPolicy:
 
 def newest_at_or_below(defined: Iterable[int], requested: int) -> int | None:
     """ejabberd's rule: of the versions a command is defined at, the newest <= requested."""
-    ordered = sorted(defined)
+    return _newest_in(sorted(defined), requested)
+
+
+def _newest_in(ordered: list[int], requested: int) -> int | None:
     i = bisect.bisect_right(ordered, requested)
     return ordered[i - 1] if i else None
 
@@ -90,7 +93,7 @@ class VersionedTable(Generic[T]):
         since = self._since.get(name)
         if since is None:
             return None
-        found = newest_at_or_below(since, version)
+        found = _newest_in(since, version)  # add() keeps it sorted
         return None if found is None else self._defs[name, found]
 
     def names(self) -> list[str]:
