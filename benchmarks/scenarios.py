@@ -67,19 +67,20 @@ compression figures need realistic JSON, not the 600-byte rows' memo padding."""
 
 
 def full() -> dict[str, Scenario]:
+    delivery = Scenario(
+        "delivery",
+        "per-delivery CPU: 1 000 subscribers x 2 000 messages of ~600 bytes",
+        1000,
+        "broadcast",
+        streams=("transactions",),
+        duration=120.0,
+        publish={**_FLOOD_600, "batch": 100, "count": 2000},
+        servers=ALL_SERVERS,
+        window_per_subscriber=256,
+        read_pause=0.005,
+    )
     return {
-        "delivery": Scenario(
-            "delivery",
-            "per-delivery CPU: 1 000 subscribers x 2 000 messages of ~600 bytes",
-            1000,
-            "broadcast",
-            streams=("transactions",),
-            duration=120.0,
-            publish={**_FLOOD_600, "batch": 100, "count": 2000},
-            servers=ALL_SERVERS,
-            window_per_subscriber=256,
-            read_pause=0.005,
-        ),
+        "delivery": delivery,
         "saturation": Scenario(
             "saturation",
             "saturation: ~600-byte transactions as fast as delivered, server on one core",
@@ -151,18 +152,13 @@ def full() -> dict[str, Scenario]:
             publish={"mode": "flood", "size": 0, "batch": 100, "rate": 0.0, "routed": True},
             window_per_subscriber=8,
         ),
-        "delivery-deflate": Scenario(
-            "delivery-deflate",
-            "wire bytes and CPU per delivery, plain vs permessage-deflate:"
+        "delivery-deflate": replace(
+            delivery,
+            name="delivery-deflate",
+            title="wire bytes and CPU per delivery, plain vs permessage-deflate:"
             " 1 000 subscribers x 2 000 payments of ~1.25 kB",
-            1000,
-            "broadcast",
-            streams=("transactions",),
-            duration=120.0,
             publish={**_FLOOD_PAYMENTS, "batch": 100, "count": 2000},
             servers=DEFLATE_PAIR,
-            window_per_subscriber=256,
-            read_pause=0.005,
         ),
     }
 

@@ -82,11 +82,9 @@ class Outbox:
         feed = self.feed
         if feed is not None and not self._frames and not self.overflowed:
             return self._take_shared(feed)
-        nbytes = self.nbytes
-        if not self.overflowed and (nbytes > self.max_bytes or len(self) > self.max_messages):
-            self.within_bounds()
+        if not self.overflowed and not self.within_bounds():
             return None
-        stamp = self.stamp
+        nbytes, stamp = self.nbytes, self.stamp
         return self.take_frames(), nbytes, stamp
 
     def _take_shared(self, feed: Feed) -> tuple[list[bytes], int, float | None] | None:
