@@ -382,6 +382,7 @@ class Connection:
     async def _receive(self) -> bytes | bytearray:
         if self._sock is None:
             return await self._stream.receive_some(_READ_SIZE)
+        waited = False
         while True:
             try:
                 data = self._sock.recv(_READ_SIZE)
@@ -389,8 +390,10 @@ class Connection:
                 data = None  # wait outside the handler: the exception is not kept alive
             if data is None:
                 await trio.lowlevel.wait_readable(self._sock)
+                waited = True
                 continue
-            await trio.lowlevel.checkpoint()  # a client that never pauses yields too
+            if not waited:
+                await trio.lowlevel.checkpoint()  # a client that never pauses yields too
             return data
 
     async def _on_event(self, event: Text | Binary | PingIn, nursery: trio.Nursery) -> None:

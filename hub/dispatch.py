@@ -97,6 +97,8 @@ class Methods(Generic[N]):
 
     def __init__(self) -> None:
         self._table: VersionedTable[Method[N]] = VersionedTable()
+        self._found: dict[tuple[str, int], Method[N]] = {}
+        """Lookups already answered: names and versions are both few, so it stays small."""
 
     def register(
         self, name: str, *, since: int = 0, admin: bool = False, cost: str = "request"
@@ -105,14 +107,19 @@ class Methods(Generic[N]):
 
         def decorate(handler: Handler[N]) -> Handler[N]:
             self._table.add(name, since, Method(name, since, handler, admin, cost))
+            self._found.clear()
             return handler
 
         return decorate
 
     def lookup(self, name: str, version: int) -> Method[N]:
+        method = self._found.get((name, version))
+        if method is not None:
+            return method
         method = self._table.get(name, version)
         if method is None:
-            raise RPCError("unknownCmd")
+            raise RPCError("unknownCmd")  # not remembered: clients choose unknown names
+        self._found[name, version] = method
         return method
 
     def names(self) -> list[str]:

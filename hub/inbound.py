@@ -23,6 +23,7 @@ from .deflate import Inflater, MessageTooBig
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _DATA: Final = frozenset({TEXT, BINARY})
 _CONTROL: Final = frozenset({CLOSE, PING, PONG})
+_FINAL_TEXT: Final = 0x80 | TEXT
 _CLIENT_CODES: Final = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 """Close codes a client may send (§7.4.1, IANA's registry); 3000-4999 are also valid."""
 
@@ -125,6 +126,8 @@ class Reader:
         if self.done or len(buf) - pos < 2:
             return 0
         first, second = buf[pos], buf[pos + 1]
+        if first == _FINAL_TEXT and 0x80 <= second <= 0xFD and self._opcode is None:
+            return self._small_text(buf, pos, second & 0x7F, out)
         opcode, fin, rsv1 = first & 0x0F, first & 0x80, first & 0x40
         length, head = second & 0x7F, 2
         if length >= 126:
@@ -145,6 +148,20 @@ class Reader:
             return 0
         payload = unmask(buf[pos + head + 4 : end], buf[pos + head : pos + head + 4])
         self._take(opcode, bool(fin), bool(rsv1), payload, out)
+        return end - pos
+
+    def _small_text(self, buf: bytes | bytearray, pos: int, length: int, out: list[Inbound]) -> int:
+        """A whole masked text message under 126 bytes (a request, usually): the rules
+        :meth:`_check_header` and :meth:`_data` apply all hold or are checked here."""
+        end = pos + 6 + length
+        if len(buf) < end:
+            return 0
+        if length > self.max_size:
+            return self._fail(out, 1009, f"message exceeds {self.max_size} bytes", too_big=True)
+        message = unmask(buf[pos + 6 : end], buf[pos + 2 : pos + 6])
+        if not _utf8(message):
+            return self._fail(out, 1007, "text message is not valid UTF-8")
+        out.append(Text(message))
         return end - pos
 
     def _check_header(

@@ -40,7 +40,8 @@ class LoadPolicy:
     costs: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_COSTS))
 
     def cost(self, kind: str, units: int = 1) -> int:
-        return self.costs.get(kind, self.costs["request"]) * units
+        costs = self.costs
+        return (costs[kind] if kind in costs else costs["request"]) * units
 
 
 class _Entry:

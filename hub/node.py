@@ -420,8 +420,10 @@ class Node:
         """Add ``(cost kind, units)`` pairs to the client's balance; admins never pay."""
         if session.admin:
             return Verdict.OK
-        policy = self.load.policy
-        cost = sum(policy.cost(kind, units) for kind, units in costs)
+        price = self.load.policy.cost
+        cost = 0
+        for kind, units in costs:  # usually one pair: no generator for it
+            cost += price(kind, units)
         verdict = self.load.charge(session.load_key, cost, warned=session.warned)
         if verdict is Verdict.WARN:
             session.warned = True

@@ -100,6 +100,22 @@ def test_an_oversized_frame_is_refused_at_its_header() -> None:
     assert reader.feed(head) == [Failed(1009, "message exceeds 1000 bytes", too_big=True)]
 
 
+def test_small_whole_text_frames_keep_every_rule() -> None:
+    """Requests under 126 bytes take a short path; it bounds, checks and splits alike."""
+    assert codes(frame(0x1, b"x" * 11), max_size=10) == [
+        Failed(1009, "message exceeds 10 bytes", too_big=True)
+    ]
+    assert codes(frame(0x1, b"x" * 10), max_size=10) == [Text(b"x" * 10)]
+    assert codes(frame(0x1, b"")) == [Text(b"")]
+    reader = Reader(1000)
+    data = frame(0x1, b'{"command":"ping"}') * 2
+    assert reader.feed(data[:7]) == []
+    assert reader.feed(data[7:]) == [Text(b'{"command":"ping"}')] * 2
+    assert codes(frame(0x1, b"a", fin=False) + frame(0x1, b"b")) == [
+        Failed(1002, "new message before the last one ended")
+    ]
+
+
 def test_fragments_adding_up_past_the_bound() -> None:
     data = frame(0x1, b"x" * 600, fin=False) + frame(0x0, b"x" * 600)
     (failed,) = codes(data)

@@ -121,6 +121,9 @@ def test_methods_registry_resolves_like_the_table() -> None:
     assert table.lookup("m", 1).handler is h0
     assert table.lookup("m", 2).handler is h2
     assert table.lookup("m", 3).handler is h2
+    table.register("m", since=3)(h0)  # a later definition replaces what was looked up
+    assert table.lookup("m", 3).handler is h0
+    assert table.lookup("m", 2).handler is h2
     with pytest.raises(RPCError) as info:
         table.lookup("absent", 1)
     assert info.value.token == "unknownCmd"
