@@ -24,6 +24,7 @@ CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _DATA: Final = frozenset({TEXT, BINARY})
 _CONTROL: Final = frozenset({CLOSE, PING, PONG})
 _FINAL_TEXT: Final = 0x80 | TEXT
+_NOT_UTF8: Final = "text message is not valid UTF-8"
 _CLIENT_CODES: Final = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 """Close codes a client may send (§7.4.1, IANA's registry); 3000-4999 are also valid."""
 
@@ -157,10 +158,10 @@ class Reader:
         if len(buf) < end:
             return 0
         if length > self.max_size:
-            return self._fail(out, 1009, f"message exceeds {self.max_size} bytes", too_big=True)
+            return self._too_big(out)
         message = unmask(buf[pos + 6 : end], buf[pos + 2 : pos + 6])
         if not _utf8(message):
-            return self._fail(out, 1007, "text message is not valid UTF-8")
+            return self._fail(out, 1007, _NOT_UTF8)
         out.append(Text(message))
         return end - pos
 
@@ -206,14 +207,14 @@ class Reader:
                 if fin:
                     payload += inflater.finish()
         except MessageTooBig:
-            self._fail(out, 1009, f"message exceeds {self.max_size} bytes", too_big=True)
+            self._too_big(out)
             return
         except zlib.error:
             self._fail(out, 1007, "invalid compressed data")
             return
         self._size += len(payload)
         if self._size > self.max_size:
-            self._fail(out, 1009, f"message exceeds {self.max_size} bytes", too_big=True)
+            self._too_big(out)
             return
         if not fin:
             self._parts.append(payload)
@@ -226,7 +227,10 @@ class Reader:
         elif _utf8(message):
             out.append(Text(message))
         else:
-            self._fail(out, 1007, "text message is not valid UTF-8")
+            self._fail(out, 1007, _NOT_UTF8)
+
+    def _too_big(self, out: list[Inbound]) -> int:
+        return self._fail(out, 1009, f"message exceeds {self.max_size} bytes", too_big=True)
 
     def _fail(self, out: list[Inbound], code: int, reason: str, *, too_big: bool = False) -> int:
         out.append(Failed(code, reason, too_big))
