@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import trio
@@ -35,6 +35,7 @@ from .inbound import PING, PONG, Binary, Closed, Failed, PingIn, Reader, Text
 from .keepalive import Keepalive, Step
 from .load import Verdict
 from .outbox import Outbox
+from .poller import WritePoller
 from .protocol import Extras
 from .session import Session, Sink
 from .stats import Stats
@@ -79,23 +80,27 @@ class Answering(Protocol):
         ...
 
 
-def write_now(sock: socket.socket, frames: list[bytes]) -> list[bytes]:
+Chunk = bytes | memoryview
+"""A frame, or what is left of one after a partial write (a view: no copy is made)."""
+
+
+def write_now(sock: socket.socket, frames: Sequence[Chunk]) -> list[Chunk]:
     """Write ``frames`` in order until the socket would block; returns what is left.
 
     One ``sendmsg`` hands the kernel up to ``_IOV_MAX`` frames at once; a partial write
-    leaves the rest of its frame first in what is returned. Raises OSError when the peer
-    is gone.
+    leaves a view of the rest of its frame first in what is returned. Raises OSError
+    when the peer is gone.
     """
     if len(frames) == 1:  # fan-out's usual case: one joined buffer
         data = frames[0]
         try:
             sent = sock.send(data)
         except BlockingIOError:
-            return frames
-        return [] if sent == len(data) else [data[sent:]]
+            return [data]
+        return [] if sent == len(data) else [memoryview(data)[sent:]]
     i, offset = 0, 0
     while i < len(frames):
-        batch: list[bytes | memoryview] = list(frames[i : i + _IOV_MAX])
+        batch: list[Chunk] = list(frames[i : i + _IOV_MAX])
         if offset:
             batch[0] = memoryview(frames[i])[offset:]
         try:
@@ -116,13 +121,13 @@ def write_now(sock: socket.socket, frames: list[bytes]) -> list[bytes]:
                 sent = 0
     if i == len(frames):
         return []
-    rest = frames[i:]
+    rest = list(frames[i:])
     if offset:
-        rest[0] = rest[0][offset:]
+        rest[0] = memoryview(rest[0])[offset:]
     return rest
 
 
-async def send_frames(sock: socket.socket, frames: list[bytes]) -> None:
+async def send_frames(sock: socket.socket, frames: Sequence[Chunk]) -> None:
     """Write ``frames`` in order, waiting whenever the socket would block."""
     rest = write_now(sock, frames)
     while rest:
@@ -136,9 +141,11 @@ class Connection:
     die with it. Opens its session on the node and closes it when done.
 
     It runs one task, its reader. Frames are written straight from whoever queued them
-    (fan-out once per batch, the reader once per read) with a non-blocking ``sendmsg``;
-    a writer task is started only when a socket would block, or for TLS. Keepalive is
-    the hub's (:mod:`hub.keepalive`): :meth:`keepalive` is called when it is due.
+    (fan-out once per batch, the reader once per read) with a non-blocking ``sendmsg``.
+    What a plain socket would not take waits in the hub's :class:`~hub.poller.WritePoller`
+    and is written from its task; a writer task of the connection's own is started
+    only over TLS, or without a poller, when a socket would block. Keepalive is the
+    hub's (:mod:`hub.keepalive`): :meth:`keepalive` is called when it is due.
     """
 
     def __init__(
@@ -151,6 +158,7 @@ class Connection:
         who: Identity,
         deflate: DeflateParams | None = None,
         trailing: bytes = b"",
+        poller: WritePoller | None = None,
     ) -> None:
         self.node = node
         self._sock: socket.socket | None = None
@@ -162,13 +170,14 @@ class Connection:
             # both go through the TLS stream.
             self._sock = socket.socket(fileno=stream.socket.detach())
             self._sock.setblocking(False)
+        self._poller = poller if self._sock is not None else None
         self._reader = Reader(config.max_message_size, deflate=deflate is not None)
         self._trailing = trailing
         self._config = config
         self._outbox = outbox
         self._nursery: trio.Nursery | None = None
         self._writer: trio.lowlevel.ParkingLot | None = None
-        self._unsent: list[bytes] = []
+        self._unsent: Sequence[Chunk] = ()
         self._unsent_for: tuple[int, float | None] = (0, None)
         self._inflight = trio.Semaphore(config.max_in_flight)
         self._scope = trio.CancelScope()
@@ -210,11 +219,16 @@ class Connection:
             self._too_slow()
 
     def flush(self) -> None:
-        """Write what is due now; what the socket cannot take goes to the writer task."""
+        """Write what is due now; what the socket cannot take waits for the poller (or
+        the writer task)."""
         if self._unsent or self._sock is None or self._nursery is None:
             if not self._outbox.within_bounds() and not self._close_queued:
                 self._too_slow()
-            elif self._nursery is not None and (self._outbox or self._unsent):
+            elif (
+                self._nursery is not None
+                and self._poller is None
+                and (self._outbox or self._unsent)
+            ):
                 self._wake_writer()
             return
         due = self._outbox.take()
@@ -223,20 +237,38 @@ class Connection:
                 self._too_slow()
             return
         frames, nbytes, stamp = due
-        if not frames:
-            return
+        if frames:
+            self._write(self._sock, frames, nbytes, stamp)
+        elif self._close_queued:
+            self._close_written.set()
+
+    def _write(
+        self, sock: socket.socket, frames: Sequence[Chunk], nbytes: int, stamp: float | None
+    ) -> None:
+        """Write now what the socket takes; the rest waits until it can take more."""
         try:
-            self._unsent = write_now(self._sock, frames)
+            self._unsent = write_now(sock, frames)
         except OSError:
             self._lost()
             return
-        if self._unsent:
-            self._unsent_for = (nbytes, stamp)
-            self._wake_writer()
+        if not self._unsent:
+            self.node.wrote(nbytes, stamp)
+            if self._close_queued and not self._outbox:
+                self._close_written.set()
             return
-        self.node.wrote(nbytes, stamp)
-        if self._close_queued:
-            self._close_written.set()
+        self._unsent_for = (nbytes, stamp)
+        if self._poller is not None:
+            self._poller.wait(sock, self._writable)
+        else:
+            self._wake_writer()
+
+    def _writable(self) -> None:
+        """The poller's call: the socket takes bytes again."""
+        if self._sock is None or not self._unsent:
+            return
+        self._write(self._sock, self._unsent, *self._unsent_for)
+        if not self._unsent:
+            self.flush()  # what became due while it waited
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -255,6 +287,8 @@ class Connection:
             self._close_queued = True
             self.node.close_session(self.session)
             if self._sock is not None:
+                if self._poller is not None:
+                    self._poller.forget(self._sock)
                 trio.lowlevel.notify_closing(self._sock)
                 self._sock.close()
             await trio.aclose_forcefully(self._stream)
@@ -286,6 +320,8 @@ class Connection:
 
     def _lost(self) -> None:
         """The peer is gone: nothing more can be written."""
+        if self._poller is not None and self._sock is not None:
+            self._poller.forget(self._sock)
         self._unsent = []
         self._close_written.set()
         self._scope.cancel()
@@ -320,7 +356,7 @@ class Connection:
             self._unsent = []
             self.node.wrote(*self._unsent_for)
 
-    async def _send(self, frames: list[bytes]) -> None:
+    async def _send(self, frames: Sequence[Chunk]) -> None:
         if self._sock is not None:
             await send_frames(self._sock, frames)
         else:

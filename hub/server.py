@@ -28,6 +28,7 @@ from .dispatch import Methods
 from .keepalive import Deadlines
 from .node import Identity, Message, Node
 from .outbox import Outbox
+from .poller import WritePoller
 from .streams import Prefixed
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class Hub:
         self._alive: Deadlines[Connection] = Deadlines()
         self._alive_sooner = trio.Event()
         self._unwatched: set[Connection] = set()
+        self._poller: WritePoller | None = None
 
     async def run(
         self,
@@ -101,8 +103,20 @@ class Hub:
         if listeners is None:
             listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host)
         self.port = listeners[0].socket.getsockname()[1]
+        self._poller = WritePoller() if WritePoller.available else None
+        try:
+            await self._serve_until_drained(listeners, task_status)
+        finally:
+            if self._poller is not None:
+                self._poller.close()
+
+    async def _serve_until_drained(
+        self, listeners: list[trio.SocketListener], task_status: Any
+    ) -> None:
         async with trio.open_nursery() as root:
             await root.start(self.node.run)
+            if self._poller is not None:
+                root.start_soon(self._poller.run)
             async with trio.open_nursery() as conns:
                 await conns.start(self._accept, listeners, conns)
                 log.info("listening on %s", self.url)
@@ -144,6 +158,10 @@ class Hub:
     async def publish_batch(self, batch: list[events.Event]) -> None:
         """Queue already validated events so that nothing is interleaved with them."""
         await self.node.publish_batch(batch)
+
+    def connection_counts(self) -> tuple[int, int]:
+        """WebSocket connections accepted so far, and those open now."""
+        return self.node.stats.connections_accepted, len(self.connections)
 
     @property
     def url(self) -> str:
@@ -363,7 +381,14 @@ class Hub:
         outbox = Outbox(limits.send_queue_bytes, limits.send_queue_messages)
         params = agreement.params if agreement else None
         return Connection(
-            self.node, stream, cfg, outbox, who=who, deflate=params, trailing=trailing
+            self.node,
+            stream,
+            cfg,
+            outbox,
+            who=who,
+            deflate=params,
+            trailing=trailing,
+            poller=self._poller,
         )
 
     async def _run_connection(self, conn: Connection) -> None:
