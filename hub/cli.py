@@ -11,7 +11,7 @@ from typing import Any
 
 import trio
 
-from . import client
+from . import client, gcpolicy
 from . import config as _config
 from .rlimit import raise_open_files
 from .server import Hub
@@ -106,6 +106,7 @@ async def _serve(hub: Hub) -> None:
                 nursery.cancel_scope.cancel()
 
             await nursery.start(serve)
+            nursery.start_soon(gcpolicy.run, hub.connection_counts)
             print(f"listening on {hub.url}", flush=True)
             async for signum in signals:
                 name = signal.Signals(signum).name

@@ -48,7 +48,7 @@ import msgspec
 import trio
 
 from . import config as _config
-from . import events, forward, sources
+from . import events, forward, gcpolicy, sources
 from .node import Node
 from .server import Hub, netloc
 from .sources.pipe import FrameError, FrameReader, frame, read_frames, run_pipe
@@ -377,6 +377,7 @@ async def _worker(
 
             nursery.start_soon(on_signal)
             await nursery.start(serve)
+            nursery.start_soon(gcpolicy.run, hub.connection_counts)
             if not plan.pipe:
                 nursery.start_soon(until_parent_goes)
 
