@@ -53,6 +53,10 @@ class _Entry:
         self.refs = 0
 
 
+SWEEP_EVERY: Final = 1.0
+"""Seconds between sweeps of idle balances, done on a close."""
+
+
 class LoadTracker:
     """Balances by key (an IP, or a connection), shared by every socket with that key."""
 
@@ -60,6 +64,7 @@ class LoadTracker:
         self.policy = policy
         self._clock = clock
         self._entries: dict[Hashable, _Entry] = {}
+        self._swept = clock()
 
     def attach(self, key: Hashable) -> None:
         """A connection with this key opened; its balance lives at least as long."""
@@ -69,14 +74,20 @@ class LoadTracker:
         entry.refs += 1
 
     def detach(self, key: Hashable) -> None:
-        """A connection closed; forget balances that are idle and have decayed away."""
+        """A connection closed; forget its balance if idle and decayed away, and every
+        such balance at most once per :data:`SWEEP_EVERY` (a sweep per close made
+        closing n connections cost n squared)."""
         entry = self._entries.get(key)
+        now = self._clock()
         if entry is not None:
             entry.refs -= 1
-        self.sweep()
+            if entry.refs <= 0 and self._decayed(entry, now) < 1.0:
+                del self._entries[key]
+        if now - self._swept >= SWEEP_EVERY:
+            self.sweep()
 
     def sweep(self) -> None:
-        now = self._clock()
+        now = self._swept = self._clock()
         idle = [
             key
             for key, entry in self._entries.items()

@@ -102,6 +102,22 @@ def test_idle_balances_are_forgotten(clock: FakeClock) -> None:
     assert len(t) == 0
 
 
+def test_a_close_forgets_its_idle_balance_and_a_later_close_the_decayed_ones(
+    clock: FakeClock,
+) -> None:
+    t = tracker(clock)
+    for key in "abc":
+        t.attach(key)
+    t.charge("a", 32 * 100, warned=False)  # still owed when it closes
+    t.detach("b")
+    assert len(t) == 2  # b was idle: forgotten at once, without a sweep
+    t.detach("a")
+    assert len(t) == 2  # a's balance has not decayed yet
+    clock.now += 32 * 10
+    t.detach("c")  # later: a sweep forgets a, c goes at once
+    assert len(t) == 0
+
+
 def test_attached_balances_stay(clock: FakeClock) -> None:
     t = tracker(clock)
     t.attach("a")
