@@ -64,7 +64,7 @@ class LoadTracker:
         self.policy = policy
         self._clock = clock
         self._entries: dict[Hashable, _Entry] = {}
-        self._swept = clock()
+        self._swept = -math.inf  # the clock may not run yet (a hub is built before trio starts)
 
     def attach(self, key: Hashable) -> None:
         """A connection with this key opened; its balance lives at least as long."""
