@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 _READ_SIZE = 65536
 _IOV_MAX = 1024
 _BINARY = RPCError("badSyntax", "Syntax error: binary frames are not supported.")
+_ENDS = (Closed, Failed)
 
 
 class Answering(Protocol):
@@ -391,10 +392,12 @@ class Connection:
         self._trailing = b""
         while True:
             for event in self._reader.feed(data):
-                if isinstance(event, Closed | Failed):
+                if isinstance(event, _ENDS):
                     self._closed_by(event)
                     return
-                await self._on_event(event, nursery)
+                pending = self._on_event(event)
+                if pending is not None:
+                    await self._start(pending, nursery)
             self.flush()  # every reply to this read in one write
             try:
                 data = await self._receive()
@@ -432,23 +435,28 @@ class Connection:
                 await trio.lowlevel.checkpoint()  # a client that never pauses yields too
             return data
 
-    async def _on_event(self, event: Text | Binary | PingIn, nursery: trio.Nursery) -> None:
+    def _on_event(self, event: Text | Binary | PingIn) -> Pending | None:
+        """Answer what needs no waiting (most requests); a request that must wait is
+        returned, to be started in a task of its own."""
         if isinstance(event, PingIn):
             self._outbox.push_control(control_frame(PONG, event.payload))
-            return
+            return None
         if self._close_queued:
-            return
+            return None
         if isinstance(event, Binary):
             self._reply(self.node.refuse(self.session, _BINARY))
-            return
+            return None
         begun = self.node.begin(self.session, event.data)
         if isinstance(begun, Outcome):
             self._reply(begun)
-            return
+            return None
+        return begun
+
+    async def _start(self, pending: Pending, nursery: trio.Nursery) -> None:
         if not self._inflight.value:
             self.flush()  # what is answered already goes out while this waits
         await self._inflight.acquire()
-        nursery.start_soon(self._answer, begun)
+        nursery.start_soon(self._answer, pending)
 
     async def _answer(self, pending: Pending) -> None:
         try:
