@@ -87,9 +87,15 @@ def apply(action: Action) -> None:
         log.debug("full collection: %d objects in %.3f s", found, time.perf_counter() - started)
 
 
-async def run(counts: Callable[[], tuple[int, int]]) -> None:
-    """Apply the policy until cancelled; ``counts()`` gives (accepted so far, open)."""
+async def run(
+    counts: Callable[[], tuple[int, int]], applied: Callable[[Action], object] | None = None
+) -> None:
+    """Apply the policy until cancelled; ``counts()`` gives (accepted so far, open).
+    ``applied`` hears of each decision once it is carried out."""
     policy = GcPolicy(trio.current_time())
     while True:
         await trio.sleep(INTERVAL)
-        apply(policy.tick(trio.current_time(), *counts()))
+        action = policy.tick(trio.current_time(), *counts())
+        apply(action)
+        if applied is not None:
+            applied(action)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gc
 
+import trio
+import trio.testing
+
+from hub import gcpolicy
 from hub.gcpolicy import CHURN_FLOOR, MAX_AGE, Action, GcPolicy, apply
 
 
@@ -58,3 +62,23 @@ def test_apply_freezes_and_a_collection_leaves_everything_frozen() -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+async def test_run_freezes_after_connections_open_and_collects_after_churn(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    counts = [(0, 0)]
+    actions: list[Action] = []
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(gcpolicy.run, lambda: counts[-1], actions.append)
+            await trio.sleep(1.5)
+            counts.append((5000, 5000))
+            await trio.sleep(1)
+            assert gc.get_freeze_count() > 0  # applied, not only decided
+            counts.append((5000, 1000))
+            await trio.sleep(1)
+            nursery.cancel_scope.cancel()
+    finally:
+        gc.unfreeze()
+    assert actions == [Action.NOTHING, Action.FREEZE, Action.COLLECT]
