@@ -81,18 +81,14 @@ class LoadTracker:
         now = self._clock()
         if entry is not None:
             entry.refs -= 1
-            if entry.refs <= 0 and self._decayed(entry, now) < 1.0:
+            if self._idle(entry, now):
                 del self._entries[key]
         if now - self._swept >= SWEEP_EVERY:
             self.sweep()
 
     def sweep(self) -> None:
         now = self._swept = self._clock()
-        idle = [
-            key
-            for key, entry in self._entries.items()
-            if entry.refs <= 0 and self._decayed(entry, now) < 1.0
-        ]
+        idle = [key for key, entry in self._entries.items() if self._idle(entry, now)]
         for key in idle:
             del self._entries[key]
 
@@ -121,6 +117,10 @@ class LoadTracker:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def _idle(self, entry: _Entry, now: float) -> bool:
+        """No connection holds it and it has decayed below one unit: safe to forget."""
+        return entry.refs <= 0 and self._decayed(entry, now) < 1.0
 
     def _decayed(self, entry: _Entry, now: float) -> float:
         elapsed = now - entry.stamp
