@@ -1,7 +1,7 @@
 """The benchmark tool: its wire code and stream verification, then every scenario end to end.
 
 The unit tests feed bytes to the load generator's client code and to its verification
-(reference subscriber + CRC32 raw readers) without sockets. The smoke run is not a
+(reference subscriber + XXH3 raw readers) without sockets. The smoke run is not a
 timed test: the figures are not checked, only that ``python -m benchmarks --smoke``
 runs every scenario against the hub and the peers it can run, writes its JSON, prints
 the load generator's CPU, and that every subscriber got every message it should have,
@@ -14,12 +14,12 @@ import asyncio
 import json
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import xxhash
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from benchmarks import loadgen, runner, scenarios, wire
@@ -227,7 +227,7 @@ def test_raw_readers_with_the_reference_bytes_are_verified() -> None:
     assert totals["raw_pauses"] > 0
 
 
-def test_compressed_streams_are_inflated_by_the_reference_and_crc_checked_raw() -> None:
+def test_compressed_streams_are_inflated_by_the_reference_and_digest_checked_raw() -> None:
     build = Messages(0)
     messages = [build.transaction(s, 10**18 + s, 1000) for s in range(1, 6)]
     good = _deflated(messages)
@@ -241,11 +241,11 @@ def test_compressed_streams_are_inflated_by_the_reference_and_crc_checked_raw() 
     assert totals["wire_bytes"] == 3 * len(good)
 
 
-def test_a_reordered_or_short_raw_stream_is_caught_by_its_crc_and_length() -> None:
+def test_a_reordered_or_short_raw_stream_is_caught_by_its_digest_and_length() -> None:
     good = _stream([1, 2, 3, 4, 5])
     swapped = _stream([1, 3, 2, 4, 5])
     assert len(swapped) == len(good)
-    assert zlib.crc32(swapped) != zlib.crc32(good)
+    assert xxhash.xxh3_64_intdigest(swapped) != xxhash.xxh3_64_intdigest(good)
     totals = _group([good, swapped, good[:-10]], chunk=1000)
     assert totals["verified"] == 0
     assert totals["diverged"] == 2
