@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 import trio
 from wsproto.frame_protocol import CloseReason
 
-from . import protocol
+from . import protocol, spool
 from .deflate import DeflateParams, compressed_text_frame
 from .dispatch import Outcome, Pending
 from .errors import RPCError
@@ -95,7 +95,7 @@ def write_now(sock: socket.socket, frames: Sequence[Chunk]) -> list[Chunk]:
     if len(frames) == 1:  # fan-out's usual case: one joined buffer
         data = frames[0]
         try:
-            sent = sock.send(data)
+            sent = spool.send(sock, data)
         except BlockingIOError:
             return [data]
         return [] if sent == len(data) else [memoryview(data)[sent:]]

@@ -19,6 +19,7 @@ from typing import Final, Protocol
 
 from .deflate import DeflateParams
 from .render import render_version
+from .spool import Spooled, spool
 
 FeedKey = tuple[frozenset[str], int, DeflateParams | None]
 
@@ -86,14 +87,27 @@ class Feed:
 
     def joined(self, position: int) -> bytes:
         """The frames from ``position`` to the head as one buffer, joined once for every
-        reader at that position: the kernel then copies one buffer, not many pieces."""
+        reader at that position: the kernel then takes one buffer, not many pieces. With
+        more than one reader it is spooled (:mod:`hub.spool`), so that the kernel does not
+        copy it once per reader either."""
         if self._joined_at != self.head:
-            self._joined.clear()
+            self.release()
             self._joined_at = self.head
         data = self._joined.get(position)
         if data is None:
-            data = self._joined[position] = b"".join(self.since(position))
+            data = b"".join(self.since(position))
+            if len(self.readers) > 1:
+                data = spool(data)
+            self._joined[position] = data
         return data
+
+    def release(self) -> None:
+        """Forget the joined buffers, closing their memory files (a socket still sending
+        one keeps its pages; a reader still holding one falls back to ``send``)."""
+        for data in self._joined.values():
+            if type(data) is Spooled:
+                data.close()
+        self._joined.clear()
 
     def between(self, start: int, end: int) -> list[bytes]:
         return self.frames[start - self.base : end - self.base]
@@ -110,7 +124,7 @@ class Feed:
         self.base_bytes = self.offset(upto)
         del self.frames[:n], self.stamps[:n], self.ends[:n]
         self.base = upto
-        self._joined.clear()
+        self.release()
 
 
 def streams_of(kind: str, validated: bool) -> tuple[str, ...]:
@@ -177,6 +191,7 @@ class Feeds:
         return old
 
     def _forget(self, feed: Feed) -> None:
+        feed.release()
         del self._feeds[feed.key]
         self._dirty.pop(feed, None)
         for name in feed.streams:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +75,7 @@ class Client:
         return await self.recv(timeout)
 
 
+@asynccontextmanager
 async def open_client(node: Hub, **kwargs: Any) -> AsyncIterator[Client]:
     async with websocket(node.url, **kwargs) as ws:
         yield Client(ws)
