@@ -124,7 +124,7 @@ def _mpt_issuer(issuance_id: object) -> str | None:
 
 def _amount_issuer(amount: object) -> str | None:
     """Issuer of an issued-currency or MPT amount object; None for XRP or junk."""
-    if not isinstance(amount, Mapping):
+    if not isinstance(amount, dict):
         return None
     issuer = amount.get("issuer")
     if is_classic_address(issuer) and issuer != ACCOUNT_ZERO:
@@ -132,20 +132,20 @@ def _amount_issuer(amount: object) -> str | None:
     return _mpt_issuer(amount.get("mpt_issuance_id"))
 
 
-def _address_values(fields: Mapping[Any, Any]) -> Iterable[str]:
+def _address_values(fields: dict[Any, Any]) -> Iterable[str]:
     for value in fields.values():
         if is_classic_address(value):
             yield value
 
 
-def mentioned_accounts(tx: Mapping[str, Any]) -> frozenset[str]:
+def mentioned_accounts(tx: dict[str, Any]) -> frozenset[str]:
     """Accounts a transaction names itself, as rippled's getMentionedAccounts.
 
     This is what ``accounts_proposed`` matches unvalidated transactions on:
     every top-level address field plus the issuer of every top-level amount.
     """
     fields: object = tx
-    if not isinstance(fields, Mapping):
+    if not isinstance(fields, dict):
         return frozenset()
     found = set(_address_values(fields))
     for value in fields.values():
@@ -156,28 +156,28 @@ def mentioned_accounts(tx: Mapping[str, Any]) -> frozenset[str]:
 
 
 def _node_fields(
-    meta: Mapping[str, Any] | None, kinds: Mapping[str, str] = _NODE_KINDS
-) -> Iterable[tuple[object, Mapping[Any, Any]]]:
+    meta: dict[str, Any] | None, kinds: Mapping[str, str] = _NODE_KINDS
+) -> Iterable[tuple[object, dict[Any, Any]]]:
     """Yield (LedgerEntryType, fields) for each usable node, the fields of each node
     kind being ``kinds[kind]`` (NewFields/FinalFields unless told otherwise)."""
-    if not isinstance(meta, Mapping):
+    if not isinstance(meta, dict):
         return
     nodes = meta.get("AffectedNodes")
     if not isinstance(nodes, list):
         return
     for wrapper in nodes:
-        if not isinstance(wrapper, Mapping):
+        if not isinstance(wrapper, dict):
             continue
         for kind, fields_key in kinds.items():
             node = wrapper.get(kind)
-            if not isinstance(node, Mapping):
+            if not isinstance(node, dict):
                 continue
             fields = node.get(fields_key)
-            if isinstance(fields, Mapping):
+            if isinstance(fields, dict):
                 yield node.get("LedgerEntryType"), fields
 
 
-def _meta_accounts(meta: Mapping[str, Any] | None) -> set[str]:
+def _meta_accounts(meta: dict[str, Any] | None) -> set[str]:
     """rippled's TxMeta::getAffectedAccounts on JSON metadata.
 
     PreviousFields are deliberately ignored: an account that only appears in
@@ -196,7 +196,7 @@ def _meta_accounts(meta: Mapping[str, Any] | None) -> set[str]:
     return found
 
 
-def affected_accounts(tx: Mapping[str, Any], meta: Mapping[str, Any] | None) -> frozenset[str]:
+def affected_accounts(tx: dict[str, Any], meta: dict[str, Any] | None) -> frozenset[str]:
     """Accounts whose ``accounts`` subscribers should see this validated tx.
 
     The union of :func:`mentioned_accounts` and the accounts rippled extracts
@@ -214,7 +214,7 @@ def amount_issue(amount: object) -> Issue:
     """
     if isinstance(amount, str):
         return _XRP_ISSUE
-    if isinstance(amount, Mapping):
+    if isinstance(amount, dict):
         currency = amount.get("currency")
         if isinstance(currency, str):
             canonical = normalize_currency(currency)
@@ -226,7 +226,7 @@ def amount_issue(amount: object) -> Issue:
     raise ValueError(f"not an XRP or issued-currency amount: {amount!r}")
 
 
-def affected_books(meta: Mapping[str, Any] | None, result: object = None) -> frozenset[Book]:
+def affected_books(meta: dict[str, Any] | None, result: object = None) -> frozenset[Book]:
     """The books whose subscribers get this validated transaction, as rippled's
     ``OrderBookDB::processTxn`` finds them.
 
@@ -238,7 +238,7 @@ def affected_books(meta: Mapping[str, Any] | None, result: object = None) -> fro
     there; its book is ``(TakerGets issue, TakerPays issue, DomainID)``. So a modified
     offer's book carries a domain only when PreviousFields does, as in rippled.
     """
-    if not isinstance(meta, Mapping):
+    if not isinstance(meta, dict):
         return frozenset()
     outcome = meta.get("TransactionResult", result)
     if outcome is not None and outcome != _SUCCESS:
@@ -303,7 +303,7 @@ def _parse_issuer(value: object) -> str | None:
 def _book_side(spec: object, cur_token: str, isr_token: str, side: str) -> Issue:
     if spec is None:
         spec = {}
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, dict):
         raise BookSpecError("invalidParams", f"{side} must be an object")
     if "currency" not in spec:
         raise BookSpecError(cur_token, f"{side}.currency is missing")
