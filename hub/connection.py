@@ -66,7 +66,9 @@ class Answering(Protocol):
 
     def stop_streams(self, session: Session) -> None: ...
 
-    def begin(self, session: Session, data: bytes) -> Outcome | Pending: ...
+    def begin(
+        self, session: Session, data: bytes, now: float | None = ...
+    ) -> Outcome | Pending: ...
 
     async def finish(self, session: Session, pending: Pending) -> Outcome: ...
 
@@ -74,7 +76,7 @@ class Answering(Protocol):
 
     def charge(self, session: Session, costs: Iterable[tuple[str, int]]) -> Verdict: ...
 
-    def extras(self, verdict: Verdict = ...) -> Extras: ...
+    def extras(self, verdict: Verdict = ..., now: float | None = ...) -> Extras: ...
 
     def wrote(self, nbytes: int, stamp: float | None) -> None:
         """``nbytes`` reached a socket; ``stamp`` is the fan-out time of the oldest."""
@@ -363,11 +365,11 @@ class Connection:
         else:
             await self._stream.send_all(b"".join(frames))
 
-    def _reply(self, outcome: Outcome) -> None:
+    def _reply(self, outcome: Outcome, now: float | None = None) -> None:
         """The WebSocket envelope of an outcome, queued; the client is cut at the drop."""
         if self._close_queued:
             return
-        extras = self.node.extras(outcome.verdict)
+        extras = self.node.extras(outcome.verdict, now)
         if outcome.error is None:
             assert outcome.body is not None
             payload = protocol.success(outcome.body, outcome.result, extras)
@@ -390,12 +392,13 @@ class Connection:
         Frames that came right behind the handshake are answered before the first read."""
         data: bytes | bytearray = self._trailing
         self._trailing = b""
+        now = trio.current_time()
         while True:
             for event in self._reader.feed(data):
                 if isinstance(event, _ENDS):
                     self._closed_by(event)
                     return
-                pending = self._on_event(event)
+                pending = self._on_event(event, now)
                 if pending is not None:
                     await self._start(pending, nursery)
             self.flush()  # every reply to this read in one write
@@ -405,7 +408,8 @@ class Connection:
                 return
             if not data:
                 return
-            self.alive.hear(trio.current_time())
+            now = trio.current_time()  # one reading for all this read brought
+            self.alive.hear(now)
 
     def _closed_by(self, event: Closed | Failed) -> None:
         """The client's close is answered with its own code; a broken rule with the
@@ -435,9 +439,9 @@ class Connection:
                 await trio.lowlevel.checkpoint()  # a client that never pauses yields too
             return data
 
-    def _on_event(self, event: Text | Binary | PingIn) -> Pending | None:
+    def _on_event(self, event: Text | Binary | PingIn, now: float) -> Pending | None:
         """Answer what needs no waiting (most requests); a request that must wait is
-        returned, to be started in a task of its own."""
+        returned, to be started in a task of its own. ``now`` is when it was read."""
         if isinstance(event, PingIn):
             self._outbox.push_control(control_frame(PONG, event.payload))
             return None
@@ -446,9 +450,9 @@ class Connection:
         if isinstance(event, Binary):
             self._reply(self.node.refuse(self.session, _BINARY))
             return None
-        begun = self.node.begin(self.session, event.data)
+        begun = self.node.begin(self.session, event.data, now)
         if isinstance(begun, Outcome):
-            self._reply(begun)
+            self._reply(begun, now)
             return None
         return begun
 

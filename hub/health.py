@@ -52,10 +52,13 @@ class Health:
         """Seconds since the latest ledger arrived; None before the first one."""
         return None if self._ledger_at is None else self._clock() - self._ledger_at
 
-    def stale(self) -> bool:
-        """No ledger for ``max_ledger_age`` seconds (from startup until the first one)."""
+    def stale(self, now: float | None = None) -> bool:
+        """No ledger for ``max_ledger_age`` seconds (from startup until the first one);
+        ``now`` is the caller's reading of the clock, if it has one."""
         reference = self._ledger_at if self._ledger_at is not None else self._since
-        return reference is not None and self._clock() - reference >= self.max_ledger_age
+        if reference is None:
+            return False
+        return (self._clock() if now is None else now) - reference >= self.max_ledger_age
 
     def healthy(self) -> bool:
         return self.serving and not self.draining and not self.stale()

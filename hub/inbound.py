@@ -29,8 +29,11 @@ _CLIENT_CODES: Final = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 """Close codes a client may send (§7.4.1, IANA's registry); 3000-4999 are also valid."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Text:
+    """Not frozen: made once per request, and a frozen dataclass's ``__init__`` costs
+    twice as much."""
+
     data: bytes
 
 
@@ -106,9 +109,9 @@ class Reader:
             self._buf += data
             buf = self._buf
         out: list[Inbound] = []
-        pos = 0
+        pos = self._small_texts(buf, 0, out)
         while used := self._frame(buf, pos, out):
-            pos += used
+            pos = self._small_texts(buf, pos + used, out)
         self._keep(buf, data, pos)
         return out
 
@@ -127,8 +130,6 @@ class Reader:
         if self.done or len(buf) - pos < 2:
             return 0
         first, second = buf[pos], buf[pos + 1]
-        if first == _FINAL_TEXT and 0x80 <= second <= 0xFD and self._opcode is None:
-            return self._small_text(buf, pos, second & 0x7F, out)
         opcode, fin, rsv1 = first & 0x0F, first & 0x80, first & 0x40
         length, head = second & 0x7F, 2
         if length >= 126:
@@ -151,19 +152,27 @@ class Reader:
         self._take(opcode, bool(fin), bool(rsv1), payload, out)
         return end - pos
 
-    def _small_text(self, buf: bytes | bytearray, pos: int, length: int, out: list[Inbound]) -> int:
-        """A whole masked text message under 126 bytes (a request, usually): the rules
-        :meth:`_check_header` and :meth:`_data` apply all hold or are checked here."""
-        end = pos + 6 + length
-        if len(buf) < end:
-            return 0
-        if length > self.max_size:
-            return self._too_big(out)
-        message = unmask(buf[pos + 6 : end], buf[pos + 2 : pos + 6])
-        if not _utf8(message):
-            return self._fail(out, 1007, _NOT_UTF8)
-        out.append(Text(message))
-        return end - pos
+    def _small_texts(self, buf: bytes | bytearray, pos: int, out: list[Inbound]) -> int:
+        """The whole masked text messages of under 126 bytes (requests, usually) that
+        follow one another from ``pos``, in one loop with no call per frame; returns
+        where they end. A frame that is anything else (not all here, unmasked, over
+        ``max_size``, not UTF-8) is left to :meth:`_frame`, whose rules these all pass."""
+        if self.done or self._opcode is not None:
+            return pos
+        size, limit = len(buf), min(self.max_size, 125)
+        while pos + 1 < size and buf[pos] == _FINAL_TEXT:
+            length = buf[pos + 1] ^ 0x80  # over 125 when unmasked or 126/127 (wider)
+            end = pos + 6 + length
+            if length > limit or end > size:
+                break
+            key = buf[pos + 2 : pos + 6] * (length // 4 + 1)
+            masked = int.from_bytes(buf[pos + 6 : end], "little")
+            message = (masked ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+            if not message.isascii() and not _utf8(message):
+                break
+            out.append(Text(message))
+            pos = end
+        return pos
 
     def _check_header(
         self, first: int, second: int, opcode: int, fin: int, rsv1: int, length: int

@@ -96,9 +96,13 @@ class LoadTracker:
         entry = self._entries.get(key)
         return 0.0 if entry is None else self._decayed(entry, self._clock())
 
-    def charge(self, key: Hashable, cost: float, *, warned: bool) -> Verdict:
-        """Add a cost; ``warned`` says whether this client was already sent a warning."""
-        now = self._clock()
+    def charge(
+        self, key: Hashable, cost: float, *, warned: bool, now: float | None = None
+    ) -> Verdict:
+        """Add a cost; ``warned`` says whether this client was already sent a warning,
+        ``now`` is the caller's reading of the clock if it has one."""
+        if now is None:
+            now = self._clock()
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry(now)

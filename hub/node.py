@@ -387,11 +387,14 @@ class Node:
 
     # ---- requests ---------------------------------------------------------------------
 
-    def begin(self, session: Session, data: bytes | str | dict[str, Any]) -> Outcome | Pending:
-        """A request's outcome if it needs no waiting, else what is left to run."""
+    def begin(
+        self, session: Session, data: bytes | str | dict[str, Any], now: float | None = None
+    ) -> Outcome | Pending:
+        """A request's outcome if it needs no waiting, else what is left to run. ``now``
+        is the transport's one reading of the clock for everything it read at once."""
         self.stats.requests += 1
         begun = begin(self, session, data)
-        return begun if isinstance(begun, Pending) else self.settle(session, begun)
+        return begun if isinstance(begun, Pending) else self.settle(session, begun, now)
 
     async def finish(self, session: Session, pending: Pending) -> Outcome:
         return self.settle(session, await pending.finish())
@@ -405,9 +408,9 @@ class Node:
         """An error outcome for input that never became a request (a binary frame)."""
         return self.settle(session, Outcome(None, error=error, costs=((kind, 1),)))
 
-    def settle(self, session: Session, outcome: Outcome) -> Outcome:
+    def settle(self, session: Session, outcome: Outcome, now: float | None = None) -> Outcome:
         """Charge an outcome to its client: the verdict, and ``slowDown`` at the drop."""
-        verdict = self.charge(session, outcome.costs)
+        verdict = self.charge(session, outcome.costs, now)
         if verdict is Verdict.DROP:
             self.stats.errors["slowDown"] += 1
             return Outcome(outcome.body, error=RPCError("slowDown"), verdict=Verdict.DROP)
@@ -416,7 +419,9 @@ class Node:
         outcome.verdict = verdict
         return outcome
 
-    def charge(self, session: Session, costs: Iterable[tuple[str, int]]) -> Verdict:
+    def charge(
+        self, session: Session, costs: Iterable[tuple[str, int]], now: float | None = None
+    ) -> Verdict:
         """Add ``(cost kind, units)`` pairs to the client's balance; admins never pay."""
         if session.admin:
             return Verdict.OK
@@ -424,7 +429,7 @@ class Node:
         cost = 0
         for kind, units in costs:  # usually one pair: no generator for it
             cost += price(kind, units)
-        verdict = self.load.charge(session.load_key, cost, warned=session.warned)
+        verdict = self.load.charge(session.load_key, cost, warned=session.warned, now=now)
         if verdict is Verdict.WARN:
             session.warned = True
             self.stats.load_warnings += 1
@@ -432,10 +437,10 @@ class Node:
             self.stats.load_drops += 1
         return verdict
 
-    def extras(self, verdict: Verdict = Verdict.OK) -> Extras:
+    def extras(self, verdict: Verdict = Verdict.OK, now: float | None = None) -> Extras:
         """Envelope fields owed with a reply right now: the load warning, and Clio's
         warning 2002 while the latest ledger is stale (see :mod:`hub.health`)."""
-        if self.health.stale():
+        if self.health.stale(now):
             return STALE if verdict is Verdict.OK else STALE_LOAD
         return NO_EXTRAS if verdict is Verdict.OK else LOAD_WARNING
 

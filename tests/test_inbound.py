@@ -114,6 +114,19 @@ def test_small_whole_text_frames_keep_every_rule() -> None:
     assert codes(frame(0x1, b"a", fin=False) + frame(0x1, b"b")) == [
         Failed(1002, "new message before the last one ended")
     ]
+    accented = "café ✓".encode()
+    run = frame(0x1, b"{}") + frame(0x1, accented, key=b"\x01\x02\x03\x04")
+    assert codes(run + frame(0x1, b"\xff") + frame(0x1, b"{}")) == [
+        Text(b"{}"),
+        Text(accented),
+        Failed(1007, "text message is not valid UTF-8"),
+    ]
+    assert codes(run + frame(0x9, b"p") + frame(0x1, b"[]")) == [
+        Text(b"{}"), Text(accented), PingIn(b"p"), Text(b"[]")
+    ]  # fmt: skip
+    closing = frame(0x8, struct.pack("!H", 1000))
+    after = codes(run + closing + frame(0x1, b"{}"))
+    assert after == [Text(b"{}"), Text(accented), Closed(1000, "")]
 
 
 def test_fragments_adding_up_past_the_bound() -> None:
