@@ -52,9 +52,12 @@ class Method(Generic[N]):
     inline: bool = field(init=False)
     """Whether it never waits (a plain function): answered at once, without a task.
     Worked out once, not per request."""
+    costs: Costs = field(init=False)
+    """What one call costs before the handler adds to it."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inline", not inspect.iscoroutinefunction(self.handler))
+        object.__setattr__(self, "costs", ((self.cost, 1),))
 
 
 @dataclass(slots=True)
@@ -201,8 +204,8 @@ def begin(node: Context, session: Session, data: bytes | str | dict[str, Any]) -
 
 
 def _done(call: Call[Any], body: dict[str, Any], method: Method[Any], result: Any) -> Outcome:
-    costs = ((method.cost, 1), *call.costs)
-    return Outcome(body, result, costs=costs, followups=tuple(call.followups))
+    costs = (*method.costs, *call.costs) if call.costs else method.costs
+    return Outcome(body, result, None, costs, tuple(call.followups) if call.followups else ())
 
 
 def _failed(call: Call[Any], body: dict[str, Any], exc: Exception) -> Outcome:

@@ -51,7 +51,9 @@ class Outbox:
         self._append(frame)
         if self._stamp is None:
             self._stamp = stamp
-        return self.within_bounds()
+        if self.feed is not None or self._bytes > self.max_bytes:
+            return self.within_bounds()
+        return len(self._frames) <= self.max_messages or self.within_bounds()
 
     def push_control(self, frame: bytes) -> None:
         """Queue a control frame (pong, close); these are tiny and never refused."""
