@@ -37,6 +37,8 @@ def test_known_types_parse_and_keep_unknown_fields() -> None:
         ({**ledger_closed(1), "ledger_hash": "zz"}, "ledger_hash"),
         ({**ledger_closed(1), "ledger_index": "1"}, "ledger_index"),
         ({"type": "nonsense"}, "type"),
+        ({"type": ["ledgerClosed"]}, "type"),
+        ({"type": 7}, "type"),
         ({"no": "type"}, "type"),
         ({**xrp_payment(1, 1), "tx_json": "not an object"}, "tx_json"),
         ({"type": "consensusPhase"}, "consensus"),
