@@ -90,9 +90,10 @@ class Feed:
         reader at that position: the kernel then takes one buffer, not many pieces. With
         more than one reader it is spooled (:mod:`hub.spool`), so that the kernel does not
         copy it once per reader either."""
-        if self._joined_at != self.head:
+        head = self.base + len(self.frames)
+        if self._joined_at != head:
             self.release()
-            self._joined_at = self.head
+            self._joined_at = head
         data = self._joined.get(position)
         if data is None:
             data = b"".join(self.since(position))

@@ -63,8 +63,9 @@ LATENCY_BUCKETS = (
 
 
 class Buckets:
-    """A histogram that counts with one ``bisect`` and no lock: it is observed once per
-    socket write, from the one thread of a hub, and read only when scraped."""
+    """A histogram that counts with one ``bisect`` and no lock: observed from the one
+    thread of a hub (a fan-out's writes once per distinct stamp, with their count), and
+    read only when scraped."""
 
     __slots__ = ("bounds", "counts", "total")
 
@@ -73,9 +74,10 @@ class Buckets:
         self.counts = [0] * (len(bounds) + 1)
         self.total = 0.0
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.total += value
+    def observe(self, value: float, count: int = 1) -> None:
+        """``count`` samples of ``value``."""
+        self.counts[bisect_left(self.bounds, value)] += count
+        self.total += value * count
 
     def metric(self, name: str, documentation: str) -> HistogramMetricFamily:
         cumulative, running = [], 0

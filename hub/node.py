@@ -91,7 +91,8 @@ class Node:
         self.feeds = Feeds()
         self._touched: set[Sink] = set()
         self._flush_due = trio.Event()
-        self._flushing_at: float | None = None
+        self._written: dict[float, int] | None = None
+        """While a flush writes: how many writes had each oldest stamp (observed after)."""
         self.ledger = LedgerState()
         self.history = History(config.history.ledgers, config.history.max_bytes)
         self.arrivals = lookup.Arrivals(self.history)
@@ -205,15 +206,20 @@ class Node:
             self.flush()
 
     def flush(self) -> None:
-        """Have every sink with frames due from fan-out write them now."""
-        self._flushing_at = self.clock()  # one reading of the clock for every write
+        """Have every sink with frames due from fan-out write them now; their latencies
+        are observed once per distinct stamp, with one reading of the clock."""
+        now = self.clock()
+        written: dict[float, int] = {}
+        self._written = written
         try:
             self.feeds.flush()
             touched, self._touched = self._touched, set()
             for sink in touched:
                 sink.flush()
         finally:
-            self._flushing_at = None
+            self._written = None
+            for stamp, count in written.items():
+                self.metrics.latency.observe(now - stamp, count)
 
     def _parsed(self, item: Message) -> list[events.Event]:
         messages = item if isinstance(item, Sequence) else (item,)
@@ -448,9 +454,13 @@ class Node:
         """A transport wrote ``nbytes``; ``stamp`` is the fan-out time of the oldest
         stream message among them (the publish-to-write latency)."""
         self.stats.bytes_sent += nbytes
-        if stamp is not None:
-            now = self._flushing_at
-            self.metrics.latency.observe((self.clock() if now is None else now) - stamp)
+        if stamp is None:
+            return
+        written = self._written
+        if written is None:
+            self.metrics.latency.observe(self.clock() - stamp)
+        else:
+            written[stamp] = written.get(stamp, 0) + 1
 
     def lookup(self, name: str, version: int) -> Method[Any]:
         """The method for a request; unknown ones go upstream when there is one."""

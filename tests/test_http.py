@@ -496,6 +496,10 @@ def test_each_hub_has_its_own_registry() -> None:
     first.node.metrics.latency.observe(0.001)
     assert b"hub_publish_to_write_seconds_count 1.0" in first.node.metrics.render()
     assert b"hub_publish_to_write_seconds_count 0.0" in second.node.metrics.render()
+    first.node.metrics.latency.observe(0.25, 4)  # a flush's four writes of one stamp
+    rendered = first.node.metrics.render()
+    assert b"hub_publish_to_write_seconds_count 5.0" in rendered
+    assert b"hub_publish_to_write_seconds_sum 1.001" in rendered
 
 
 # ---- JSON-RPC envelope helpers ----------------------------------------------------------

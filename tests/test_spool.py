@@ -166,9 +166,12 @@ async def test_subscribers_share_one_spooled_batch_and_no_file_is_left_open(
         for client in clients:
             reply = await client.request({"command": "subscribe", "streams": ["transactions"]})
             assert reply["status"] == "success"
+        latency = node.node.metrics.latency
+        observed = sum(latency.counts)
         await node.publish_batch(batch)
         for client in clients:
             got: list[Any] = [await client.recv() for _ in batch]
             assert [m["transaction"]["Sequence"] for m in got] == list(range(1, 61))
         assert made, "a 60-transaction batch to three subscribers is spooled"
         assert open_spools() == 0
+        assert sum(latency.counts) == observed + 3  # one write each, each observed
