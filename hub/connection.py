@@ -401,6 +401,7 @@ class Connection:
                 pending = self._on_event(event, now)
                 if pending is not None:
                     await self._start(pending, nursery)
+                    now = trio.current_time()  # it may have waited for a slot
             self.flush()  # every reply to this read in one write
             try:
                 data = await self._receive()

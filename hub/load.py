@@ -106,6 +106,8 @@ class LoadTracker:
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry(now)
+        elif now < entry.stamp:  # a reading taken before another connection's charge
+            now = entry.stamp
         entry.level = self._decayed(entry, now) + cost / self.policy.decay_window
         entry.stamp = now
         if entry.level >= self.policy.drop and warned:

@@ -45,6 +45,19 @@ def test_balance_decays_exponentially_over_the_window(clock: FakeClock) -> None:
     assert t.balance("ip") == pytest.approx(1000 / math.e**2)
 
 
+def test_a_callers_reading_of_the_clock_is_used_and_never_moves_a_balance_back(
+    clock: FakeClock,
+) -> None:
+    t = tracker(clock)
+    clock.now = 1000.0  # the tracker's own clock is not read when a reading is given
+    t.charge("ip", 32_000, warned=False, now=10.0)
+    t.charge("ip", 32_000, warned=False, now=5.0)  # read before the charge above
+    assert t.balance("ip") == pytest.approx(2000 / math.e ** (990 / 32))
+    same = tracker(clock)
+    same.charge("ip", 64_000, warned=False, now=10.0)
+    assert same.balance("ip") == pytest.approx(t.balance("ip"))
+
+
 def test_steady_rate_settles_at_cost_per_second(clock: FakeClock) -> None:
     t = tracker(clock)
     for _ in range(100 * 300):
