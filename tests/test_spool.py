@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from collections.abc import Iterator
@@ -55,6 +56,16 @@ def open_spools() -> int:
 def test_small_buffers_stay_plain_bytes() -> None:
     small = b"x" * (spool.MIN_BYTES - 1)
     assert spool.spool(small) is small
+
+
+def test_without_a_descriptor_to_spare_the_bytes_stay_plain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def exhausted(name: str, flags: int = 0) -> int:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(os, "memfd_create", exhausted)
+    assert spool.spool(BIG) is BIG
 
 
 def test_a_spooled_buffer_is_the_same_bytes_and_goes_out_by_sendfile_from_its_file(
