@@ -51,9 +51,7 @@ class Outbox:
         self._append(frame)
         if self._stamp is None:
             self._stamp = stamp
-        if self.feed is not None or self._bytes > self.max_bytes:
-            return self.within_bounds()
-        return len(self._frames) <= self.max_messages or self.within_bounds()
+        return self.within_bounds()
 
     def push_control(self, frame: bytes) -> None:
         """Queue a control frame (pong, close); these are tiny and never refused."""
@@ -70,7 +68,11 @@ class Outbox:
         and stays refused."""
         if self.overflowed:
             return False
-        if self.nbytes <= self.max_bytes and len(self) <= self.max_messages:
+        if self.feed is None:  # replies only: no feed arithmetic
+            within = self._bytes <= self.max_bytes and len(self._frames) <= self.max_messages
+        else:
+            within = self.nbytes <= self.max_bytes and len(self) <= self.max_messages
+        if within:
             return True
         self.overflowed = True
         self._frames, self._marks, self._bytes, self._stamp = [], [], 0, None
