@@ -228,7 +228,8 @@ SMALL_READ: Final = 16384
 (``read_pause`` s, see :class:`~benchmarks.scenarios.Scenario`), so that a server
 writing one frame per ``send`` does not cost a read per frame here: the next read
 brings what arrived meanwhile, timed up to the pause late (pessimistic). References
-never pause; the latency scenarios never do."""
+never pause; the latency scenarios never do: they coalesce wake-ups instead
+(:meth:`Worker.nap_soon`)."""
 
 
 class Group:
@@ -295,6 +296,9 @@ class SubConn(asyncio.BufferedProtocol):
             self.read_times.append(now)
             assert self.group is not None
             self.group.nbytes += nbytes
+            worker = self.worker
+            if worker.coalesce and not worker.napping:
+                worker.nap_soon()
             if self.check is not None:
                 self.parse(data)
             elif nbytes < SMALL_READ and self.worker.read_pause:
@@ -418,6 +422,8 @@ class Worker:
         self.groups: list[Group] = []
         self.paused: list[SubConn] = []
         self.read_pause = 0.0
+        self.coalesce = 0.0
+        self.napping = False
         self.compression = False
         self.mode = "broadcast"
         self.subscribers = 1
@@ -438,6 +444,25 @@ class Worker:
         self.paused.append(conn)
         if len(self.paused) == 1:
             asyncio.get_running_loop().call_later(self.read_pause, self._resume)
+
+    def nap_soon(self) -> None:
+        """Sleep ``coalesce`` s once this pass of the event loop has read what was ready.
+
+        In the latency scenarios a process that read stream bytes sleeps before it polls
+        again, instead of waiting in ``epoll_wait``. On loopback the receiver's wake-up
+        is the sender's work: with every process asleep there, each socket the server
+        wrote woke one with a cross-core interrupt, about 500 a ledger, which in this VM
+        cost the server's core a sixth of its ``sendfile`` time (``sock_def_readable``
+        in a profile). Asleep in ``nanosleep`` a process is not woken; it reads all that
+        arrived when it wakes, each read timed up to ``coalesce`` late (pessimistic),
+        as with a network card's interrupt coalescing.
+        """
+        self.napping = True
+        asyncio.get_running_loop().call_soon(self._nap)
+
+    def _nap(self) -> None:
+        time.sleep(self.coalesce)
+        self.napping = False
 
     def _resume(self) -> None:
         paused, self.paused = self.paused, []
@@ -514,11 +539,13 @@ class Worker:
         concurrency: int,
         sources: Sequence[str],
         read_pause: float,
+        coalesce: float = 0.0,
         compression: bool = False,
     ) -> dict[str, Any]:
         self.mode = mode
         self.compression = compression
         self.read_pause = read_pause
+        self.coalesce = coalesce
         self.subscribers = subscribers
         self.finishing = False
         self.dropped = 0

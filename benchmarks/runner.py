@@ -394,6 +394,7 @@ def _connect(
                     "concurrency": 64,
                     "sources": [source_address(slot)],
                     "read_pause": scenario.read_pause,
+                    "coalesce": scenario.coalesce,
                 },
             )
             for slot, pipe in enumerate(pool.pipes)

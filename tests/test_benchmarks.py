@@ -214,6 +214,42 @@ def _group(streams: list[bytes], chunk: int, compression: bool = False) -> dict[
     return asyncio.run(run())
 
 
+def test_a_worker_that_coalesces_sleeps_once_per_loop_pass_that_read_stream_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    naps: list[float] = []
+    monkeypatch.setattr(loadgen.time, "sleep", naps.append)
+    data = _stream([1, 2, 3])
+
+    async def run() -> None:
+        worker = loadgen.Worker(0, [0], [0], [0], None)  # type: ignore[arg-type]
+        conns = [loadgen.SubConn(worker, i, 2, b"") for i in range(3)]
+        worker.conns = conns
+        worker.form_groups(rendering=True)
+        worker.coalesce = 0.0005
+
+        def one_pass() -> None:
+            for conn in conns:
+                conn.state = loadgen.STREAM
+                worker.view[: len(data)] = data
+                conn.buffer_updated(len(data))
+
+        one_pass()  # three reads in one pass: one nap after it
+        await asyncio.sleep(0)
+        assert naps == [0.0005]
+        one_pass()
+        await asyncio.sleep(0)
+        assert naps == [0.0005, 0.0005]
+        await asyncio.sleep(0)  # a pass that read nothing does not sleep
+        assert len(naps) == 2
+        worker.coalesce = 0.0
+        one_pass()
+        await asyncio.sleep(0)
+        assert len(naps) == 2
+
+    asyncio.run(run())
+
+
 def test_raw_readers_with_the_reference_bytes_are_verified() -> None:
     good = _stream([1, 2, 3, 4, 5])
     totals = _group([good, good, good], chunk=333)
