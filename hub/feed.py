@@ -206,10 +206,13 @@ class Feeds:
         returns the deliveries that makes (frames times readers)."""
         count = 0
         first = streams[0] if streams else None
+        rest = streams[1:]
         for feed in self._by_stream.get(first, ()) if first else ():
-            copies = 1 + sum(1 for name in streams[1:] if name in feed.streams)
+            copies = 1
+            for name in rest:
+                copies += name in feed.streams
             count += self._append(feed, frame_of, stamp, copies)
-        for name in streams[1:]:
+        for name in rest:
             for feed in self._by_stream.get(name, ()):
                 if first not in feed.streams:
                     count += self._append(feed, frame_of, stamp, 1)

@@ -11,7 +11,6 @@ as rippled's JSON writer emits them) the new key goes where rippled would put it
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from . import ctid
@@ -42,7 +41,7 @@ def _ctid_of(body: dict[str, Any], network_id: int) -> str | None:
 
 def _insert(body: dict[str, Any], key: str, value: Any) -> None:
     keys = list(body)
-    ordered = all(a < b for a, b in itertools.pairwise(keys))
+    ordered = keys == sorted(keys)  # a C sort of a dozen keys, not a loop in Python
     body[key] = value
     if ordered:
         items = sorted(body.items())
