@@ -301,8 +301,8 @@ class SubConn(asyncio.BufferedProtocol):
                 worker.nap_soon()
             if self.check is not None:
                 self.parse(data)
-            elif nbytes < SMALL_READ and self.worker.read_pause:
-                self.worker.pause(self)
+            elif nbytes < SMALL_READ and worker.read_pause:
+                worker.pause(self)
         else:
             self.setup(bytes(self.view[:nbytes]))
 
@@ -451,7 +451,7 @@ class Worker:
         In the latency scenarios a process that read stream bytes sleeps before it polls
         again, instead of waiting in ``epoll_wait``. On loopback the receiver's wake-up
         is the sender's work: with every process asleep there, each socket the server
-        wrote woke one with a cross-core interrupt, about 500 a ledger, which in this VM
+        wrote woke one with a cross-core interrupt, about 480 a ledger, which in this VM
         cost the server's core a sixth of its ``sendfile`` time (``sock_def_readable``
         in a profile). Asleep in ``nanosleep`` a process is not woken; it reads all that
         arrived when it wakes, each read timed up to ``coalesce`` late (pessimistic),

@@ -64,7 +64,7 @@ class Scenario:
 
 COALESCE: Final = 0.0005
 """The latency scenarios' wake-up coalescing: at most half a millisecond added to a
-read's time, against ~500 cross-core wake-ups a ledger taken off the server's core."""
+read's time, against ~480 cross-core wake-ups a ledger taken off the server's core."""
 _MAINNET_BURST: Final = {"mode": "burst", "interval": 3.5, "tx_per_ledger": 100}
 _FLOOD_600: Final = {"mode": "flood", "size": 600, "rate": 0.0, "routed": False}
 _FLOOD_PAYMENTS: Final = {"mode": "flood", "size": 0, "rate": 0.0, "routed": False}
