@@ -3,51 +3,118 @@
 Fan-out writes the same joined batch to every subscriber of a feed. With ``send`` the
 kernel copies it into fresh socket-buffer memory once per subscriber: for a
 121 kB ledger to 1 000 subscribers that is 121 MB allocated and copied, and on this
-machine most of a burst's time. A :class:`Spooled` buffer is also written, once, to an
-anonymous memory file (``memfd_create``); ``sendfile`` from that file hands each
-socket references to the same pages instead, so a subscriber costs the kernel its
-headers and bookkeeping, not a copy. The file is never written again, so what a socket
-still holds stays what was sent. (Measured with 1 000 loopback sockets: 121 kB cost
-26-32 µs per socket with ``send`` and 15-16 µs with ``sendfile``; at 16 kB and below
-the two are equal, so smaller buffers are not spooled.)
+machine most of a burst's time. A :class:`Spooled` buffer is also written, once, into a
+pipe of its own, which then holds it in pipe pages. To send it, ``tee`` puts references
+to those pages into a staging pipe and ``splice`` moves them into the socket: each
+subscriber costs the kernel its headers and bookkeeping, not a copy. The pipe is never
+written again, so what a socket still holds stays what was sent.
+
+Measured with 1 000 loopback sockets taking 121 kB each: ``send`` 49-55 ms, ``sendfile``
+from a memory file 14.4-21.2 ms (median 14.6), ``tee`` and ``splice`` 12.1-18.5 ms
+(median 13). ``sendfile`` looks every 4 KiB page up in the file again for each socket;
+``tee`` copies a pipe's page references as they are. At 16 kB and below a copy costs
+no more, so smaller buffers are not spooled.
 
 A :class:`Spooled` is a ``bytes`` as well, so everything else (a partial write's view,
-TLS, a writer task) uses it as the bytes it is. Its owner closes it; a closed one, or
-a socket ``sendfile`` cannot write to, falls back to ``send``. Linux only: elsewhere,
-or when no descriptor is left, :func:`spool` returns the plain bytes.
+TLS, a writer task) uses it as the bytes it is. A pipe holds at most its capacity
+(1 MiB unless the host allows more): a longer buffer is spooled up to that, and a
+socket that takes all of it gets the rest as a partial write's plain bytes. Its owner
+closes it; a closed one, or a socket ``splice`` cannot write to, falls back to ``send``.
+Linux only: elsewhere, or when no descriptor is left, :func:`spool` returns the plain
+bytes.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import fcntl
+import functools
 import os
 import socket
-from typing import Final
+from typing import Any, Final
 
 MIN_BYTES: Final = 16 * 1024
-"""Below this a copy costs the kernel no more than ``sendfile``'s page references."""
+"""Below this a copy costs the kernel no more than splicing page references."""
 
-available: Final = hasattr(os, "memfd_create") and hasattr(os, "sendfile")
+_SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_NONBLOCK: Final = 2  # SPLICE_F_NONBLOCK
 _UNSUPPORTED: Final = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
 
+def _libc_tee() -> Any:
+    try:
+        tee = ctypes.CDLL(None, use_errno=True).tee
+    except (AttributeError, OSError):
+        return None
+    tee.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint)
+    tee.restype = ctypes.c_ssize_t
+    return tee
+
+
+_tee: Final[Any] = _libc_tee() if hasattr(os, "splice") else None
+available: Final = _tee is not None
+
+
+class _Stage:
+    """The process's staging pipe (each send ``tee``s into it and empties it) and
+    ``/dev/null``, where what a full socket did not take is spliced away."""
+
+    def __init__(self) -> None:
+        self.read, self.write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            self.capacity = fcntl.fcntl(self.write, _SETPIPE_SZ, 1 << 20)
+        except OSError:
+            self.capacity = fcntl.fcntl(self.write, _SETPIPE_SZ, 1 << 16)
+        self.null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+
+    def send(self, source: int, covered: int, sock: socket.socket) -> int:
+        """Send the ``covered`` bytes ``source`` holds, without consuming them; raises
+        BlockingIOError when the socket takes nothing."""
+        staged = _tee(source, self.write, covered, _NONBLOCK)
+        if staged <= 0:
+            raise OSError(ctypes.get_errno() or errno.EINVAL, "tee")
+        try:
+            sent = os.splice(self.read, sock.fileno(), staged, flags=_NONBLOCK)
+        except OSError:
+            self.discard(staged)
+            raise
+        self.discard(staged - sent)
+        return sent
+
+    def discard(self, count: int) -> None:
+        while count > 0:
+            count -= os.splice(self.read, self.null, count)
+
+
+@functools.cache
+def _staged() -> _Stage:
+    return _Stage()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_staged.cache_clear)
+
+
 class Spooled(bytes):
-    """Bytes that are also the whole content of a memory file (:attr:`fd`, -1 once
-    closed)."""
+    """Bytes whose first :attr:`covered` bytes a pipe also holds (:attr:`fd`, its read
+    end, -1 once closed)."""
 
     fd: int
+    covered: int
 
-    def __new__(cls, data: bytes, fd: int) -> Spooled:
+    def __new__(cls, data: bytes, fd: int, covered: int) -> Spooled:
         self = super().__new__(cls, data)
         self.fd = fd
+        self.covered = covered
         return self
 
     def send(self, sock: socket.socket) -> int:
-        """Write as much as ``sock`` takes now, from the file's pages; raises
+        """Write as much as ``sock`` takes now, from the pipe's pages; raises
         BlockingIOError when it takes nothing, OSError when the peer is gone."""
         if self.fd >= 0:
             try:
-                return os.sendfile(sock.fileno(), self.fd, 0, len(self))
+                return _staged().send(self.fd, self.covered, sock)
             except OSError as exc:
                 if exc.errno not in _UNSUPPORTED:
                     raise
@@ -63,26 +130,30 @@ class Spooled(bytes):
 
 
 def spool(data: bytes) -> bytes:
-    """``data`` as a :class:`Spooled` when it is worth it and a memory file can be
-    made; otherwise ``data`` itself."""
+    """``data`` as a :class:`Spooled` when it is worth it and a pipe can be made;
+    otherwise ``data`` itself."""
     if not available or len(data) < MIN_BYTES:
         return data
     try:
-        fd = os.memfd_create("hub-spool")
+        stage = _staged()
+        read, write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return data
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        fcntl.fcntl(write, _SETPIPE_SZ, min(len(data), stage.capacity))
+        covered = os.write(write, data)
     except OSError:
-        os.close(fd)
+        covered = 0
+    finally:
+        os.close(write)
+    if covered < MIN_BYTES:
+        os.close(read)
         return data
-    return Spooled(data, fd)
+    return Spooled(data, read, covered)
 
 
 def send(sock: socket.socket, data: bytes | memoryview) -> int:
-    """``sock.send(data)``, from a memory file's pages when ``data`` is spooled."""
+    """``sock.send(data)``, from a pipe's pages when ``data`` is spooled."""
     if type(data) is Spooled:
         return data.send(sock)
     return sock.send(data)
