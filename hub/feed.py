@@ -103,7 +103,7 @@ class Feed:
         return data
 
     def release(self) -> None:
-        """Forget the joined buffers, closing their memory files (a socket still sending
+        """Forget the joined buffers, closing their pipes (a socket still sending
         one keeps its pages; a reader still holding one falls back to ``send``)."""
         for data in self._joined.values():
             if type(data) is Spooled:
