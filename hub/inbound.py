@@ -5,8 +5,9 @@
 
 The server's reading half of the protocol in one small object per connection: no
 generator, buffer object or event queue of its own until bytes arrive. A frame's
-payload is unmasked in one integer XOR (C speed, nothing per byte in Python); a text
-message's UTF-8 is checked once, when it is whole. Every rule the hub enforces ends
+payload is unmasked at C speed (an integer XOR, or ``translate`` for a large one:
+nothing per byte in Python); a text message's UTF-8 is checked once, when it is
+whole. Every rule the hub enforces ends
 the connection with a :class:`Failed` naming the close code: 1002 for a protocol
 error, 1007 for bad UTF-8 or bad compressed data, 1009 for a message over
 ``max_size`` (counted as it arrives, before it is buffered, and as it inflates).
@@ -68,11 +69,24 @@ class Failed:
 Inbound = Text | Binary | PingIn | Closed | Failed
 
 
+_XOR: Final = [bytes(byte ^ k for byte in range(256)) for k in range(256)]
+"""Per key byte, the table ``bytes.translate`` XORs every byte with."""
+
+_BY_TABLE: Final = 2048
+"""From this size up, four strided ``translate`` calls beat one integer XOR (a
+publisher's 125 kB frame: about 0.13 against 0.4 ms); below it the integer is quicker."""
+
+
 def unmask(data: bytes | bytearray, key: bytes | bytearray) -> bytes:
     """``data`` XORed with the repeating 4-byte ``key`` (§5.3)."""
     n = len(data)
     if not n:
         return b""
+    if n >= _BY_TABLE:
+        out = bytearray(data)
+        for i in range(4):
+            out[i::4] = out[i::4].translate(_XOR[key[i]])
+        return bytes(out)
     stream = (bytes(key) * (n // 4 + 1))[:n]
     return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
 
