@@ -7,10 +7,10 @@ The server's reading half of the protocol in one small object per connection: no
 generator, buffer object or event queue of its own until bytes arrive. A frame's
 payload is unmasked at C speed (an integer XOR, or ``translate`` for a large one:
 nothing per byte in Python); a text message's UTF-8 is checked once, when it is
-whole. Every rule the hub enforces ends
-the connection with a :class:`Failed` naming the close code: 1002 for a protocol
-error, 1007 for bad UTF-8 or bad compressed data, 1009 for a message over
-``max_size`` (counted as it arrives, before it is buffered, and as it inflates).
+whole. Every rule the hub enforces ends the connection with a :class:`Failed` naming
+the close code: 1002 for a protocol error, 1007 for bad UTF-8 or bad compressed data,
+1009 for a message over ``max_size`` (counted as it arrives, before it is buffered,
+and as it inflates).
 """
 
 from __future__ import annotations
