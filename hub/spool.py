@@ -79,7 +79,8 @@ class _Stage:
         except OSError:
             self.discard(staged)
             raise
-        self.discard(staged - sent)
+        if sent < staged:
+            self.discard(staged - sent)
         return sent
 
     def discard(self, count: int) -> None:
