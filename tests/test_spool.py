@@ -7,7 +7,7 @@ import errno
 import os
 import random
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -27,14 +27,31 @@ pytestmark = pytest.mark.skipif(not spool.available, reason="tee/splice are Linu
 BIG = random.Random(15).randbytes(102_400)  # over spool.MIN_BYTES; no period to hide a shift
 
 
+Pair = tuple[socket.socket, socket.socket]
+
+
 @pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    left, right = socket.socketpair()
-    left.setblocking(False)
-    right.setblocking(False)
-    yield left, right
-    left.close()
-    right.close()
+def open_pair() -> Iterator[Callable[[int], Pair]]:
+    """Opens a non-blocking socket pair whose left end has a ``sndbuf``-byte send
+    buffer (the kernel doubles it); all are closed after the test."""
+    opened: list[socket.socket] = []
+
+    def make(sndbuf: int = 1 << 20) -> Pair:
+        left, right = socket.socketpair()
+        left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        for end in (left, right):
+            end.setblocking(False)
+            opened.append(end)
+        return left, right
+
+    yield make
+    for end in opened:
+        end.close()
+
+
+@pytest.fixture
+def pair(open_pair: Callable[[int], Pair]) -> Pair:
+    return open_pair(1 << 20)
 
 
 def drain(sock: socket.socket) -> bytes:
@@ -65,7 +82,7 @@ def test_without_a_descriptor_to_spare_the_bytes_stay_plain(
 
 
 def test_every_socket_gets_the_whole_buffer_spliced_from_the_same_pipe(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, open_pair: Callable[[int], Pair]
 ) -> None:
     data = spool.spool(BIG)
     assert type(data) is Spooled
@@ -79,25 +96,18 @@ def test_every_socket_gets_the_whole_buffer_spliced_from_the_same_pipe(
         return real(src, dst, count, *args, **kwargs)
 
     monkeypatch.setattr(os, "splice", splice)
-    pairs = [socket.socketpair() for _ in range(3)]
+    pairs = [open_pair(1 << 20) for _ in range(3)]
     for left, right in pairs:
-        left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-        left.setblocking(False)
-        right.setblocking(False)
         assert data.send(left) == len(BIG)  # taking the pipe's pages does not use them up
         assert drain(right) == BIG
     assert into == [left.fileno() for left, _ in pairs]
     data.close()
-    for left, right in pairs:
-        left.close()
-        right.close()
 
 
 def test_what_a_full_socket_did_not_take_is_not_sent_to_the_next(
-    pair: tuple[socket.socket, socket.socket],
+    open_pair: Callable[[int], Pair],
 ) -> None:
-    small, small_peer = pair
-    small.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    small, small_peer = open_pair(4096)
     data = spool.spool(BIG)
     assert type(data) is Spooled
     part = data.send(small)
@@ -105,19 +115,14 @@ def test_what_a_full_socket_did_not_take_is_not_sent_to_the_next(
     with pytest.raises(BlockingIOError):
         data.send(small)
     assert drain(small_peer) == BIG[:part]
-    big, big_peer = socket.socketpair()
-    big.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-    big.setblocking(False)
-    big_peer.setblocking(False)
+    big, big_peer = open_pair(1 << 20)
     assert data.send(big) == len(BIG)
     assert drain(big_peer) == BIG  # from the start: nothing left over in the staging pipe
-    big.close()
-    big_peer.close()
     data.close()
 
 
 def test_a_gone_peer_raises_and_the_next_socket_still_gets_it_all(
-    pair: tuple[socket.socket, socket.socket],
+    pair: Pair,
 ) -> None:
     left, right = pair
     gone, gone_peer = socket.socketpair()
@@ -127,7 +132,6 @@ def test_a_gone_peer_raises_and_the_next_socket_still_gets_it_all(
     with pytest.raises((BrokenPipeError, ConnectionResetError)):
         data.send(gone)
     gone.close()
-    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
     other = spool.spool(BIG[::-1])
     assert type(other) is Spooled
     assert other.send(left) == len(BIG)
@@ -137,10 +141,9 @@ def test_a_gone_peer_raises_and_the_next_socket_still_gets_it_all(
 
 
 def test_what_a_socket_holds_survives_the_pipe_being_closed(
-    pair: tuple[socket.socket, socket.socket],
+    pair: Pair,
 ) -> None:
     left, right = pair
-    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
     data = spool.spool(BIG)
     assert type(data) is Spooled
     fd = data.fd
@@ -153,7 +156,7 @@ def test_what_a_socket_holds_survives_the_pipe_being_closed(
     assert drain(right) == BIG[:sent]
 
 
-def test_a_closed_spool_still_sends_its_bytes(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_a_closed_spool_still_sends_its_bytes(pair: Pair) -> None:
     left, right = pair
     data = spool.spool(BIG)
     assert type(data) is Spooled
@@ -180,10 +183,9 @@ async def test_a_spooled_batch_arrives_whole_through_a_small_buffer() -> None:
 
 
 def test_write_now_keeps_what_a_full_socket_did_not_take_of_a_spooled_batch(
-    pair: tuple[socket.socket, socket.socket],
+    open_pair: Callable[[int], Pair],
 ) -> None:
-    left, right = pair
-    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    left, right = open_pair(4096)
     data = spool.spool(BIG)
     rest = write_now(left, [data])
     assert rest
