@@ -110,16 +110,66 @@ class EventError(ValueError):
     """A message that is not a stream message the hub knows; says which field is wrong."""
 
 
+@dataclass(frozen=True, slots=True)
+class Routes:
+    """The accounts and order books a transaction touches: what ``accounts``,
+    ``accounts_proposed`` and ``books`` subscriptions match it on."""
+
+    accounts: frozenset[str] = frozenset()
+    books: frozenset[Book] = frozenset()
+
+
+NO_ROUTES: Final = Routes()
+
+
+def routes_of(kind: str, body: dict[str, Any], validated: bool) -> Routes:
+    """A message's routes: a validated transaction's affected accounts and books, a
+    proposed one's mentioned accounts, nothing for any other message."""
+    tx = body.get("tx_json") if kind == "transaction" else None
+    if not isinstance(tx, dict):
+        return NO_ROUTES
+    if not validated:
+        return Routes(mentioned_accounts(tx))
+    meta = body.get("meta")
+    meta = meta if isinstance(meta, dict) else None
+    result = body.get("engine_result")
+    books = affected_books(meta, result if isinstance(result, str) else None) if meta else None
+    return Routes(affected_accounts(tx, meta), books or frozenset())
+
+
 @dataclass(slots=True, eq=False)
 class Event:
-    """A validated message plus what routing needs, computed once at entry."""
+    """A validated message plus what routing needs.
+
+    Its :attr:`routes` are worked out the first time something asks: most of the cost
+    of validating a transaction, which a hub with no ``accounts`` or ``books``
+    subscriber never needs.
+    """
 
     kind: str
     body: dict[str, Any]
     validated: bool = False
-    accounts: frozenset[str] = frozenset()
-    books: frozenset[Book] = frozenset()
     ledger_index: int | None = None
+    known_routes: Routes | None = None
+    """The routes once worked out (or given)."""
+    source: Callable[[], dict[str, Any]] | None = None
+    """Where the body comes from when ``body`` is not kept (a history entry's event):
+    asked once, only if the routes are."""
+
+    @property
+    def routes(self) -> Routes:
+        if self.known_routes is None:
+            body = self.source() if self.source is not None else self.body
+            self.known_routes = routes_of(self.kind, body, self.validated)
+        return self.known_routes
+
+    @property
+    def accounts(self) -> frozenset[str]:
+        return self.routes.accounts
+
+    @property
+    def books(self) -> frozenset[Book]:
+        return self.routes.books
 
 
 def parse(message: object) -> Event:
@@ -135,17 +185,8 @@ def parse(message: object) -> Event:
     except msgspec.ValidationError as exc:
         raise EventError(str(exc)) from None
     if isinstance(known, Transaction):
-        meta = known.meta if isinstance(known.meta, dict) else None
-        validated = known.validated
-        accounts = (
-            affected_accounts(known.tx_json, meta)
-            if validated
-            else mentioned_accounts(known.tx_json)
-        )
-        result = known.engine_result if isinstance(known.engine_result, str) else None
-        books = affected_books(meta, result) if validated and meta else frozenset()
         index = known.ledger_index if isinstance(known.ledger_index, int) else None
-        return Event("transaction", body, validated, accounts, books, index)
+        return Event("transaction", body, known.validated, index)
     if isinstance(known, LedgerClosed | BookChanges):
         return Event(body["type"], body, ledger_index=known.ledger_index)
     if isinstance(known, ValidationReceived) and isinstance(known.ledger_index, int):

@@ -38,17 +38,21 @@ def own_routes(event: Event, subs: Subscriptions[Session]) -> list[set[Session]]
     if event.kind != "transaction":
         return []
     if not event.validated:
+        if not subs.accounts_proposed:
+            return []
         by_account = _union(subs.accounts_proposed, event.accounts)
         return [by_account] if by_account else []
     groups = []
-    by_account = _union(subs.accounts, event.accounts) | _union(
-        subs.accounts_proposed, event.accounts
-    )
-    if by_account:
-        groups.append(by_account)
-    by_book = _union(subs.books, event.books)
-    if by_book:
-        groups.append(by_book)
+    if subs.accounts or subs.accounts_proposed:  # else its routes are not worked out
+        by_account = _union(subs.accounts, event.accounts) | _union(
+            subs.accounts_proposed, event.accounts
+        )
+        if by_account:
+            groups.append(by_account)
+    if subs.books:
+        by_book = _union(subs.books, event.books)
+        if by_book:
+            groups.append(by_book)
     return groups
 
 

@@ -3,11 +3,12 @@
 Ledger-bound messages (``ledgerClosed``, validated ``transaction``, ``bookChanges``,
 ``validationReceived``) are kept in publish order with the frames they were sent as,
 so a replay is byte-identical to what a live subscriber got. Only the frames (every
-rendering) and the routing facts are kept, not the decoded message. Ledgers leave from the
-old end once more than ``ledgers`` have closed. ``resumable_from`` is the smallest
-``since_ledger`` the history can still serve: everything of every later ledger is
-here. Messages bound to no ledger (proposed transactions, server status, consensus,
-manifests, peer status) are live only.
+rendering) are kept, not the decoded message: an entry's accounts and books, unless
+fan-out already worked them out, are worked out from its kept frame the first time a
+replay asks. Ledgers leave from the old end once more than ``ledgers`` have closed.
+``resumable_from`` is the smallest ``since_ledger`` the history can still serve:
+everything of every later ledger is here. Messages bound to no ledger (proposed
+transactions, server status, consensus, manifests, peer status) are live only.
 
 The same entries are indexed by ledger index, ledger hash and transaction hash for
 ``ledger`` and ``tx`` (:mod:`hub.lookup`), and leave the indexes when they leave the
@@ -104,7 +105,7 @@ class History:
             return
         key = _key_of(event)
         frames.freeze()
-        routing = Event(event.kind, {}, event.validated, event.accounts, event.books, index)
+        routing = Event(event.kind, {}, event.validated, index, event.known_routes, frames.message)
         entry = Entry(index, routing, frames, key)
         self._entries.append(entry)
         self._nbytes += frames.nbytes

@@ -94,6 +94,19 @@ def test_validated_transaction_routing_facts() -> None:
     assert cross.books == {("USD", GATEWAY, "XRP", "", "")}
 
 
+def test_a_transactions_routes_are_worked_out_once_and_only_when_asked() -> None:
+    payment = events.parse(iou_payment(5, 1, ALICE, BOB))
+    assert payment.known_routes is None
+    routes = payment.routes
+    assert {ALICE, BOB, GATEWAY} <= routes.accounts
+    assert payment.known_routes is routes
+    assert payment.routes is routes
+
+
+def test_other_messages_route_nowhere_by_account() -> None:
+    assert events.parse(ledger_closed(5)).routes == events.NO_ROUTES
+
+
 def test_proposed_transaction_uses_mentioned_accounts_only() -> None:
     event = events.parse(proposed(iou_payment(5, 1, ALICE, BOB)))
     assert not event.validated

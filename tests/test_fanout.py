@@ -128,6 +128,20 @@ def test_account_filter_uses_affected_accounts() -> None:
     assert [m["tx_json"]["TransactionType"] for m in received(maker)] == ["OfferCreate"]
 
 
+def test_stream_subscribers_alone_never_have_an_events_routes_worked_out() -> None:
+    subs = Index()
+    sub(subs, session(), streams=["transactions", "transactions_proposed"])
+    validated = events.parse(iou_payment(5, 1, ALICE, BOB))
+    pending = events.parse(proposed(iou_payment(5, 2, ALICE, BOB)))
+    assert deliver(validated, subs) == 2
+    assert deliver(pending, subs) == 1
+    assert validated.known_routes is None
+    assert pending.known_routes is None
+    sub(subs, session(), accounts=[ALICE])
+    assert deliver(validated, subs) == 3
+    assert validated.known_routes is not None
+
+
 def test_balance_issuer_is_not_an_affected_account() -> None:
     subs = Index()
     neutral = session()

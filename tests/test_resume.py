@@ -21,6 +21,7 @@ from tests.samples import (
     ALICE,
     BOB,
     CAROL,
+    GATEWAY,
     iou_payment,
     ledger_closed,
     proposed,
@@ -58,6 +59,15 @@ def test_history_keeps_the_last_n_ledgers() -> None:
     assert [e.event.kind for e in history.since(14)] == [
         "validationReceived", "ledgerClosed", "transaction", "transaction", "transaction"
     ]  # fmt: skip
+
+
+def test_a_kept_transaction_works_its_routes_out_from_its_frame() -> None:
+    history = History(ledgers=3)
+    keep(history, [ledger_closed(7), iou_payment(7, 1, ALICE, BOB)])
+    (entry,) = history.transactions(7)
+    assert entry.event.body == {}  # the decoded message is not kept
+    assert entry.event.known_routes is None
+    assert {ALICE, BOB, GATEWAY} <= entry.event.accounts
 
 
 def test_history_starts_at_the_first_ledger_seen() -> None:
