@@ -105,7 +105,14 @@ class History:
             return
         key = _key_of(event)
         frames.freeze()
-        routing = Event(event.kind, {}, event.validated, index, event.known_routes, frames.message)
+        routing = Event(
+            event.kind,
+            {},
+            event.validated,
+            index,
+            known_routes=event.known_routes,
+            source=frames.message,
+        )
         entry = Entry(index, routing, frames, key)
         self._entries.append(entry)
         self._nbytes += frames.nbytes

@@ -26,6 +26,7 @@ bytes.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -38,6 +39,7 @@ MIN_BYTES: Final = 16 * 1024
 """Below this a copy costs the kernel no more than splicing page references."""
 
 _SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_GETPIPE_SZ: Final = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 _NONBLOCK: Final = 2  # SPLICE_F_NONBLOCK
 _UNSUPPORTED: Final = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
@@ -61,12 +63,16 @@ class _Stage:
     ``/dev/null``, where what a full socket did not take is spliced away."""
 
     def __init__(self) -> None:
-        self.read, self.write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            self.read, self.write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            os.close(self.null)
+            raise
         try:
             self.capacity = fcntl.fcntl(self.write, _SETPIPE_SZ, 1 << 20)
-        except OSError:
-            self.capacity = fcntl.fcntl(self.write, _SETPIPE_SZ, 1 << 16)
-        self.null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        except OSError:  # the host allows less: keep what the pipe has
+            self.capacity = fcntl.fcntl(self.write, _GETPIPE_SZ)
 
     def send(self, source: int, covered: int, sock: socket.socket) -> int:
         """Send the ``covered`` bytes ``source`` holds, without consuming them; raises
@@ -141,7 +147,8 @@ def spool(data: bytes) -> bytes:
     except OSError:
         return data
     try:
-        fcntl.fcntl(write, _SETPIPE_SZ, min(len(data), stage.capacity))
+        with contextlib.suppress(OSError):  # else it keeps the size it was made with
+            fcntl.fcntl(write, _SETPIPE_SZ, min(len(data), stage.capacity))
         covered = os.write(write, data)
     except OSError:
         covered = 0

@@ -4,6 +4,7 @@ by its feed."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import random
 import socket
@@ -244,3 +245,27 @@ async def test_subscribers_share_one_spooled_batch_and_no_pipe_is_left_open(
         assert len(made) == 1, "a 60-transaction batch to three subscribers is spooled once"
         assert made[0].fd == -1, "and its pipe closed once all three have it"
         assert sum(latency.counts) == observed + 3  # one write each, each observed
+
+
+def test_a_host_that_allows_only_small_pipes_still_spools_what_they_hold(
+    monkeypatch: pytest.MonkeyPatch, pair: Pair
+) -> None:
+    real = fcntl.fcntl
+
+    def strict(fd: int, cmd: int, arg: int = 0) -> int:
+        if cmd == fcntl.F_SETPIPE_SZ and arg > 1 << 16:
+            raise PermissionError(errno.EPERM, "over pipe-max-size")
+        return real(fd, cmd, arg)
+
+    monkeypatch.setattr(fcntl, "fcntl", strict)
+    stage = spool._Stage()
+    assert stage.capacity == 1 << 16
+    for fd in (stage.read, stage.write, stage.null):
+        os.close(fd)
+    data = spool.spool(BIG)
+    assert type(data) is Spooled
+    assert data.covered == 1 << 16  # a pipe's default size
+    left, right = pair
+    rest = write_now(left, [data])
+    assert drain(right) + b"".join(rest) == BIG
+    data.close()
