@@ -21,7 +21,9 @@ TLS, a writer task) uses it as the bytes it is. A pipe holds at most its capacit
 socket that takes all of it gets the rest as a partial write's plain bytes. Its owner
 closes it; a closed one, or a socket ``splice`` cannot write to, falls back to ``send``.
 Linux only: elsewhere, or when no descriptor is left, :func:`spool` returns the plain
-bytes.
+bytes. A pipe's capacity counts against its user's ``fs.pipe-user-pages-soft`` (64 MiB
+by default; only a feed's current batches are spooled); past it new pipes are two pages,
+too small to spool, and batches go as plain bytes.
 """
 
 from __future__ import annotations
