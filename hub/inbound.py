@@ -69,9 +69,6 @@ class Failed:
 Inbound = Text | Binary | PingIn | Closed | Failed
 
 
-_XOR: Final = [bytes(byte ^ k for byte in range(256)) for k in range(256)]
-"""Per key byte, the table ``bytes.translate`` XORs every byte with."""
-
 _BY_TABLE: Final = 2048
 """From this size up, four strided ``translate`` calls beat one integer XOR (a
 publisher's 125 kB frame: about 0.13 against 0.4 ms); below it the integer is quicker."""
@@ -89,6 +86,11 @@ def unmask(data: bytes | bytearray, key: bytes | bytearray) -> bytes:
         return bytes(out)
     stream = (bytes(key) * (n // 4 + 1))[:n]
     return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
+
+
+_XOR: Final = [unmask(bytes(range(256)), bytes((k,)) * 4) for k in range(256)]
+"""Per key byte, the table ``bytes.translate`` XORs every byte with (made by the
+integer path: 0.2 ms at import, not the 2 ms of a loop over every byte)."""
 
 
 class Reader:
