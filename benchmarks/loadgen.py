@@ -67,6 +67,10 @@ HIST_SHIFT: Final = 12
 """Latency histogram bucket width: 2**12 ns (4.096 µs)."""
 HIST_CAP: Final = 1 << 18
 """Buckets in the histogram (about 1.07 s); slower samples are kept whole."""
+LEDGER_SHIFT: Final = 16
+"""Per-ledger histogram bucket width: 2**16 ns (65.5 µs)."""
+MAX_LEDGERS: Final = 64
+"""Per-ledger histograms are kept for runs with at most this many publish stamps."""
 
 _time_ns = time.time_ns
 _TEXT = WSMsgType.TEXT
@@ -147,6 +151,25 @@ def arrival_latencies(
         raise ValueError("a message ends past the last read")
     latencies: np.ndarray = times[np.searchsorted(offsets, ends, "left")] - sent
     return latencies
+
+
+def by_ledger(latencies: np.ndarray, sent: np.ndarray) -> dict[int, dict[int, int]]:
+    """One coarse histogram (2**LEDGER_SHIFT ns buckets) per publish stamp.
+
+    In the burst scenarios a ledger's messages share the stamp the publisher gave its
+    batch, so this is one histogram per ledger: a run's p99 is then seen to be set by
+    its slowest ledgers or by all of them. Empty when there are more than
+    :data:`MAX_LEDGERS` stamps (the throughput scenarios stamp every message).
+    """
+    stamps, which = np.unique(sent, return_inverse=True)
+    if len(stamps) > MAX_LEDGERS:
+        return {}
+    buckets = np.maximum(latencies, 0) >> LEDGER_SHIFT
+    out = {}
+    for i, stamp in enumerate(stamps):
+        counts = np.bincount(buckets[which == i])
+        out[int(stamp)] = {int(b): int(counts[b]) for b in np.flatnonzero(counts)}
+    return out
 
 
 def histogram(latencies: np.ndarray) -> tuple[dict[int, int], list[int]]:
@@ -654,6 +677,7 @@ class Worker:
         expected: Callable[[int], int],
         totals: dict[str, int],
         latencies: list[np.ndarray],
+        stamps: list[np.ndarray],
     ) -> None:
         """Each member against the reference: the same bytes, or how far it fell short."""
         check, ref = group.check, group.reference
@@ -682,6 +706,7 @@ class Worker:
                 latencies.append(
                     arrival_latencies(conn.read_ends, conn.read_times, ends[:got], sent[:got])
                 )
+                stamps.append(sent[:got])
 
     async def _cmd_finish(self, published: int) -> dict[str, Any]:
         """Count what each connection got against what it should have got; then close."""
@@ -689,6 +714,7 @@ class Worker:
         self.counters[self.slot] = self.delivered()
         totals = dict.fromkeys(TOTALS, 0)
         latencies: list[np.ndarray] = []
+        stamps: list[np.ndarray] = []
         if self.mode == "requests":
             for c in self._pingers():
                 totals["received"] += c.replies
@@ -698,7 +724,7 @@ class Worker:
         else:
             expected = self._expected(published)
             for group in self.groups:
-                self.tally(group, expected, totals, latencies)
+                self.tally(group, expected, totals, latencies, stamps)
         for group in self.groups:
             self.notes.extend(group.check.notes[: 10 - len(self.notes)])
         last_rx = max((c.read_times[-1] for c in self.conns if c.read_times), default=0)
@@ -706,10 +732,21 @@ class Worker:
             conn.close()
         await asyncio.sleep(0)
         totals["dropped"] = self.dropped
-        hist, slow = histogram(np.concatenate(latencies)) if latencies else ({}, [])
+        hist, slow, ledgers = ({}, [], {})
+        if latencies:
+            every = np.concatenate(latencies)
+            hist, slow = histogram(every)
+            ledgers = by_ledger(every, np.concatenate(stamps))
         self.conns, self.groups = [], []
         self.connected[self.slot] = 0
-        return {**totals, "hist": hist, "slow": slow, "last_rx": last_rx, "notes": self.notes}
+        return {
+            **totals,
+            "hist": hist,
+            "slow": slow,
+            "ledgers": ledgers,
+            "last_rx": last_rx,
+            "notes": self.notes,
+        }
 
 
 TOTALS: Final = (

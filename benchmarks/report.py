@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from .loadgen import HIST_SHIFT
+from .loadgen import HIST_SHIFT, LEDGER_SHIFT
 
 QUANTILES = {"p50": 0.50, "p99": 0.99, "p99_9": 0.999}
 
@@ -28,8 +28,11 @@ def merge_histograms(parts: Iterable[Mapping[int, int]]) -> dict[int, int]:
     return out
 
 
-def latency_ms(hist: Mapping[int, int], slow: list[int]) -> dict[str, float | None]:
-    """p50, p99, p99.9 and max in milliseconds (None without samples)."""
+def latency_ms(
+    hist: Mapping[int, int], slow: list[int], shift: int = HIST_SHIFT
+) -> dict[str, float | None]:
+    """p50, p99, p99.9 and max in milliseconds (None without samples), from buckets of
+    2**shift ns."""
     total = sum(hist.values()) + len(slow)
     out: dict[str, float | None] = dict.fromkeys((*QUANTILES, "max"), None)
     if not total:
@@ -42,12 +45,27 @@ def latency_ms(hist: Mapping[int, int], slow: list[int]) -> dict[str, float | No
         for bucket, n in buckets:
             seen += n
             if seen >= rank:
-                return ((bucket + 1) << HIST_SHIFT) / 1e6
+                return ((bucket + 1) << shift) / 1e6
         return slow[rank - seen - 1] / 1e6
 
     for name, q in QUANTILES.items():
         out[name] = round(at_rank(max(1, math.ceil(q * total))), 3)
     out["max"] = round(at_rank(total), 3)
+    return out
+
+
+def per_ledger_ms(parts: Iterable[Mapping[int, Mapping[int, int]]]) -> dict[str, list[float]]:
+    """Each ledger's p99 and max (ms), in publish order, from the workers' per-ledger
+    histograms (:func:`benchmarks.loadgen.by_ledger`); empty lists without any."""
+    merged: dict[int, list[Mapping[int, int]]] = {}
+    for part in parts:
+        for stamp, hist in part.items():
+            merged.setdefault(stamp, []).append(hist)
+    out: dict[str, list[float]] = {"p99": [], "max": []}
+    for stamp in sorted(merged):
+        figures = latency_ms(merge_histograms(merged[stamp]), [], LEDGER_SHIFT)
+        for name, values in out.items():
+            values.append(figures[name] or 0.0)
     return out
 
 

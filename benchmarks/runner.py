@@ -33,7 +33,7 @@ import psutil
 
 from .loadgen import TOTALS as LOADGEN_TOTALS
 from .loadgen import publisher_main, worker_main
-from .report import Progress, latency_ms, merge_histograms
+from .report import Progress, latency_ms, merge_histograms, per_ledger_ms
 from .scenarios import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -507,6 +507,7 @@ def _measure(
         "latency_ms": latency_ms(
             merge_histograms(r["hist"] for r in results), [x for r in results for x in r["slow"]]
         ),
+        "ledgers_ms": per_ledger_ms(r["ledgers"] for r in results),
         "server_cpu_percent": round(100 * cpu / window, 1),
         "server_cpu_us_per_delivery": round(1e6 * cpu / totals["received"], 3)
         if totals["received"]
@@ -559,6 +560,12 @@ def summary(run: dict[str, Any]) -> str:
         parts.append(f"{run['server_cpu_us_per_delivery']} µs CPU/{what}")
     if lat["p50"] is not None:
         parts.append(f"p50 {lat['p50']} p99 {lat['p99']} max {lat['max']} ms")
+    ledgers = sorted(run.get("ledgers_ms", {}).get("p99", []))
+    if ledgers:
+        parts.append(
+            f"{len(ledgers)} ledgers' p99: min {ledgers[0]}, median"
+            f" {ledgers[len(ledgers) // 2]}, max {ledgers[-1]} ms"
+        )
     parts.append(f"lost {run['lost']}")
     parts.append(
         f"server CPU {run['server_cpu_percent']}% ({run['server_kernel_share_percent']}% kernel)"

@@ -22,7 +22,7 @@ import pytest
 import xxhash
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from benchmarks import loadgen, runner, scenarios, wire
+from benchmarks import loadgen, report, runner, scenarios, wire
 from benchmarks.messages import Messages
 from benchmarks.peers.raw_peer import text_frame
 from hub.deflate import DeflateParams, compressed_text_frame
@@ -162,6 +162,26 @@ def test_arrival_latencies_take_the_read_that_brought_the_last_byte() -> None:
     ]
     with pytest.raises(ValueError, match="past the last read"):
         loadgen.arrival_latencies(reads_end, reads_at, np.array([401]), np.array([0]))
+
+
+def test_by_ledger_keeps_one_histogram_per_publish_stamp() -> None:
+    ms = 1 << loadgen.LEDGER_SHIFT  # one bucket
+    latencies = np.array([0, ms, ms + 1, 5 * ms, 2 * ms, -1])
+    sent = np.array([7, 7, 7, 7, 9, 9])
+    assert loadgen.by_ledger(latencies, sent) == {7: {0: 1, 1: 2, 5: 1}, 9: {0: 1, 2: 1}}
+    many = np.arange(loadgen.MAX_LEDGERS + 1)
+    assert loadgen.by_ledger(many, many) == {}
+
+
+def test_per_ledger_figures_merge_the_workers_and_follow_publish_order() -> None:
+    shift = loadgen.LEDGER_SHIFT
+    first = {20: {0: 99, 3: 1}, 10: {1: 50}}
+    second = {10: {1: 49, 9: 1}, 20: {0: 100}}
+    figures = report.per_ledger_ms([first, second])
+    edge = [((b + 1) << shift) / 1e6 for b in range(10)]
+    assert figures["p99"] == [round(edge[1], 3), round(edge[0], 3)]
+    assert figures["max"] == [round(edge[9], 3), round(edge[3], 3)]
+    assert report.per_ledger_ms([{}, {}]) == {"p99": [], "max": []}
 
 
 def _stream(seqs: list[int], api_version: int = 2) -> bytes:
