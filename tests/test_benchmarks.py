@@ -225,8 +225,10 @@ def _group(streams: list[bytes], chunk: int, compression: bool = False) -> dict[
                 conn.buffer_updated(len(piece))
         totals = dict.fromkeys(loadgen.TOTALS, 0)
         latencies: list[Any] = []
-        worker.tally(worker.groups[0], lambda index: 5, totals, latencies)
+        stamps: list[Any] = []
+        worker.tally(worker.groups[0], lambda index: 5, totals, latencies, stamps)
         totals["latency_samples"] = sum(len(x) for x in latencies)
+        assert [len(x) for x in stamps] == [len(x) for x in latencies]
         totals["reference_pauses"] = transports[0].pauses
         totals["raw_pauses"] = sum(t.pauses for t in transports[1:])
         return totals
