@@ -172,6 +172,17 @@ def by_ledger(latencies: np.ndarray, sent: np.ndarray) -> dict[int, dict[int, in
     return out
 
 
+def after_warmup(latencies: np.ndarray, sent: np.ndarray, warmup: int) -> np.ndarray:
+    """The latencies of the messages past the first ``warmup`` publish stamps (ledgers)."""
+    if not warmup:
+        return latencies
+    stamps = np.unique(sent)
+    if len(stamps) <= warmup:
+        return latencies[:0]
+    kept: np.ndarray = latencies[sent >= stamps[warmup]]
+    return kept
+
+
 def histogram(latencies: np.ndarray) -> tuple[dict[int, int], list[int]]:
     """Latencies (ns) as ``{bucket: count}`` of 2**HIST_SHIFT ns, and the slow ones whole."""
     buckets = latencies >> HIST_SHIFT
@@ -708,8 +719,10 @@ class Worker:
                 )
                 stamps.append(sent[:got])
 
-    async def _cmd_finish(self, published: int) -> dict[str, Any]:
-        """Count what each connection got against what it should have got; then close."""
+    async def _cmd_finish(self, published: int, warmup: int = 0) -> dict[str, Any]:
+        """Count what each connection got against what it should have got; then close.
+        The first ``warmup`` ledgers count in every check and in ``ledgers``, not in
+        ``hist``/``slow``."""
         self.finishing = True
         self.counters[self.slot] = self.delivered()
         totals = dict.fromkeys(TOTALS, 0)
@@ -734,9 +747,9 @@ class Worker:
         totals["dropped"] = self.dropped
         hist, slow, ledgers = ({}, [], {})
         if latencies:
-            every = np.concatenate(latencies)
-            hist, slow = histogram(every)
-            ledgers = by_ledger(every, np.concatenate(stamps))
+            every, sent = np.concatenate(latencies), np.concatenate(stamps)
+            hist, slow = histogram(after_warmup(every, sent, warmup))
+            ledgers = by_ledger(every, sent)
         self.conns, self.groups = [], []
         self.connected[self.slot] = 0
         return {

@@ -11,7 +11,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -67,6 +67,19 @@ def per_ledger_ms(parts: Iterable[Mapping[int, Mapping[int, int]]]) -> dict[str,
         for name, values in out.items():
             values.append(figures[name] or 0.0)
     return out
+
+
+def latency_figures(results: Sequence[Mapping[str, Any]], warmup: int) -> dict[str, Any]:
+    """The workers' latencies as figures: ``latency_ms`` (the warm-up ledgers are not
+    in the histograms), and each ledger's p99 and max, the first ``warmup`` apart."""
+    ledgers = per_ledger_ms(r["ledgers"] for r in results)
+    return {
+        "latency_ms": latency_ms(
+            merge_histograms(r["hist"] for r in results), [x for r in results for x in r["slow"]]
+        ),
+        "ledgers_ms": {name: values[warmup:] for name, values in ledgers.items()},
+        "warmup_ms": {name: values[:warmup] for name, values in ledgers.items()},
+    }
 
 
 def ratios(hub: Mapping[str, Any], peer: Mapping[str, Any]) -> dict[str, float | None]:

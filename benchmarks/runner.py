@@ -33,7 +33,7 @@ import psutil
 
 from .loadgen import TOTALS as LOADGEN_TOTALS
 from .loadgen import publisher_main, worker_main
-from .report import Progress, latency_ms, merge_histograms, per_ledger_ms
+from .report import Progress, latency_figures
 from .scenarios import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -484,7 +484,11 @@ def _measure(
     user1, sys1 = server.cpu()
     final_rss = server.rss()
     results = pool.ask(
-        [(p, "finish", {"published": published["published"]}) for p in pool.pipes], lambda: None
+        [
+            (p, "finish", {"published": published["published"], "warmup": scenario.warmup})
+            for p in pool.pipes
+        ],
+        lambda: None,
     )
     totals = {key: sum(r[key] for r in results) for key in TOTALS}
     last_rx = max(r["last_rx"] for r in results) / 1e9
@@ -504,10 +508,7 @@ def _measure(
         "lost": totals["lost"] + (n - opened) + totals["wrong"] + totals["diverged"],
         "deliveries_per_s": round(deliveries_per_s) if deliveries_per_s else None,
         "requests_per_s": round(requests_per_s) if requests_per_s else None,
-        "latency_ms": latency_ms(
-            merge_histograms(r["hist"] for r in results), [x for r in results for x in r["slow"]]
-        ),
-        "ledgers_ms": per_ledger_ms(r["ledgers"] for r in results),
+        **latency_figures(results, scenario.warmup),
         "server_cpu_percent": round(100 * cpu / window, 1),
         "server_cpu_us_per_delivery": round(1e6 * cpu / totals["received"], 3)
         if totals["received"]
@@ -566,6 +567,9 @@ def summary(run: dict[str, Any]) -> str:
             f"{len(ledgers)} ledgers' p99: min {ledgers[0]}, median"
             f" {ledgers[len(ledgers) // 2]}, max {ledgers[-1]} ms"
         )
+    warmup = run.get("warmup_ms", {}).get("p99", [])
+    if warmup:
+        parts.append(f"warm-up ledger p99 {', '.join(map(str, warmup))} ms (not in p99)")
     parts.append(f"lost {run['lost']}")
     parts.append(
         f"server CPU {run['server_cpu_percent']}% ({run['server_kernel_share_percent']}% kernel)"

@@ -173,6 +173,23 @@ def test_by_ledger_keeps_one_histogram_per_publish_stamp() -> None:
     assert loadgen.by_ledger(many, many) == {}
 
 
+def test_warm_up_ledgers_are_left_out_of_the_latencies_by_publish_stamp() -> None:
+    latencies = np.array([5, 6, 7, 8, 9])
+    sent = np.array([30, 10, 10, 20, 30])  # three ledgers, by stamp 10 < 20 < 30
+    assert list(loadgen.after_warmup(latencies, sent, 0)) == [5, 6, 7, 8, 9]
+    assert list(loadgen.after_warmup(latencies, sent, 1)) == [5, 8, 9]
+    assert list(loadgen.after_warmup(latencies, sent, 2)) == [5, 9]
+    assert len(loadgen.after_warmup(latencies, sent, 3)) == 0
+
+
+def test_the_latency_scenarios_publish_their_warm_up_ledger_on_top() -> None:
+    burst = scenarios.full()["burst"]
+    assert burst.warmup == scenarios.WARMUP == 1
+    assert burst.publisher_params()["ledgers"] == 10 + 1  # 35 s at one every 3.5 s
+    assert scenarios.full()["mainnet"].warmup == 1
+    assert scenarios.full()["delivery"].warmup == 0
+
+
 def test_per_ledger_figures_merge_the_workers_and_follow_publish_order() -> None:
     shift = loadgen.LEDGER_SHIFT
     first = {20: {0: 99, 3: 1}, 10: {1: 50}}
@@ -182,6 +199,20 @@ def test_per_ledger_figures_merge_the_workers_and_follow_publish_order() -> None
     assert figures["p99"] == [round(edge[1], 3), round(edge[0], 3)]
     assert figures["max"] == [round(edge[9], 3), round(edge[3], 3)]
     assert report.per_ledger_ms([{}, {}]) == {"p99": [], "max": []}
+
+
+def test_latency_figures_report_the_warm_up_ledgers_apart() -> None:
+    hist = {0: 98, 2: 1, 9: 1}  # merged overall histogram: bucket 9 is the 100th sample
+    results = [
+        {"hist": hist, "slow": [], "ledgers": {10: {5: 1}, 20: {0: 50}}},
+        {"hist": {}, "slow": [], "ledgers": {20: {1: 50}, 30: {2: 1}}},
+    ]
+    figures = report.latency_figures(results, warmup=1)
+    ledger_ms = [round(((b + 1) << loadgen.LEDGER_SHIFT) / 1e6, 3) for b in range(6)]
+    assert figures["warmup_ms"] == {"p99": [ledger_ms[5]], "max": [ledger_ms[5]]}
+    assert figures["ledgers_ms"]["max"] == [ledger_ms[1], ledger_ms[2]]
+    assert figures["latency_ms"]["max"] == round((10 << loadgen.HIST_SHIFT) / 1e6, 3)
+    assert report.latency_figures(results, warmup=0)["ledgers_ms"]["max"][0] == ledger_ms[5]
 
 
 def _stream(seqs: list[int], api_version: int = 2) -> bytes:
@@ -363,6 +394,10 @@ def test_smoke_run_loses_nothing(tmp_path: Path) -> None:
     assert deflate["compression"]["wire_bytes_per_delivery"] < 0.67
     assert "hub-deflate/hub: wire bytes per delivery" in done.stdout
     assert results["scenarios"]["idle-workers"]["runs"]["hub"]["workers"] == 3
+    burst = results["scenarios"]["burst"]["runs"]["hub"]
+    assert len(burst["warmup_ms"]["p99"]) == 1  # reported apart from the measured ledgers
+    assert len(burst["ledgers_ms"]["p99"]) == 2  # 1 s at one every 0.5 s
+    assert "warm-up ledger p99" in done.stderr
     assert "µs/deliv" in done.stdout
     assert "loadgen %" in done.stdout
 
