@@ -71,14 +71,17 @@ def per_ledger_ms(parts: Iterable[Mapping[int, Mapping[int, int]]]) -> dict[str,
 
 def latency_figures(results: Sequence[Mapping[str, Any]], warmup: int) -> dict[str, Any]:
     """The workers' latencies as figures: ``latency_ms`` (the warm-up ledgers are not
-    in the histograms), and each ledger's p99 and max, the first ``warmup`` apart."""
+    in the histograms); each ledger's p99 and max, the first ``warmup`` apart; and
+    ``with_warmup_ms``, every ledger counted (from the per-ledger buckets, so coarser)."""
     ledgers = per_ledger_ms(r["ledgers"] for r in results)
+    every = merge_histograms(h for r in results for h in r["ledgers"].values())
     return {
         "latency_ms": latency_ms(
             merge_histograms(r["hist"] for r in results), [x for r in results for x in r["slow"]]
         ),
         "ledgers_ms": {name: values[warmup:] for name, values in ledgers.items()},
         "warmup_ms": {name: values[:warmup] for name, values in ledgers.items()},
+        "with_warmup_ms": latency_ms(every, [], LEDGER_SHIFT) if warmup else None,
     }
 
 

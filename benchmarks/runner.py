@@ -569,7 +569,11 @@ def summary(run: dict[str, Any]) -> str:
         )
     warmup = run.get("warmup_ms", {}).get("p99", [])
     if warmup:
-        parts.append(f"warm-up ledger p99 {', '.join(map(str, warmup))} ms (not in p99)")
+        counted = run["with_warmup_ms"]["p99"]
+        parts.append(
+            f"warm-up ledger p99 {', '.join(map(str, warmup))} ms (not in p99;"
+            f" p99 with it {counted} ms)"
+        )
     parts.append(f"lost {run['lost']}")
     parts.append(
         f"server CPU {run['server_cpu_percent']}% ({run['server_kernel_share_percent']}% kernel)"

@@ -212,7 +212,11 @@ def test_latency_figures_report_the_warm_up_ledgers_apart() -> None:
     assert figures["warmup_ms"] == {"p99": [ledger_ms[5]], "max": [ledger_ms[5]]}
     assert figures["ledgers_ms"]["max"] == [ledger_ms[1], ledger_ms[2]]
     assert figures["latency_ms"]["max"] == round((10 << loadgen.HIST_SHIFT) / 1e6, 3)
-    assert report.latency_figures(results, warmup=0)["ledgers_ms"]["max"][0] == ledger_ms[5]
+    assert figures["with_warmup_ms"]["max"] == ledger_ms[5]  # the warm-up ledger's 5
+    assert figures["with_warmup_ms"]["p50"] == ledger_ms[1]  # 50 of the 102 at 0, 50 at 1
+    unwarmed = report.latency_figures(results, warmup=0)
+    assert unwarmed["ledgers_ms"]["max"][0] == ledger_ms[5]
+    assert unwarmed["with_warmup_ms"] is None
 
 
 def _stream(seqs: list[int], api_version: int = 2) -> bytes:
@@ -398,6 +402,7 @@ def test_smoke_run_loses_nothing(tmp_path: Path) -> None:
     assert len(burst["warmup_ms"]["p99"]) == 1  # reported apart from the measured ledgers
     assert len(burst["ledgers_ms"]["p99"]) == 2  # 1 s at one every 0.5 s
     assert "warm-up ledger p99" in done.stderr
+    assert burst["with_warmup_ms"]["max"] >= burst["warmup_ms"]["max"][0]
     assert "µs/deliv" in done.stdout
     assert "loadgen %" in done.stdout
 
