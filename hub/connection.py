@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 import trio
 from wsproto.frame_protocol import CloseReason
 
-from . import protocol, spool
+from . import logs, protocol, spool
 from .deflate import DeflateParams, compressed_text_frame
 from .dispatch import Outcome, Pending
 from .errors import RPCError
@@ -50,6 +50,13 @@ _READ_SIZE = 65536
 _IOV_MAX = 1024
 _BINARY = RPCError("badSyntax", "Syntax error: binary frames are not supported.")
 _ENDS = (Closed, Failed)
+
+
+def _kind(exc: BaseException) -> str:
+    """The exception type a crash is logged under (the first of a group)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return type(exc).__name__
 
 
 class Answering(Protocol):
@@ -211,19 +218,34 @@ class Connection:
     def cursor(self) -> int:
         return self._outbox.cursor
 
+    # The entry points that shared tasks call (fan-out, the flush, the poller, the
+    # keepalive task) end this connection alone if they meet a bug: abort(), never raise.
+
     def follow(self, feed: Feed | None) -> None:
-        self._outbox.follow(feed)
+        try:
+            self._outbox.follow(feed)
+        except Exception as exc:
+            self.abort(exc)
 
     def send(self, frame: bytes, stamp: float | None = None) -> None:
         """Queue a frame without waiting; a client that cannot keep up is cut."""
         if self._close_queued:
             return
-        if not self._outbox.push(frame, stamp):
-            self._too_slow()
+        try:
+            if not self._outbox.push(frame, stamp):
+                self._too_slow()
+        except Exception as exc:
+            self.abort(exc)
 
     def flush(self) -> None:
         """Write what is due now; what the socket cannot take waits for the poller (or
         the writer task)."""
+        try:
+            self._flush()
+        except Exception as exc:
+            self.abort(exc)
+
+    def _flush(self) -> None:
         if self._unsent or self._sock is None or self._nursery is None:
             if not self._outbox.within_bounds() and not self._close_queued:
                 self._too_slow()
@@ -269,22 +291,25 @@ class Connection:
         """The poller's call: the socket takes bytes again."""
         if self._sock is None or not self._unsent:
             return
-        self._write(self._sock, self._unsent, *self._unsent_for)
+        try:
+            self._write(self._sock, self._unsent, *self._unsent_for)
+        except Exception as exc:
+            self.abort(exc)
+            return
         if not self._unsent:
             self.flush()  # what became due while it waited
 
     # ---- lifecycle ----------------------------------------------------------------
 
     async def run(self) -> None:
+        """Serve the client until it closes or is closed. Whatever this connection's
+        input makes go wrong ends this connection alone: 1011, logged once per kind."""
         try:
             with self._scope:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    await self._read_loop(nursery)
-                    self._close_if_open(CloseReason.NORMAL_CLOSURE, "")
-                    with trio.move_on_after(self._config.close_timeout):
-                        await self._close_written.wait()
-                    nursery.cancel_scope.cancel()
+                try:
+                    await self._serve()
+                except* Exception as group:
+                    self.abort(group)
         finally:
             self._nursery = None
             self._close_queued = True
@@ -295,6 +320,33 @@ class Connection:
                 trio.lowlevel.notify_closing(self._sock)
                 self._sock.close()
             await trio.aclose_forcefully(self._stream)
+
+    async def _serve(self) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await self._read_loop(nursery)
+            self._close_if_open(CloseReason.NORMAL_CLOSURE, "")
+            with trio.move_on_after(self._config.close_timeout):
+                await self._close_written.wait()
+            nursery.cancel_scope.cancel()
+
+    def abort(self, exc: BaseException) -> None:
+        """End this connection after a bug met while serving it: a best-effort 1011
+        close frame (unless a frame is half written), the socket closed, the error
+        logged (at most a few times per interval for each kind)."""
+        self.node.stats.internal_errors += 1
+        logs.throttled(
+            log, logging.ERROR, ("connection", _kind(exc)),
+            "closing %s: internal error", self.session.remote, exc_info=exc,
+        )  # fmt: skip
+        if not self._close_queued and not self._unsent and self._sock is not None:
+            try:
+                self._sock.send(close_frame(CloseReason.INTERNAL_ERROR, "internal error"))
+            except OSError:
+                pass
+        self._close_queued = True
+        self.close_code = CloseReason.INTERNAL_ERROR
+        self._lost()
 
     def close(self, code: int, reason: str) -> None:
         """Start the closing handshake; the socket is gone within ``close_timeout``."""
@@ -477,6 +529,13 @@ class Connection:
         (None: never, the connection is closing)."""
         if self._close_queued:
             return None
+        try:
+            return self._keepalive(now)
+        except Exception as exc:
+            self.abort(exc)
+            return None
+
+    def _keepalive(self, now: float) -> float | None:
         step, due = self.alive.step(now)
         if step is Step.PING:
             self._outbox.push_control(control_frame(PING, b"hub"))

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from . import protocol
+from . import logs, protocol
 from .errors import RPCError
 from .load import Verdict
 from .session import Session
@@ -191,6 +191,8 @@ def begin(node: Context, session: Session, data: bytes | str | dict[str, Any]) -
             raise RPCError("forbidden")
     except RPCError as exc:
         return Outcome(body, error=exc, costs=((cost_of(exc), 1),))
+    except Exception as exc:  # a bug: this request fails, nothing else does
+        return _crashed("dispatch", body, exc, ())
     call = Call(node, session, request)
     if not method.inline:
         return Pending(body, method, call)
@@ -209,7 +211,17 @@ def _done(call: Call[Any], body: dict[str, Any], method: Method[Any], result: An
 
 
 def _failed(call: Call[Any], body: dict[str, Any], exc: Exception) -> Outcome:
+    """A handler's error, charged with what the handler had spent before it failed."""
     if isinstance(exc, RPCError):
-        return Outcome(body, error=exc, costs=((cost_of(exc), 1),))
-    log.error("handler failed for %r", protocol.masked(body), exc_info=exc)
-    return Outcome(body, error=RPCError("internal"), costs=(("exception", 1),))
+        return Outcome(body, error=exc, costs=((cost_of(exc), 1), *call.costs))
+    return _crashed(call.request.method, body, exc, tuple(call.costs))
+
+
+def _crashed(where: str, body: dict[str, Any] | None, exc: Exception, spent: Costs) -> Outcome:
+    """``internal`` for a bug; its traceback is logged once per kind and interval, with
+    the request cut short and masked."""
+    logs.throttled(
+        log, logging.ERROR, (where, type(exc)),
+        "%s failed for %s", where, logs.brief(body), exc_info=exc,
+    )  # fmt: skip
+    return Outcome(body, error=RPCError("internal"), costs=(("exception", 1), *spent))

@@ -226,6 +226,6 @@ def _normalised(message: dict[str, Any]) -> dict[str, Any]:
         return body
     if kind == "validationReceived" and isinstance(message.get("ledger_index"), str):
         text = message["ledger_index"]
-        if text.isdigit():
+        if text.isascii() and text.isdigit() and len(text) <= 10:
             return {**message, "ledger_index": int(text)}
     return message

@@ -21,6 +21,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 from . import sources
 from .backoff import Backoff
 from .config import SourceConfig
+from .decode import JSONError, decode_object
 from .dispatch import Call, Method
 from .errors import RPCError
 from .identity import UpstreamIdentity, from_server_info
@@ -41,7 +42,6 @@ ADMIN_METHODS: Final = frozenset(
     }
 )  # fmt: skip
 
-_decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -77,12 +77,16 @@ class _Slot:
                     self.ws = ws
                     backoff.reset()
                     while True:
-                        reply = _decode(await ws.get_message())
-                        waiter = self.waiting.get(str(reply.get("id")))
+                        reply = decode_object(await ws.get_message())
+                        # Popped, not read: an upstream that answers one id twice must
+                        # not find the waiter's one-slot channel full.
+                        waiter = self.waiting.pop(str(reply.get("id")), None)
                         if waiter is not None:
                             waiter.send_nowait(reply)
             except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError) as exc:
                 log.info("forwarding link to %s: %s", url, exc or type(exc).__name__)
+            except JSONError as exc:  # an upstream that lies costs its link, never the hub
+                log.warning("forwarding link to %s: not a JSON object: %s", url, exc)
             finally:
                 self.ws = None
                 for waiter in self.waiting.values():
@@ -97,7 +101,7 @@ async def _identify(ws: WebSocketConnection, timeout: float) -> UpstreamIdentity
     await ws.send_message(_encode({"command": "server_info", "id": "hub-identity"}).decode())
     with trio.fail_after(timeout):
         while True:
-            reply = _decode(await ws.get_message())
+            reply = decode_object(await ws.get_message())
             if reply.get("id") == "hub-identity":
                 return from_server_info(reply.get("result"))
 
@@ -167,10 +171,10 @@ class Forwarder:
                     async with connect(url, extra_headers=headers) as ws:
                         await ws.send_message(_encode({**request, "id": request_id}).decode())
                         while True:
-                            reply = _decode(await ws.get_message())
+                            reply = decode_object(await ws.get_message())
                             if reply.get("id") == request_id:
                                 return dict(reply)
-            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError) as exc:
+            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, JSONError) as exc:
                 log.info("forwarding to %s for %s: %s", url, client, exc or type(exc).__name__)
         raise RPCError("failedToForward", "No upstream answered.")
 

@@ -23,10 +23,11 @@ from typing import Any, Final
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from .decode import JSONError
+from .decode import decode as json_decode
 from .errors import RPCError
 from .protocol import NO_EXTRAS, Extras, Forwarded, Warning, masked
 
-_decoder: Final = msgspec.json.Decoder()
 _encoder: Final = msgspec.json.Encoder()
 
 ECHOED: Final = ("id", "jsonrpc", "ripplerpc")
@@ -58,8 +59,8 @@ def parse(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     ``params`` said, and drops a ``method`` inside ``params``; so does the hub.
     """
     try:
-        envelope = _decoder.decode(data)
-    except (msgspec.DecodeError, RecursionError) as exc:
+        envelope = json_decode(data)
+    except JSONError as exc:
         raise BadRequest(f"Unable to parse request: {exc}") from None
     if not isinstance(envelope, dict):
         raise BadRequest("Unable to parse request: the body must be a JSON object")

@@ -47,6 +47,9 @@ AHEAD: Final = 2
 """How far past the latest ledger a lookup still waits for the ledger to arrive."""
 
 _HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
+_DIGITS = re.compile(r"[0-9]{1,10}")
+"""A ledger index written as a string: ASCII digits only (``str.isdigit`` takes "²",
+which ``int`` refuses), and short enough that ``int`` never meets its digit limit."""
 _SHORTCUTS: Final = frozenset({"validated", "closed", "current"})
 
 
@@ -87,7 +90,7 @@ def ledger_query(params: Mapping[str, Any], *, default: str = "current") -> Ledg
     value = params.get("ledger_index", default)
     if isinstance(value, str) and (value in _SHORTCUTS or value == ""):
         return LedgerQuery(None, None, value or "current", transactions, expand, beyond)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
         value = int(value)
     if type(value) is not int or not 0 <= value < 2**32:
         raise RPCError("invalidParams", "Invalid field 'ledger_index', not string or number.")

@@ -23,7 +23,7 @@ from typing import Any
 
 import trio
 
-from . import broker, events, forward, identity, leader, lookup, sources
+from . import broker, events, forward, identity, leader, logs, lookup, sources
 from . import config as _config
 from .bearer import Bearer, check_bearer
 from .books import BookSource, UpstreamBooks
@@ -250,21 +250,36 @@ class Node:
         await self._send.send(batch)
 
     def apply(self, event: events.Event) -> None:
-        """Update the node's state from an event, then deliver it; never waits."""
-        self._take(event)
-        self.stats.events_published += 1
-        frames = Frames(event)
-        self.stats.deliveries += deliver(
-            event, self.subscriptions, self.feeds, self._touched, self.clock(), frames
-        )
-        self._flush_due.set()
-        self.history.add(event, frames)
+        """Update the node's state from an event, then deliver it; never waits. An event
+        that passed validation and still breaks something is counted as rejected and
+        logged: a source or publisher that lies costs that event, never the node."""
+        try:
+            self._take(event)
+            self.stats.events_published += 1
+            frames = Frames(event)
+            self.stats.deliveries += deliver(
+                event, self.subscriptions, self.feeds, self._touched, self.clock(), frames
+            )
+            self._flush_due.set()
+            self.history.add(event, frames)
+        except Exception as exc:
+            self._unusable(event, exc)
 
     def remember(self, event: events.Event) -> None:
         """Take an event published before this node started into its state and history,
         delivering it to nobody (it is not live)."""
-        self._take(event)
-        self.history.add(event, Frames(event))
+        try:
+            self._take(event)
+            self.history.add(event, Frames(event))
+        except Exception as exc:
+            self._unusable(event, exc)
+
+    def _unusable(self, event: events.Event, exc: Exception) -> None:
+        self.stats.events_rejected += 1
+        logs.throttled(
+            log, logging.ERROR, ("event", event.kind, type(exc)),
+            "could not apply a %s message: %s", event.kind, logs.brief(event.body), exc_info=exc,
+        )  # fmt: skip
 
     def _take(self, event: events.Event) -> None:
         stamp(event.body, self.network_id)

@@ -17,6 +17,8 @@ from typing import Any, Final, Literal
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from .decode import JSONError
+from .decode import decode as json_decode
 from .errors import RPCError
 from .versions import VersionPolicy
 
@@ -26,7 +28,6 @@ _RESUME_HINT: Final = re.compile(r"since_ledger (\d+)")
 MASKED_FIELDS: Final = frozenset({"secret", "seed", "seed_hex", "passphrase", "admin_password"})
 MASK: Final = "<masked>"
 
-_decoder: Final = msgspec.json.Decoder()
 _encoder: Final = msgspec.json.Encoder()
 encode: Final = _encoder.encode
 
@@ -99,7 +100,8 @@ def forwarded(body: dict[str, Any], forwarded: Forwarded, extras: Extras = NO_EX
     if isinstance(extras.warning, str):
         out["warning"] = extras.warning
     if isinstance(extras.warnings, tuple):
-        out["warnings"] = [*out.get("warnings", ()), *extras.warnings]
+        theirs = out.get("warnings")
+        out["warnings"] = [*(theirs if isinstance(theirs, list) else ()), *extras.warnings]
     out["forwarded"] = True
     return encode(out)
 
@@ -114,10 +116,11 @@ class Request:
 
 
 def decode(data: bytes | str) -> dict[str, Any]:
-    """The request object of one text frame; anything else is ``badSyntax``."""
+    """The request object of one text frame; anything else (nesting past
+    :data:`hub.decode.MAX_DEPTH` included) is ``badSyntax``."""
     try:
-        body = _decoder.decode(data)
-    except (msgspec.DecodeError, RecursionError) as exc:
+        body = json_decode(data)
+    except JSONError as exc:
         raise RPCError("badSyntax", f"Syntax error: {exc}") from None
     if not isinstance(body, dict):
         raise RPCError("badSyntax", "Syntax error: a request must be a JSON object.")

@@ -22,7 +22,7 @@ import trio
 from wsproto.frame_protocol import CloseReason
 
 from . import config as _config
-from . import deflate, events, handshake, http, httpd, protocol, proxyproto, tls
+from . import deflate, events, handshake, http, httpd, logs, protocol, proxyproto, tls
 from .connection import Connection
 from .dispatch import Methods
 from .keepalive import Deadlines
@@ -267,8 +267,14 @@ class Hub:
             upgrade, trailing = handshake.check(head.request), head.trailing
             del head
             await self._upgrade(stream, who, upgrade, trailing)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        except* Exception as group:  # a bug met serving one socket ends that socket only
+            self.node.stats.internal_errors += 1
+            logs.throttled(
+                log, logging.ERROR, ("socket", type(group.exceptions[0])),
+                "closing %s: internal error", _peer_ip(tcp), exc_info=group,
+            )  # fmt: skip
         finally:
             self.node.closed()
             await trio.aclose_forcefully(tcp)

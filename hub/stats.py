@@ -23,6 +23,8 @@ class Stats:
     load_warnings: int = 0
     load_drops: int = 0
     accept_errors: int = 0
+    internal_errors: int = 0
+    """Connections ended by a bug met while serving them (closed 1011)."""
 
 
 class Report:

@@ -105,13 +105,21 @@ def _streams(value: object, *, admin: bool) -> frozenset[str]:
         raise RPCError("invalidParams", "Field 'streams' must be an array.")
     names = set()
     for item in value:
-        name = _STREAM_ALIASES.get(item, item) if isinstance(item, str) else item
+        if not isinstance(item, str):  # rippled: a stream that is not a string is malformed
+            raise RPCError("malformedStream", "Stream malformed: stream names are strings.")
+        name = _STREAM_ALIASES.get(item, item)
         if name not in STREAMS:
-            raise RPCError("malformedStream", f"Stream malformed: unknown stream {item!r}.")
+            raise RPCError("malformedStream", f"Stream malformed: unknown stream {_short(item)}.")
         if name in ADMIN_STREAMS and not admin:
             raise RPCError("noPermission")
         names.add(name)
     return frozenset(names)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """A client's string for an error message, quoted and cut to ``limit`` characters:
+    the reply echoes the request already, the message need not say it all again."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 def _accounts(params: Mapping[str, Any], key: str) -> frozenset[str]:
@@ -124,7 +132,8 @@ def _accounts(params: Mapping[str, Any], key: str) -> frozenset[str]:
         raise RPCError("actMalformed", f"Field '{key}' is empty.")
     for item in value:
         if not is_classic_address(item):
-            raise RPCError("actMalformed", f"Account malformed: {item!r} in '{key}'.")
+            shown = _short(item) if isinstance(item, str) else f"a {type(item).__name__}"
+            raise RPCError("actMalformed", f"Account malformed: {shown} in '{key}'.")
     return frozenset(value)
 
 

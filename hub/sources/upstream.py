@@ -44,6 +44,7 @@ from trio_websocket import (
 
 from ..backoff import Backoff
 from ..config import UPSTREAM_STREAMS
+from ..decode import decode_object
 from ..history import Tail
 from ..identity import UpstreamIdentity, from_server_info
 from ..ledgerdata import TES_MESSAGE, book_changes, ripple_time_iso
@@ -111,7 +112,6 @@ RESULT_CODES: Final = {
     },
 }
 
-_decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -297,7 +297,7 @@ class _Link:
         await self.ws.send_message(_encode({**body, "id": request_id, "api_version": 2}).decode())
         with trio.fail_after(timeout):
             while True:
-                message = _decode(await self.ws.get_message())
+                message = decode_object(await self.ws.get_message())
                 if message.get("id") == request_id and message.get("type") == "response":
                     if message.get("status") != "success":
                         raise UpstreamError(f"{body.get('command')}: {message.get('error')}")
@@ -308,7 +308,7 @@ class _Link:
     async def next_message(self) -> dict[str, Any]:
         if self.backlog:
             return self.backlog.popleft()
-        message: dict[str, Any] = _decode(await self.ws.get_message())
+        message: dict[str, Any] = decode_object(await self.ws.get_message())
         return message
 
 
@@ -355,6 +355,8 @@ async def run_upstream(
                 await _relay(link, send, relay, sequencer, status)
         except (OSError, HandshakeError, ConnectionClosed, UpstreamError, trio.TooSlowError) as exc:
             log.warning("upstream %s: %s", url, exc or type(exc).__name__)
+        except Exception as exc:  # an upstream that lies costs its link, never the hub
+            log.error("upstream %s sent what the relay cannot use; reconnecting", url, exc_info=exc)
         status.connected = False
         status.reconnects += 1
         delay = relay.backoff.next()
