@@ -19,6 +19,7 @@ from hub import Hub, jsonrpc, protocol
 from hub.errors import ERRORS
 from hub.methods import METHODS
 from hub.node import Identity, Node
+from hub.sources.upstream import FEE_SETTINGS_INDEX
 from tests.conftest import Client, make_config, websocket
 from tests.httpraw import http_client
 from tests.samples import ALICE, GATEWAY, h, ledger_closed, validation, xrp_payment
@@ -40,13 +41,29 @@ scalars = (
 )  # fmt: skip
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(["currency", "issuer", "value", "taker_pays", "taker_gets", "both",
-                         "snapshot", "taker", "limit", "domain", "type"]) | st.text(max_size=6),
-        inner,
-        max_size=4,
-    ),  # fmt: skip
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "currency",
+                    "issuer",
+                    "value",
+                    "taker_pays",
+                    "taker_gets",
+                    "both",
+                    "snapshot",
+                    "taker",
+                    "limit",
+                    "domain",
+                    "type",
+                ]
+            )
+            | st.text(max_size=6),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 issues = st.fixed_dictionaries(
@@ -54,10 +71,9 @@ issues = st.fixed_dictionaries(
 )
 book_entries = st.fixed_dictionaries(
     {"taker_pays": issues | json_values, "taker_gets": issues | json_values},
-    optional={
-        key: json_values
-        for key in ("both", "both_sides", "snapshot", "state_now", "taker", "limit", "domain")
-    },
+    optional=dict.fromkeys(
+        ("both", "both_sides", "snapshot", "state_now", "taker", "limit", "domain"), json_values
+    ),
 )
 
 
@@ -80,8 +96,7 @@ VALID: dict[str, dict[str, Any]] = {
     },
     "ledger": {"ledger_index": 101, "transactions": True, "expand": True},
     "tx": {"transaction": h("tx", 1)},
-    "ledger_entry": {"index": "4BC50C9B0D8515D3EAAE1E74B29A95804346C491EE1A95BF25E4AAB854A6A651",
-                     "ledger_index": "validated"},  # fmt: skip
+    "ledger_entry": {"index": FEE_SETTINGS_INDEX, "ledger_index": "validated"},
     "publish": {"messages": [ledger_closed(7)]},
 }
 VALID["unsubscribe"] = VALID["subscribe"]
@@ -183,9 +198,7 @@ async def test_the_node_answers_every_request_with_a_well_formed_reply(
 
 
 async def _over_the_wire(batch: list[dict[str, Any]]) -> None:
-    config = make_config(
-        admin={"ips": [], "token": TOKEN}, load={"warning": 1e12, "drop": 2e12}
-    )
+    config = make_config(admin={"ips": [], "token": TOKEN}, load={"warning": 1e12, "drop": 2e12})
     node = Hub(config)
     admin_headers = [("Authorization", f"Bearer {TOKEN}")]
     async with trio.open_nursery() as nursery:
