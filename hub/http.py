@@ -64,7 +64,7 @@ class Serving(Protocol):
 
     def over_limit(self, session: Session) -> bool: ...
 
-    async def execute(self, session: Session, data: dict[str, Any]) -> Outcome: ...
+    async def execute(self, session: Session, data: dict[str, Any], size: int = ...) -> Outcome: ...
 
     def charge(self, session: Session, costs: Iterable[tuple[str, int]]) -> Verdict: ...
 
@@ -127,13 +127,16 @@ async def _route(node: Serving, request: HTTPRequest) -> tuple[str, HTTPResponse
     if path == "/health":
         if method not in ("GET", "HEAD"):
             return "health", _not_allowed("GET, HEAD")
+        _charge(node, request)  # charged, but always answered: it is small and vital
         healthy, report = node.health_report()
         return "health", _json(200 if healthy else 503, report)
     if path == "/metrics":
         if method not in ("GET", "HEAD"):
             return "metrics", _not_allowed("GET, HEAD")
+        if _charge(node, request) is Verdict.DROP:
+            return "metrics", text(503, OVERLOADED, close=True)
         return "metrics", HTTPResponse(
-            200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], node.metrics.render()
+            200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], node.metrics.latest()
         )
     if path not in ("/", "/index.html"):
         return "other", text(404, "Not found.")
@@ -141,6 +144,8 @@ async def _route(node: Serving, request: HTTPRequest) -> tuple[str, HTTPResponse
     if method not in ("GET", "HEAD", "POST"):
         return route, _not_allowed("GET, HEAD, POST")
     who = node.identify(request.remote, request.headers)
+    if method != "POST" and _charge(node, request, who) is Verdict.DROP:
+        return route, text(503, OVERLOADED, close=True)
     refusal = node.refusal(who.address, who.admin)
     if refusal is not None:
         node.stats.connections_refused += 1
@@ -148,6 +153,17 @@ async def _route(node: Serving, request: HTTPRequest) -> tuple[str, HTTPResponse
     if method == "POST":
         return route, await json_rpc(node, request.body, who)
     return route, HTTPResponse(200, [_HTML, _NO_STORE], dashboard_page())
+
+
+def _charge(node: Serving, request: HTTPRequest, who: Identity | None = None) -> Verdict:
+    """Charge a plain HTTP request to its client like a WebSocket request; DROP when the
+    client's balance is past the drop threshold."""
+    session = node.transient_session(who or node.identify(request.remote, request.headers))
+    if node.over_limit(session):
+        node.stats.load_drops += 1
+        return Verdict.DROP
+    node.charge(session, (("request", 1),))
+    return Verdict.OK
 
 
 def _not_allowed(allow: str) -> HTTPResponse:
@@ -167,7 +183,7 @@ async def json_rpc(node: Serving, data: bytes, who: Identity) -> HTTPResponse:
         if node.charge(session, (("malformed", 1),)) is Verdict.DROP:
             return text(503, OVERLOADED, close=True)
         return text(400, str(exc))
-    outcome = await node.execute(session, body)
+    outcome = await node.execute(session, body, len(data))
     if outcome.verdict is Verdict.DROP:
         return text(503, OVERLOADED, close=True)
     extras = node.extras(outcome.verdict)

@@ -21,9 +21,17 @@ DEFAULT_COSTS: Final[Mapping[str, int]] = {
     "request": 20,
     "malformed": 100,
     "exception": 100,
-    "subscribe_item": 4,
+    "kilobyte": 2,
+    "stream": 1,
+    "account": 5,
+    "book": 10,
     "snapshot": 400,
 }
+"""Costs by kind, in units of about two microseconds of the hub's work: a plain request
+is 20; each KiB of a request's text past the first (decoding it) 2; in (un)subscribe,
+each stream 1, each account address checked 5 and each order book 10 (``both``: two
+books), charged as they are checked, so a request that fails halfway pays for the
+half; each book snapshot 400."""
 
 
 class Verdict(enum.Enum):

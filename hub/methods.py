@@ -11,18 +11,22 @@ upstream.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, TypeAlias
+
+import trio
 
 from . import books, events, identity, lookup
 from .dispatch import Call as _Call
 from .dispatch import Later, Methods
 from .errors import RPCError
 from .fanout import route
+from .load import Verdict
 from .protocol import Forwarded
 from .session import Session
-from .subscriptions import Change, Subscriptions, parse_change
+from .subscriptions import Change, Subscriptions, Work, change_steps, drive, heavy, too_many
 
 if TYPE_CHECKING:
     from .node import Node
@@ -155,18 +159,58 @@ def connections(call: Call) -> dict[str, Any]:
 def subscribe(call: Call) -> dict[str, Any] | Later:
     """Add subscriptions; this connection's streams now render at this request's version.
 
-    Everything is checked first. Book snapshots are the only wait: then the rest is
-    returned to be awaited in a task (a failed snapshot has changed nothing), and goes
-    live in one step once they are read; what was published meanwhile follows the reply
-    from the history, so snapshot and stream meet without a gap.
+    Everything is checked first, and charged as it is checked. A request naming many
+    accounts or books is checked in a task of its own, a chunk at a time (see
+    :func:`_paced`); book snapshots are the other wait. Then the rest is awaited in a
+    task (a failed snapshot has changed nothing), and goes live in one step once they
+    are read; what was published meanwhile follows the reply from the history, so
+    snapshot and stream meet without a gap.
     """
     _needs_a_stream(call)
-    change = parse_change(call.params, admin=call.session.admin)
+    steps = _change_steps(call, limited=True)
+    if heavy(call.params):
+        return Later(partial(_subscribe_paced, call, steps))
+    return _subscribe(call, drive(steps, call.charge))
+
+
+async def _subscribe_paced(call: Call, steps: Steps) -> dict[str, Any]:
+    result = _subscribe(call, await _paced(call, steps))
+    return await result.rest() if isinstance(result, Later) else result
+
+
+def _subscribe(call: Call, change: Change) -> dict[str, Any] | Later:
     _within_limit(call, change)
     since = _since_ledger(call)
     if change.snapshots:
         return Later(partial(_subscribe_after_snapshot, call, change, since))
     return _go_live(call, change, since, None)
+
+
+Steps: TypeAlias = Generator[Work, None, Change]
+
+
+def _change_steps(call: Call, *, limited: bool) -> Steps:
+    limit = call.node.config.limits.max_subscriptions_per_connection if limited else None
+    held = call.node.subscriptions.own(call.session)
+    return change_steps(call.params, admin=call.session.admin, limit=limit, held=held)
+
+
+async def _paced(call: Call, steps: Steps) -> Change:
+    """Run a long parse a chunk at a time, one such request per client at a time
+    (:meth:`hub.node.Node.lane`), letting every other task run between chunks; each
+    chunk is charged before it is checked, and a client that reaches the drop
+    threshold stops there."""
+    node, session = call.node, call.session
+    async with node.lane(session.load_key):
+        while True:
+            try:
+                work = next(steps)
+            except StopIteration as done:
+                change: Change = done.value
+                return change
+            if node.charge(session, (work,)) is Verdict.DROP:
+                raise RPCError("slowDown")
+            await trio.lowlevel.checkpoint()
 
 
 async def _subscribe_after_snapshot(
@@ -182,7 +226,6 @@ def _go_live(
     call: Call, change: Change, since: int | None, snapshot: books.Snapshot | None
 ) -> dict[str, Any]:
     node, session = call.node, call.session
-    call.charge("subscribe_item", change.size)
     node.subscriptions.subscribe(session, change)
     session.stream_version = call.api_version
     node.place(session)
@@ -202,11 +245,11 @@ def _go_live(
 
 
 def _within_limit(call: Call, change: Change) -> None:
+    """The exact count, once the request is parsed: what it adds to what is held."""
     limit = call.node.config.limits.max_subscriptions_per_connection
-    if call.node.subscriptions.own(call.session).size + change.size > limit:
-        raise RPCError(
-            "invalidParams", f"Too many subscriptions on one connection (limit {limit})."
-        )
+    own = call.node.subscriptions.own(call.session)
+    if own.size + own.added_by(change) > limit:
+        raise too_many(limit)
 
 
 async def _snapshot(call: Call, change: Change) -> books.Snapshot:
@@ -276,9 +319,19 @@ def _needs_a_stream(call: Call) -> None:
 
 
 @METHODS.register("unsubscribe")
-def unsubscribe(call: Call) -> dict[str, Any]:
+def unsubscribe(call: Call) -> dict[str, Any] | Later:
     _needs_a_stream(call)
-    change = parse_change(call.params, admin=call.session.admin)
+    steps = _change_steps(call, limited=False)
+    if heavy(call.params):
+        return Later(partial(_unsubscribe_paced, call, steps))
+    return _unsubscribe(call, drive(steps, call.charge))
+
+
+async def _unsubscribe_paced(call: Call, steps: Steps) -> dict[str, Any]:
+    return _unsubscribe(call, await _paced(call, steps))
+
+
+def _unsubscribe(call: Call, change: Change) -> dict[str, Any]:
     call.node.subscriptions.unsubscribe(call.session, change)
     call.node.place(call.session)
     return {}

@@ -12,10 +12,11 @@ with :meth:`Metrics.probe`; each shows as ``hub_component_up{component, name}``.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Set
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client import Counter as PromCounter
@@ -87,11 +88,17 @@ class Buckets:
         return HistogramMetricFamily(name, documentation, buckets=cumulative, sum_value=self.total)
 
 
+RENDER_EVERY: Final = 1.0
+"""Seconds a rendered exposition is served again before it is rendered anew."""
+
+
 class Metrics:
     """The registry of one hub, and the few metrics that are recorded as they happen."""
 
-    def __init__(self, node: Observed) -> None:
+    def __init__(self, node: Observed, clock: Callable[[], float] = time.monotonic) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._clock = clock
+        self._rendered: tuple[float, bytes] | None = None
         self.latency = Buckets(LATENCY_BUCKETS)
         self.http = PromCounter(
             "hub_http_responses",
@@ -109,6 +116,14 @@ class Metrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+    def latest(self) -> bytes:
+        """:meth:`render`, at most once per :data:`RENDER_EVERY` seconds: scrapes in
+        between get the same bytes, so scraping in a loop costs the hub next to nothing."""
+        now = self._clock()
+        if self._rendered is None or now - self._rendered[0] >= RENDER_EVERY:
+            self._rendered = (now, self.render())
+        return self._rendered[1]
 
 
 class Observed(Protocol):

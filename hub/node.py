@@ -36,6 +36,7 @@ from .feed import Feeds
 from .forward import Forwarder
 from .health import STALE, STALE_LOAD, Health
 from .history import History, Tail
+from .lanes import Lanes
 from .ledger import LedgerState
 from .load import DEFAULT_COSTS, LoadPolicy, LoadTracker, Verdict
 from .methods import METHODS
@@ -113,6 +114,8 @@ class Node:
         self._trusted = Networks.parse(config.server.trusted_proxies)
         self._proxy_warned = False
         self._per_ip: Counter[str] = Counter()
+        self.lanes = Lanes()
+        self.lane = self.lanes.lane
         self._open = 0
         self._send, self._receive = trio.open_memory_channel[Message](config.source.publish_queue)
         if self.bus is not None:
@@ -367,6 +370,7 @@ class Node:
             who.address, who.admin, sink, stream_version=self.versions.default, deflate=deflate
         )
         session.load_key = who.address if self.config.load.key == "ip" else session.id
+        session.warned = self.load.balance(session.load_key) >= self.load.policy.warning
         self.sessions.add(session)
         self.load.attach(session.load_key)
         self.stats.connections_accepted += 1
@@ -409,20 +413,40 @@ class Node:
     # ---- requests ---------------------------------------------------------------------
 
     def begin(
-        self, session: Session, data: bytes | str | dict[str, Any], now: float | None = None
+        self,
+        session: Session,
+        data: bytes | str | dict[str, Any],
+        now: float | None = None,
+        size: int = 0,
     ) -> Outcome | Pending:
         """A request's outcome if it needs no waiting, else what is left to run. ``now``
-        is the transport's one reading of the clock for everything it read at once."""
+        is the transport's one reading of the clock for everything it read at once;
+        ``size`` the length of a request the transport decoded itself (JSON-RPC).
+
+        A large request pays for its text before it is decoded, and a client already
+        past the drop threshold (and warned) is refused before any work is done."""
         self.stats.requests += 1
+        if not isinstance(data, dict):
+            size = len(data)
+        if not session.admin and self._refused(session, size, now):
+            refused = Outcome(None, error=RPCError("slowDown"), costs=(("request", 1),))
+            return self.settle(session, refused, now)
         begun = begin(self, session, data)
         return begun if isinstance(begun, Pending) else self.settle(session, begun, now)
+
+    def _refused(self, session: Session, size: int, now: float | None) -> bool:
+        if size >= 2048:
+            self.charge(session, (("kilobyte", (size >> 10) - 1),), now)
+        return session.warned and self.over_limit(session)
 
     async def finish(self, session: Session, pending: Pending) -> Outcome:
         return self.settle(session, await pending.finish())
 
-    async def execute(self, session: Session, data: bytes | str | dict[str, Any]) -> Outcome:
+    async def execute(
+        self, session: Session, data: bytes | str | dict[str, Any], size: int = 0
+    ) -> Outcome:
         """One request start to end; never raises: failures are error outcomes."""
-        begun = self.begin(session, data)
+        begun = self.begin(session, data, size=size)
         return begun if isinstance(begun, Outcome) else await self.finish(session, begun)
 
     def refuse(self, session: Session, error: RPCError, kind: str = "malformed") -> Outcome:

@@ -9,7 +9,7 @@ the exact inverse of subscribe, ``book_changes`` included (unlike XRPLF/rippled#
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
@@ -86,18 +86,87 @@ def wants_snapshot(params: Mapping[str, Any]) -> bool:
     )
 
 
+Work = tuple[str, int]
+"""``(cost kind, units)``: work a parse is about to do, yielded before it does it."""
+
+CHUNK: Final = 256
+"""Addresses or book entries checked between two yields of :func:`change_steps`."""
+
+T = TypeVar("T")
+
+
 def parse_change(params: Mapping[str, Any], *, admin: bool) -> Change:
     """Validate a whole (un)subscribe request; raises :class:`RPCError`, changes nothing."""
+    return drive(change_steps(params, admin=admin), lambda kind, units: None)
+
+
+def drive(steps: Generator[Work, None, T], spend: Callable[[str, int], None]) -> T:
+    """Run a parse to its end in one go, telling ``spend`` of each piece of work first."""
+    while True:
+        try:
+            work = next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        spend(*work)
+
+
+def change_steps(
+    params: Mapping[str, Any], *, admin: bool, limit: int | None = None, held: Own | None = None
+) -> Generator[Work, None, Change]:
+    """Validate a whole (un)subscribe request, yielding each piece of work before doing
+    it: the caller charges it (and may stop, or let others run) before it costs anything.
+
+    The shape of every field is checked first, and with ``room`` (the subscriptions the
+    connection may still add) the accounts the request would add are counted before a
+    single address is decoded, so a request far over the limit costs next to nothing.
+    ``held`` is the connection's own subscriptions: what it holds already is not new.
+    """
     if "url" in params:
         raise RPCError(
             "noPermission" if not admin else "notSupported",
             None if not admin else "Callback URLs are not supported by this hub.",
         )
     streams = _streams(params.get("streams"), admin=admin) if "streams" in params else frozenset()
-    accounts = _accounts(params, "accounts")
-    proposed = _accounts(params, "accounts_proposed") | _accounts(params, "rt_accounts")
-    books = _books(params.get("books")) if "books" in params else ()
+    lists = {key: _account_list(params, key) for key in _ACCOUNT_FIELDS}
+    entries = _book_list(params.get("books")) if "books" in params else []
+    if limit is not None:
+        _fits(lists, held or Own(), limit)
+    yield ("stream", len(streams))
+    accounts = yield from _addresses(lists["accounts"], "accounts")
+    proposed = yield from _addresses(lists["accounts_proposed"], "accounts_proposed")
+    proposed |= yield from _addresses(lists["rt_accounts"], "rt_accounts")
+    books = yield from _book_entries(entries)
+    yield ("book", sum(sub.both for sub in books))  # the reverse book of each 'both'
     return Change(streams, accounts, proposed, books)
+
+
+def heavy(params: Mapping[str, Any]) -> bool:
+    """Whether a request names more addresses and books than one :data:`CHUNK`: then
+    its parse is paced (:func:`change_steps` driven with yields between chunks)."""
+    named = sum(
+        len(value) for key in (*_ACCOUNT_FIELDS, "books")
+        if isinstance(value := params.get(key), list)
+    )  # fmt: skip
+    return named > CHUNK
+
+
+_ACCOUNT_FIELDS: Final = ("accounts", "accounts_proposed", "rt_accounts")
+
+
+def _fits(lists: Mapping[str, list[Any]], held: Own, limit: int) -> None:
+    """Refuse a request whose new accounts alone pass ``limit``, before decoding any."""
+    new = {item for item in lists["accounts"] if isinstance(item, str)} - held.accounts
+    proposed = {
+        item for key in ("accounts_proposed", "rt_accounts") for item in lists[key]
+        if isinstance(item, str)
+    } - held.accounts_proposed  # fmt: skip
+    if held.size + len(new) + len(proposed) > limit:
+        raise too_many(limit)
+
+
+def too_many(limit: int) -> RPCError:
+    return RPCError("invalidParams", f"Too many subscriptions on one connection (limit {limit}).")
 
 
 def _streams(value: object, *, admin: bool) -> frozenset[str]:
@@ -122,25 +191,41 @@ def _short(text: str, limit: int = 40) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
-def _accounts(params: Mapping[str, Any], key: str) -> frozenset[str]:
+def _account_list(params: Mapping[str, Any], key: str) -> list[Any]:
     if key not in params:
-        return frozenset()
+        return []
     value = params[key]
     if not isinstance(value, list):
         raise RPCError("invalidParams", f"Field '{key}' must be an array.")
     if not value:
         raise RPCError("actMalformed", f"Field '{key}' is empty.")
-    for item in value:
-        if not is_classic_address(item):
-            shown = _short(item) if isinstance(item, str) else f"a {type(item).__name__}"
-            raise RPCError("actMalformed", f"Account malformed: {shown} in '{key}'.")
-    return frozenset(value)
+    return value
 
 
-def _books(value: object) -> tuple[BookSub, ...]:
+def _addresses(values: list[Any], key: str) -> Generator[Work, None, frozenset[str]]:
+    for start in range(0, len(values), CHUNK):
+        chunk = values[start : start + CHUNK]
+        yield ("account", len(chunk))
+        for item in chunk:
+            if not is_classic_address(item):
+                shown = _short(item) if isinstance(item, str) else f"a {type(item).__name__}"
+                raise RPCError("actMalformed", f"Account malformed: {shown} in '{key}'.")
+    return frozenset(values)
+
+
+def _book_list(value: object) -> list[Any]:
     if not isinstance(value, list):
         raise RPCError("invalidParams", "Field 'books' must be an array.")
-    return tuple(_book_entry(spec, f"books[{i}]") for i, spec in enumerate(value))
+    return value
+
+
+def _book_entries(entries: list[Any]) -> Generator[Work, None, tuple[BookSub, ...]]:
+    books: list[BookSub] = []
+    for start in range(0, len(entries), CHUNK):
+        chunk = entries[start : start + CHUNK]
+        yield ("book", len(chunk))
+        books.extend(_book_entry(spec, f"books[{start + i}]") for i, spec in enumerate(chunk))
+    return tuple(books)
 
 
 def _book_entry(spec: object, where: str) -> BookSub:
@@ -189,6 +274,17 @@ class Own:
     def size(self) -> int:
         return (
             len(self.streams) + len(self.accounts) + len(self.accounts_proposed) + len(self.books)
+        )
+
+    def added_by(self, change: Change) -> int:
+        """How many subscriptions ``change`` would add: what is held already is not new,
+        and a ``both`` book is two (the book and its reverse)."""
+        keys = {key for sub in change.books for key in sub.books()}
+        return (
+            len(change.streams - self.streams)
+            + len(change.accounts - self.accounts)
+            + len(change.accounts_proposed - self.accounts_proposed)
+            + len(keys - self.books)
         )
 
 

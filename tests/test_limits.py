@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 import pytest
 import trio
 from trio_websocket import (
@@ -249,12 +250,13 @@ async def test_large_subscribe_costs_in_proportion(nursery: trio.Nursery) -> Non
         reply = await client.request({"command": "subscribe", "streams": ["ledger"]})
         assert reply["status"] == "success"
         small = node.node.load.balance("127.0.0.9")
-        accounts = [account(i) for i in range(1000)]
-        reply = await client.request({"command": "subscribe", "accounts": accounts})
+        request = {"command": "subscribe", "accounts": [account(i) for i in range(1000)]}
+        reply = await client.request(request)
         assert reply["status"] == "success"
         big = node.node.load.balance("127.0.0.9") - small
-    assert small == pytest.approx((20 + 4) / 32, rel=0.01)
-    assert big == pytest.approx((20 + 4 * 1000) / 32, rel=0.01)
+    kilobytes = len(msgspec.json.encode(request)) // 1024 - 1
+    assert small == pytest.approx((20 + 1) / 32, rel=0.01)
+    assert big == pytest.approx((20 + 5 * 1000 + 2 * kilobytes) / 32, rel=0.01)
 
 
 async def test_warned_and_dropped_clients_are_visible(nursery: trio.Nursery) -> None:

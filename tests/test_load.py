@@ -32,7 +32,7 @@ def test_rippled_figures_are_the_defaults() -> None:
     assert policy.cost("request") == 20
     assert policy.cost("malformed") == policy.cost("exception") == 100
     assert policy.cost("no such kind") == 20
-    assert policy.cost("subscribe_item", 10) == 10 * policy.costs["subscribe_item"]
+    assert policy.cost("account", 10) == 10 * policy.costs["account"]
 
 
 def test_balance_decays_exponentially_over_the_window(clock: FakeClock) -> None:
