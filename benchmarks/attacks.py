@@ -261,10 +261,14 @@ def one(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.attacks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--attack", action="append", choices=sorted(attacks()),
-                        help="attack to run (repeatable; default: all)")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.attacks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--attack", action="append", choices=sorted(attacks()), help="repeatable; default: all"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each attack")
     parser.add_argument("--hub-dir", type=Path, default=Path.cwd(),
                         help="checkout whose hub to run (default: this one)")  # fmt: skip
