@@ -32,11 +32,11 @@ from importlib.resources import files
 from typing import Any, Final, Protocol
 
 from . import jsonrpc
+from .admission import Identity
 from .dispatch import Outcome
 from .load import Verdict
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
-from .node import Identity
 from .protocol import Extras
 from .session import Session
 from .stats import Stats
@@ -56,7 +56,9 @@ class Serving(Protocol):
 
     def health_report(self) -> tuple[bool, dict[str, Any]]: ...
 
-    def identify(self, peer: str, headers: Iterable[tuple[bytes, bytes]]) -> Identity: ...
+    def identify(
+        self, peer: str, headers: Iterable[tuple[bytes, bytes]], *, jsonrpc: bool = ...
+    ) -> Identity: ...
 
     def refusal(self, remote: str, admin: bool) -> tuple[int, str] | None: ...
 
@@ -140,7 +142,7 @@ async def _route(node: Serving, request: HTTPRequest) -> tuple[str, HTTPResponse
     route = "jsonrpc" if method == "POST" else "dashboard"
     if method not in ("GET", "HEAD", "POST"):
         return route, _not_allowed("GET, HEAD, POST")
-    who = node.identify(request.remote, request.headers)
+    who = node.identify(request.remote, request.headers, jsonrpc=method == "POST")
     refusal = node.refusal(who.address, who.admin)
     if refusal is not None:
         node.stats.connections_refused += 1
