@@ -27,9 +27,9 @@ admin by it only when none of these marks says a page from elsewhere made it:
   preflight the hub never answers.
 
 The bearer token stays admin whatever these say: a page can neither learn it nor send
-it (a WebSocket handshake from a browser carries no ``Authorization`` a script chose;
-``fetch`` may add one only after a preflight; browsers attach ``Basic`` credentials on
-their own, never ``Bearer``).
+it (a script cannot set ``Authorization`` on a WebSocket handshake, nor on a
+cross-origin ``fetch`` without a preflight; what browsers add on their own is
+``Basic``, never ``Bearer``).
 """
 
 from __future__ import annotations

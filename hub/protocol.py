@@ -171,17 +171,25 @@ def _masked_copy(body: dict[str, Any]) -> dict[str, Any]:
     todo: list[dict[Any, Any] | list[Any]] = [root]
     while todo:
         node = todo.pop()
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        for key, value in items:
-            if isinstance(key, str) and key.lower() in MASKED_FIELDS:
-                node[key] = MASK
-            elif isinstance(value, dict):
-                node[key] = child = dict(value)
-                todo.append(child)
-            elif isinstance(value, list):
-                node[key] = child = list(value)
-                todo.append(child)
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and key.lower() in MASKED_FIELDS:
+                    node[key] = MASK
+                elif isinstance(value, dict | list):
+                    node[key] = _queued_copy(value, todo)
+        else:
+            for index, value in enumerate(node):
+                if isinstance(value, dict | list):
+                    node[index] = _queued_copy(value, todo)
     return root
+
+
+def _queued_copy(
+    value: dict[Any, Any] | list[Any], todo: list[dict[Any, Any] | list[Any]]
+) -> dict[Any, Any] | list[Any]:
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    todo.append(copy)
+    return copy
 
 
 def success(body: dict[str, Any], result: Any, extras: Extras = NO_EXTRAS) -> bytes:
