@@ -8,7 +8,9 @@
 | ``GET /metrics`` | Prometheus text format |
 
 **JSON-RPC.** Each request is a transient :class:`~hub.session.Session`: admin by
-address or bearer token as on the WebSocket side, charged to its IP's load balance
+address or bearer token as on the WebSocket side (by address only with ``Content-Type:
+application/json``, which no page can send to another origin unasked:
+:mod:`hub.admission`), charged to its IP's load balance
 (the same balance its WebSocket connections draw on). A client whose balance reached
 ``[load] drop`` is answered 503 ``Server is overloaded`` (rippled's reply); under it
 every reply carries ``warning: "load"`` from ``[load] warning``, as on WebSocket.
