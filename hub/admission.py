@@ -34,6 +34,7 @@ cross-origin ``fetch`` without a preflight; what browsers add on their own is
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -69,8 +70,10 @@ class Origin:
         return f"{self.scheme}://{self.host}{port}"
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_origin(text: str) -> Origin | None:
-    """An ``Origin`` header's value as an :class:`Origin`; None for ``null`` or garbage."""
+    """An ``Origin`` header's value as an :class:`Origin`; None for ``null`` or garbage.
+    Cached, like :func:`parse_host`: a hub sees the same few on every handshake."""
     found = _ORIGIN.fullmatch(text.strip().lower())
     if found is None:
         return None
@@ -87,16 +90,8 @@ class HostHeader:
 
     host: str
     port: int | None
-
-    @property
-    def literal(self) -> bool:
-        """Whether the host is an IP address literal, which no DNS answer can rebind."""
-        text = self.host[1:-1] if self.host.startswith("[") else self.host
-        try:
-            address = ipaddress.ip_address(text)
-        except ValueError:
-            return False
-        return self.host.startswith("[") == (address.version == 6)
+    literal: bool
+    """Whether the host is an IP address literal, which no DNS answer can rebind."""
 
     @property
     def name(self) -> str:
@@ -104,12 +99,23 @@ class HostHeader:
         return self.host.removesuffix(".")
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_host(text: str) -> HostHeader | None:
     """A ``Host`` header's value; None when it is no ``host[:port]``."""
     found = _HOST.fullmatch(text.strip().lower())
     if found is None or (found[2] and int(found[2]) > 65535):
         return None
-    return HostHeader(found[1], int(found[2]) if found[2] else None)
+    host = found[1]
+    return HostHeader(host, int(found[2]) if found[2] else None, _literal(host))
+
+
+def _literal(host: str) -> bool:
+    bracketed = host.startswith("[")
+    try:
+        address = ipaddress.ip_address(host[1:-1] if bracketed else host)
+    except ValueError:
+        return False
+    return bracketed == (address.version == 6)
 
 
 def hostname(text: str) -> str:

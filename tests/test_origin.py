@@ -43,7 +43,8 @@ async def subscriber(node: Hub) -> AsyncIterator[RawClient]:
     """A client subscribed to ``ledger`` (no Origin: a program, not a page)."""
     client = await ws(node)
     try:
-        assert (await ask(client, {"command": "subscribe", "streams": ["ledger"]}))["status"]
+        reply = await ask(client, {"command": "subscribe", "streams": ["ledger"]})
+        assert reply["status"] == "success"
         yield client
     finally:
         await client.aclose()
