@@ -52,6 +52,7 @@ _ORIGIN: Final = re.compile(
 )
 _HOST: Final = re.compile(r"(\[[0-9a-f:.]+\]|[^\s/?#@:\[\]]+)(?::(\d{1,5}))?")
 _NAME: Final = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
+_LONGEST: Final = 300  # a DNS name is at most 253 characters; a scheme and a port add few
 _DEFAULT_PORTS: Final = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 
@@ -70,10 +71,16 @@ class Origin:
         return f"{self.scheme}://{self.host}{port}"
 
 
-@functools.lru_cache(maxsize=1024)
 def parse_origin(text: str) -> Origin | None:
     """An ``Origin`` header's value as an :class:`Origin`; None for ``null`` or garbage.
-    Cached, like :func:`parse_host`: a hub sees the same few on every handshake."""
+
+    Cached, like :func:`parse_host`: a hub sees the same few on every handshake. Text
+    longer than any host name with a scheme and a port is garbage, and never cached."""
+    return None if len(text) > _LONGEST else _parse_origin(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_origin(text: str) -> Origin | None:
     found = _ORIGIN.fullmatch(text.strip().lower())
     if found is None:
         return None
@@ -99,9 +106,13 @@ class HostHeader:
         return self.host.removesuffix(".")
 
 
-@functools.lru_cache(maxsize=1024)
 def parse_host(text: str) -> HostHeader | None:
     """A ``Host`` header's value; None when it is no ``host[:port]``."""
+    return None if len(text) > _LONGEST else _parse_host(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_host(text: str) -> HostHeader | None:
     found = _HOST.fullmatch(text.strip().lower())
     if found is None or (found[2] and int(found[2]) > 65535):
         return None

@@ -74,6 +74,7 @@ CASES = [
     case(False, host("[127.0.0.1]")),
     case(False, host("127.0.0.1:99999")),
     case(False, host("")),
+    case(False, host("a" * 301)),
     case(True, host("hub.internal:6006"), policy=NAMED),
     case(False, host("localhost:6006"), policy=NAMED),  # the list replaces the default
     # Origin: the hub's own (its dashboard) and [server] allowed_origins only.
@@ -89,6 +90,7 @@ CASES = [
     case(False, LOOPBACK, origin("null")),
     case(False, LOOPBACK, origin("http://127.0.0.1:6006/")),
     case(False, LOOPBACK, origin("\xff\x00")),
+    case(False, LOOPBACK, origin("http://" + "a" * 300), policy=ALLOWING),
     case(False, LOOPBACK, origin("http://127.0.0.1:6006"), origin("http://127.0.0.1:6006")),
     case(False, origin("http://127.0.0.1:6006")),  # no Host to be the hub's own
     # DNS rebinding: the attacker's page is same-origin with the Host it rebound.
