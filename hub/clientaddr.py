@@ -38,6 +38,12 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Source = Literal["peer", "forwarded", "x-forwarded-for", "x-real-ip"]
 
+UNKNOWN: Final = "unknown"
+"""The address of a client nobody named: a trusted proxy's PROXY header that gives no
+source (v2 ``LOCAL`` or ``UNSPEC``, v1 ``UNKNOWN``), or a socket whose peer is gone. It
+is no IP address, so never admin by address; all such clients share it as their key for
+``max_connections_per_ip`` and the load balance, and it is what the upstream is told
+(RFC 7239's ``for=unknown``)."""
 _HEADERS: Final[tuple[tuple[bytes, Source], ...]] = (
     (b"forwarded", "forwarded"),
     (b"x-forwarded-for", "x-forwarded-for"),

@@ -7,12 +7,14 @@ types are rejected with the path of the offending key, so a typo never passes si
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta, Struct
 
+from . import admission
 from .clientaddr import Networks
 from .versions import BETA_VERSION, MAX_VERSION, MIN_VERSION
 
@@ -53,6 +55,11 @@ class ServerConfig(_Section):
     # or PROXY protocol header with proxy_protocol = true, name the real client.
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     proxy_protocol: bool = False
+    # Web pages whose requests may be admin by address, besides the hub's own dashboard
+    # (scheme://host[:port]); and the names, besides IP literals, a request's Host may
+    # give for it to be admin by address (hub.admission: DNS rebinding).
+    allowed_origins: list[str] = msgspec.field(default_factory=list)
+    hostnames: list[str] = msgspec.field(default_factory=lambda: ["localhost"])
     # permessage-deflate (RFC 7692) when the client offers it.
     compression: bool = True
 
@@ -60,6 +67,8 @@ class ServerConfig(_Section):
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("[server] tls_cert and tls_key go together")
         _networks("[server] trusted_proxies", self.trusted_proxies)
+        _each("[server] allowed_origins", self.allowed_origins, admission.allowed_origin)
+        _each("[server] hostnames", self.hostnames, admission.hostname)
 
 
 class ApiConfig(_Section):
@@ -171,6 +180,14 @@ def _networks(key: str, entries: list[str]) -> Networks:
         return Networks.parse(entries)
     except ValueError as exc:
         raise ValueError(f"{key}: {exc}") from None
+
+
+def _each(key: str, entries: list[str], parse: Callable[[str], object]) -> None:
+    for entry in entries:
+        try:
+            parse(entry)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
 
 
 def load(

@@ -41,8 +41,8 @@ from .session import Session, Sink
 from .stats import Stats
 
 if TYPE_CHECKING:
+    from .admission import Identity
     from .config import ServerConfig
-    from .node import Identity
 
 log = logging.getLogger(__name__)
 

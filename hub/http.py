@@ -8,7 +8,9 @@
 | ``GET /metrics`` | Prometheus text format |
 
 **JSON-RPC.** Each request is a transient :class:`~hub.session.Session`: admin by
-address or bearer token as on the WebSocket side, charged to its IP's load balance
+address or bearer token as on the WebSocket side (by address only with ``Content-Type:
+application/json``, which no page can send to another origin unasked:
+:mod:`hub.admission`), charged to its IP's load balance
 (the same balance its WebSocket connections draw on). A client whose balance reached
 ``[load] drop`` is answered 503 ``Server is overloaded`` (rippled's reply); under it
 every reply carries ``warning: "load"`` from ``[load] warning``, as on WebSocket.
@@ -32,11 +34,11 @@ from importlib.resources import files
 from typing import Any, Final, Protocol
 
 from . import jsonrpc
+from .admission import Identity
 from .dispatch import Outcome
 from .load import Verdict
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
-from .node import Identity
 from .protocol import Extras
 from .session import Session
 from .stats import Stats
@@ -56,7 +58,9 @@ class Serving(Protocol):
 
     def health_report(self) -> tuple[bool, dict[str, Any]]: ...
 
-    def identify(self, peer: str, headers: Iterable[tuple[bytes, bytes]]) -> Identity: ...
+    def identify(
+        self, peer: str, headers: Iterable[tuple[bytes, bytes]], *, jsonrpc: bool = ...
+    ) -> Identity: ...
 
     def refusal(self, remote: str, admin: bool) -> tuple[int, str] | None: ...
 
@@ -143,7 +147,7 @@ async def _route(node: Serving, request: HTTPRequest) -> tuple[str, HTTPResponse
     route = "jsonrpc" if method == "POST" else "dashboard"
     if method not in ("GET", "HEAD", "POST"):
         return route, _not_allowed("GET, HEAD, POST")
-    who = node.identify(request.remote, request.headers)
+    who = node.identify(request.remote, request.headers, jsonrpc=method == "POST")
     if method != "POST" and _charge(node, request, who) is Verdict.DROP:
         return route, text(503, OVERLOADED, close=True)
     refusal = node.refusal(who.address, who.admin)

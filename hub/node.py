@@ -17,17 +17,16 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import trio
 
-from . import broker, events, forward, identity, leader, logs, lookup, sources
+from . import admission, broker, events, forward, identity, leader, logs, lookup, sources
 from . import config as _config
-from .bearer import Bearer, check_bearer
+from .admission import Identity
 from .books import BookSource, UpstreamBooks
-from .clientaddr import Networks, client_address
+from .clientaddr import UNKNOWN, ClientAddress
 from .deflate import DeflateParams
 from .dispatch import Method, Methods, Outcome, Pending, begin
 from .errors import RPCError
@@ -53,15 +52,6 @@ from .versions import VersionPolicy
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any] | events.Event | Sequence[dict[str, Any] | events.Event]
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who a client is, as its handshake or HTTP request says."""
-
-    address: str
-    admin: bool
-    wrong_token: bool = False
 
 
 class Node:
@@ -110,9 +100,9 @@ class Node:
         self.book_source: BookSource | None = (
             UpstreamBooks(self.forwarder.forward) if self.forwarder is not None else None
         )
-        self._admin = Networks.parse(config.admin.ips)
-        self._trusted = Networks.parse(config.server.trusted_proxies)
+        self._policy = admission.AdminPolicy.from_config(config)
         self._proxy_warned = False
+        self._withheld_warned = False
         self._per_ip: Counter[str] = Counter()
         self.lanes = Lanes()
         self.lane = self.lanes.lane
@@ -303,34 +293,48 @@ class Node:
 
     # ---- clients ----------------------------------------------------------------------
 
-    def identify(self, peer: str, headers: Iterable[tuple[bytes, bytes]]) -> Identity:
-        """Who a handshake or HTTP request comes from: the client's address (through
-        ``[server] trusted_proxies``) and whether it is admin.
+    def identify(
+        self, peer: str, headers: Iterable[tuple[bytes, bytes]], *, jsonrpc: bool = False
+    ) -> Identity:
+        """Who a handshake or HTTP request comes from (:func:`hub.admission.identify`):
+        the client's address through ``[server] trusted_proxies``, and whether it is
+        admin; ``jsonrpc`` for a JSON-RPC ``POST``.
 
-        Admin by address only when no forwarding header was ignored: behind a proxy
-        nobody configured, every client would otherwise arrive from its loopback
-        address and be admin. A bearer token is admin wherever it comes from.
+        Admin by address only when no forwarding header was ignored (behind a proxy
+        nobody configured, every client would arrive from its loopback address) and no
+        browser mark says a web page from elsewhere sent it (``Origin``, ``Host``,
+        ``Content-Type``: a page in a browser on this machine reaches 127.0.0.1 too).
+        A bearer token is admin wherever it comes from: no page can learn or send it.
         """
-        who = client_address(peer, headers, self._trusted)
-        if who.unconfigured_proxy and not self._proxy_warned:
+        who = admission.identify(peer, headers, self._policy, jsonrpc=jsonrpc)
+        client = who.client
+        if client is not None:
+            self._note(peer, client)
+        if who.wrong_token:
+            log.warning("a wrong admin token from %s", who.address)
+        if who.withheld:
+            level = logging.DEBUG if self._withheld_warned else logging.WARNING
+            self._withheld_warned = True
+            log.log(level, "%s is not admin by address: %s", who.address, who.withheld)
+        return who
+
+    def _note(self, peer: str, client: ClientAddress) -> None:
+        """Log what the forwarding headers said: once an unconfigured proxy, and why a
+        trusted proxy's headers gave no address."""
+        if client.unconfigured_proxy and peer != UNKNOWN and not self._proxy_warned:
             self._proxy_warned = True
             log.warning(
                 "%s sent %s but is not in [server] trusted_proxies: probably a proxy that "
                 "is not configured; nobody is admin by address through it",
                 peer,
-                ", ".join(who.ignored),
+                ", ".join(client.ignored),
             )
-        if who.problem:
-            log.info("client address from %s: %s", peer, who.problem)
-        bearer = check_bearer(headers, self.config.admin.token)
-        if bearer is Bearer.WRONG:
-            log.warning("a wrong admin token from %s", who.address)
-        admin = bearer is Bearer.OK or who.admin_by_address(self._admin)
-        return Identity(who.address, admin, wrong_token=bearer is Bearer.WRONG)
+        if client.problem:
+            log.info("client address from %s: %s", peer, client.problem)
 
     def trusts(self, peer: str) -> bool:
         """Whether ``peer`` is one of ``[server] trusted_proxies``."""
-        return peer in self._trusted
+        return peer in self._policy.trusted
 
     def opened(self) -> None:
         """Count a new TCP connection against ``[limits] max_connections``."""

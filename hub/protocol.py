@@ -27,6 +27,9 @@ _RESUME_HINT: Final = re.compile(r"since_ledger (\d+)")
 
 MASKED_FIELDS: Final = frozenset({"secret", "seed", "seed_hex", "passphrase", "admin_password"})
 MASK: Final = "<masked>"
+# How a masked key begins in the lower-cased encoding of a request; a key is always
+# followed by ':', a string value never is, so only keys (and keys holding a quote) match.
+_MASKED_KEYS: Final = tuple(f'"{name}":'.encode() for name in MASKED_FIELDS)
 
 _encoder: Final = msgspec.json.Encoder()
 encode: Final = _encoder.encode
@@ -145,10 +148,51 @@ def validate(body: dict[str, Any], versions: VersionPolicy) -> Request:
 
 
 def masked(body: dict[str, Any]) -> dict[str, Any]:
-    """The request as received, with credentials replaced so replies never echo them."""
-    if MASKED_FIELDS.isdisjoint(body):
+    """The request as received, with credentials replaced so replies and logs never echo
+    them: the value of every key that is one of :data:`MASKED_FIELDS` in any letter case,
+    at any depth (``tx_json.Secret``, a ``passphrase`` in a list), whatever that value is.
+
+    Any JSON may arrive here, of any size and depth, so nothing recurses: a request
+    with nothing to mask is recognized in its encoding (one C pass) and returned as
+    is; otherwise :func:`_masked_copy` rebuilds it with an explicit stack."""
+    try:
+        encoded = encode(body).lower()
+    except (RecursionError, TypeError, ValueError, msgspec.EncodeError):
+        return _masked_copy(body)
+    if not any(pattern in encoded for pattern in _MASKED_KEYS):
         return body
-    return {k: MASK if k in MASKED_FIELDS else v for k, v in body.items()}
+    return _masked_copy(body)
+
+
+def _masked_copy(body: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``body`` with each masked field's value replaced at any depth.
+
+    Each container is copied once and its children queued, not recursed into: depth
+    costs no stack, and the copy is one pass over the request.
+    """
+    root = dict(body)
+    todo: list[dict[Any, Any] | list[Any]] = [root]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and key.lower() in MASKED_FIELDS:
+                    node[key] = MASK
+                elif isinstance(value, dict | list):
+                    node[key] = _queued_copy(value, todo)
+        else:
+            for index, value in enumerate(node):
+                if isinstance(value, dict | list):
+                    node[index] = _queued_copy(value, todo)
+    return root
+
+
+def _queued_copy(
+    value: dict[Any, Any] | list[Any], todo: list[dict[Any, Any] | list[Any]]
+) -> dict[Any, Any] | list[Any]:
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    todo.append(copy)
+    return copy
 
 
 def success(body: dict[str, Any], result: Any, extras: Extras = NO_EXTRAS) -> bytes:

@@ -23,10 +23,12 @@ from wsproto.frame_protocol import CloseReason
 
 from . import config as _config
 from . import deflate, events, handshake, http, httpd, logs, protocol, proxyproto, tls
+from .admission import Identity
+from .clientaddr import UNKNOWN
 from .connection import Connection
 from .dispatch import Methods
 from .keepalive import Deadlines
-from .node import Identity, Message, Node
+from .node import Message, Node
 from .outbox import Outbox
 from .poller import WritePoller
 from .streams import Prefixed
@@ -317,7 +319,11 @@ class Hub:
 
     async def _proxy_header(self, tcp: trio.SocketStream, peer: str) -> tuple[str, bytes] | None:
         """A trusted proxy's PROXY header: (the client, the bytes after it). From any
-        other peer a PROXY header is refused and logged, other bytes pass untouched."""
+        other peer a PROXY header is refused and logged, other bytes pass untouched.
+
+        A header that names no client (v2 ``LOCAL``, v1 ``UNKNOWN``) gives
+        :data:`~hub.clientaddr.UNKNOWN`, not the proxy's own address: a proxy on
+        127.0.0.1 would otherwise make whoever it relays admin by address."""
         if not self.node.trusts(peer):
             data = bytes(await tcp.receive_some(_READ_SIZE))
             if proxyproto.looks_like(data):
@@ -334,7 +340,9 @@ class Hub:
         if isinstance(result, proxyproto.Invalid):
             log.warning("closing %s: bad PROXY header: %s", peer, result.reason)
             return None
-        return result.source or peer, result.remaining
+        if result.source is None:
+            log.debug("a PROXY header from %s names no client: its address is unknown", peer)
+        return result.source or UNKNOWN, result.remaining
 
     async def _serve_http(self, stream: trio.abc.Stream, peer: str, head: httpd.Head) -> None:
         """Plain HTTP until either side closes; the connection counts against the limits
@@ -420,7 +428,7 @@ def _peer_ip(stream: trio.SocketStream) -> str:
     try:
         peer = stream.socket.getpeername()
     except OSError:
-        return "unknown"
+        return UNKNOWN
     return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
 

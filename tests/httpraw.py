@@ -40,8 +40,10 @@ class HTTPClient:
         headers: Sequence[tuple[str, str]] = (),
         timeout: float = 5,  # noqa: ASYNC109
     ) -> Response:
-        if not isinstance(body, bytes):
+        if not isinstance(body, bytes):  # a JSON client says so, as admin needs
             body = msgspec.json.encode(body)
+            if not any(name.lower() == "content-type" for name, _ in headers):
+                headers = [*headers, ("content-type", "application/json")]
         if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
             self.conn.start_next_cycle()
         all_headers = [("host", self.host), *headers]
@@ -82,11 +84,11 @@ class HTTPClient:
 
 @asynccontextmanager
 async def http_client(
-    port: int, source_ip: str = "127.0.0.1", host: str = "127.0.0.1"
+    port: int, source_ip: str = "127.0.0.1", host: str = "127.0.0.1", host_header: str = ""
 ) -> AsyncIterator[HTTPClient]:
     stream = await trio.open_tcp_stream(host, port, local_address=source_ip)
     try:
-        yield HTTPClient(stream, f"{host}:{port}")
+        yield HTTPClient(stream, host_header or f"{host}:{port}")
     finally:
         await stream.aclose()
 

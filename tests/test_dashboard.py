@@ -11,10 +11,12 @@ skipped locally and fails in CI.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import pytest
 from tests.conftest import IN_CI
 
 CHROMIUM = "/usr/bin/chromium"
+REBOUND = "rebound.test"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -33,6 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # DNS rebinding without DNS: this name resolves to 127.0.0.1 (see the origin test).
+    f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1",
 ]
 DOCS_SHOT = Path(__file__).resolve().parent.parent / "docs" / "dashboard.png"
 SIMULATOR = ["--ledger-interval", "0.5", "--tx-per-ledger", "12", "--seed", "11"]
@@ -69,7 +74,7 @@ def browser() -> Iterator[Any]:
 class HubProcess:
     """``python -m hub serve`` on the simulator; stopped with SIGTERM."""
 
-    def __init__(self, port: int, log: Path) -> None:
+    def __init__(self, port: int, log: Path, source: list[str] = SIMULATOR) -> None:
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -81,7 +86,7 @@ class HubProcess:
                 str(port),
                 "--drain-seconds",
                 "0",
-                *SIMULATOR,
+                *source,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -175,4 +180,136 @@ def test_dashboard_live_filters_and_reconnects(browser: Any, tmp_path: Path) -> 
         page.screenshot(path=str(tmp_path / "dashboard-after-restart.png"))
         assert errors == []
     finally:
+        hub.stop()
+
+
+# ---- admin out of reach of other pages ---------------------------------------------------
+
+# In the page: open a WebSocket, ping, try to publish a ledger; return both replies.
+WS_PING_AND_PUBLISH = """async ([url, forged]) => {
+    const ws = new WebSocket(url);
+    await new Promise((opened, failed) => { ws.onopen = opened; ws.onerror = failed; });
+    const ask = (request) => new Promise((answered) => {
+        ws.addEventListener("message", (e) => answered(JSON.parse(e.data)), {once: true});
+        ws.send(JSON.stringify(request));
+    });
+    const ping = await ask({command: "ping"});
+    const publish = await ask({command: "publish", messages: [forged]});
+    ws.close();
+    return {ping, publish};
+}"""
+# A cross-origin POST that needs no preflight: no-cors, text/plain (the reply is opaque).
+NO_CORS_PUBLISH = """async ([url, body]) => {
+    const response = await fetch(url, {method: "POST", mode: "no-cors",
+                                       headers: {"Content-Type": "text/plain"}, body});
+    return response.type;
+}"""
+# A same-origin POST (what a rebinding page may send): any type, the reply readable.
+SAME_ORIGIN_PUBLISH = """async ([url, body]) => {
+    const response = await fetch(url, {method: "POST", body,
+                                       headers: {"Content-Type": "application/json"}});
+    return await response.json();
+}"""
+SUBSCRIBE = """(url) => new Promise((subscribed) => {
+    window.seen = [];
+    const ws = new WebSocket(url);
+    ws.onopen = () => ws.send(JSON.stringify({command: "subscribe", streams: ["ledger"]}));
+    ws.onmessage = (e) => {
+        const message = JSON.parse(e.data);
+        if (message.type === "ledgerClosed") window.seen.push(message.ledger_index);
+        else subscribed(message.status);
+    };
+})"""
+
+
+class PageServer:
+    """Another origin on this machine: a tiny HTTP server with a blank page."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        class Blank(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = b"<!doctype html><title>elsewhere</title>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Blank)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def _publish_body(index: int) -> str:
+    from tests.samples import ledger_closed
+
+    return json.dumps({"method": "publish", "params": [{"messages": [ledger_closed(index)]}]})
+
+
+def _admin_publish(port: int, index: int) -> Any:
+    """Publish a ledger as a program on this machine does: admin by address."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/",
+        data=_publish_body(index).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_pages_from_elsewhere_get_no_admin(browser: Any, tmp_path: Path) -> None:
+    """A page from another local port, and a page whose name was rebound to 127.0.0.1,
+    talk to the hub but never as admin: ping says no role, publishing is refused and
+    nothing they send reaches a subscriber; the hub's own dashboard origin is admin."""
+    from tests.samples import ledger_closed
+
+    hub = HubProcess(0, tmp_path / "hub.log", source=["--source", "none"])
+    elsewhere = PageServer()
+    ws_url, http_url = f"ws://127.0.0.1:{hub.port}/", f"http://127.0.0.1:{hub.port}/"
+    forged = ledger_closed(666)
+    try:
+        own = browser.new_page()
+        own.goto(http_url)
+        assert own.evaluate(SUBSCRIBE, ws_url) == "success"
+        mine = own.evaluate(WS_PING_AND_PUBLISH, [ws_url, ledger_closed(1)])
+        assert mine["ping"]["result"] == {"role": "admin", "unlimited": True}
+        assert mine["publish"]["result"] == {"published": 1}
+
+        other = browser.new_page()
+        other.goto(f"http://127.0.0.1:{elsewhere.port}/")
+        theirs = other.evaluate(WS_PING_AND_PUBLISH, [ws_url, forged])
+        assert theirs["ping"]["result"] == {}
+        assert theirs["publish"]["error"] == "forbidden"
+        assert other.evaluate(NO_CORS_PUBLISH, [http_url, _publish_body(667)]) == "opaque"
+
+        rebound = browser.new_page()
+        rebound.goto(f"http://{REBOUND}:{hub.port}/")
+        url = f"ws://{REBOUND}:{hub.port}/"
+        rebinding = rebound.evaluate(WS_PING_AND_PUBLISH, [url, forged])
+        assert rebinding["ping"]["result"] == {}
+        assert rebinding["publish"]["error"] == "forbidden"
+        same_origin = rebound.evaluate(
+            SAME_ORIGIN_PUBLISH, [f"http://{REBOUND}:{hub.port}/", _publish_body(668)]
+        )
+        assert same_origin["result"]["error"] == "forbidden"
+
+        # Each request above was answered before the next was sent, so anything they
+        # had published would be delivered before this one.
+        assert _admin_publish(hub.port, 2)["result"] == {"published": 1, "status": "success"}
+        own.wait_for_function("window.seen.length >= 2", timeout=WAIT)
+        assert own.evaluate("window.seen") == [1, 2]
+    finally:
+        elsewhere.stop()
         hub.stop()

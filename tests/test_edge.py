@@ -85,11 +85,12 @@ async def test_trusted_nginx_names_each_client_and_limits_each_alone(
     assert node.node.stats.connections_refused == 1
 
 
-async def _refused_status(port: int, source: str) -> int:
+async def _refused_status(port: int, source: str, preamble: bytes = b"") -> int:
     stream = await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
     try:
         await stream.send_all(
-            b"GET / HTTP/1.1\r\nHost: hub\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            preamble
+            + b"GET / HTTP/1.1\r\nHost: hub\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
         with trio.fail_after(5):
@@ -239,3 +240,43 @@ async def test_a_wrong_admin_token_is_refused_and_charged(nursery: trio.Nursery)
     finally:
         await guesser.aclose()
         await admin.aclose()
+
+
+LOCAL_V2 = V2_SIGNATURE + b"\x20\x00\x00\x00"  # version 2, LOCAL, UNSPEC, no address block
+UNKNOWN_V1 = b"PROXY UNKNOWN\r\n"
+
+
+def tcp4(source: str) -> bytes:
+    return f"PROXY TCP4 {source} 127.0.0.1 40000 6006\r\n".encode()
+
+
+async def test_a_proxy_header_naming_no_client_is_never_admin(nursery: trio.Nursery) -> None:
+    """v2 LOCAL and v1 UNKNOWN from a trusted proxy on 127.0.0.1 (an [admin] ips address):
+    the client's address is unknown, not the proxy's; such clients share one key."""
+    config = make_config(
+        server={"trusted_proxies": ["127.0.0.1"], "proxy_protocol": True},
+        limits={"max_connections_per_ip": 1},
+    )
+    node = await start_hub(nursery, config)
+    port = node.port or 0
+    local = await RawClient.connect("127.0.0.1", port, preamble=LOCAL_V2)
+    admin = await RawClient.connect("127.0.0.1", port, preamble=tcp4("127.0.0.1"))
+    try:
+        assert (await ask(local, {"command": "ping"}))["result"] == {}
+        forged = {"command": "publish", "messages": [{"type": "ledgerClosed"}]}
+        assert (await ask(local, forged))["error"] == "forbidden"
+        # A client the header does name at 127.0.0.1 is admin, and sees who is who.
+        reply = await ask(admin, {"command": "connections"})
+        seen = {entry["remote"]: entry["admin"] for entry in reply["result"]["connections"]}
+        assert seen == {"unknown": False, "127.0.0.1": True}
+        # v1 UNKNOWN is another client of unknown address: the same per-IP allowance.
+        assert await _refused_status(port, "127.0.0.1", preamble=UNKNOWN_V1) == 429
+        assert node.node.load.balance("unknown") > 0
+    finally:
+        await local.aclose()
+        await admin.aclose()
+    alone = await RawClient.connect("127.0.0.1", port, preamble=UNKNOWN_V1)
+    try:
+        assert (await ask(alone, {"command": "ping"}))["result"] == {}
+    finally:
+        await alone.aclose()

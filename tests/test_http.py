@@ -22,8 +22,12 @@ TOKEN = "s3cret-token"
 
 
 def post(body: Any, remote: str = "127.0.0.1", headers: Any = ()) -> HTTPRequest:
-    data = body if isinstance(body, bytes) else msgspec.json.encode(body)
-    return HTTPRequest("POST", "/", list(headers), data, remote)
+    """A JSON-RPC request as a JSON client sends it (``Content-Type: application/json``,
+    which admin by address needs) unless ``body`` is raw bytes."""
+    if isinstance(body, bytes):
+        return HTTPRequest("POST", "/", list(headers), body, remote)
+    json = [(b"content-type", b"application/json"), *headers]
+    return HTTPRequest("POST", "/", json, msgspec.json.encode(body), remote)
 
 
 def get(target: str, remote: str = "127.0.0.1") -> HTTPRequest:

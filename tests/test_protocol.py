@@ -198,8 +198,88 @@ def test_masked_masks_non_string_credentials_too() -> None:
 
 
 def test_masked_leaves_clean_requests_alone() -> None:
-    body = {"command": "ping", "id": 1}
-    assert protocol.masked(body) == body
+    body = {"command": "ping", "id": 1, "tx_json": {"Account": "r1", "Memos": [{"x": "seed"}]}}
+    assert protocol.masked(body) is body  # not even copied
+
+
+def test_masked_masks_at_any_depth_in_any_case() -> None:
+    body = {
+        "command": "sign",
+        "Secret": "sTop",
+        "tx_json": {"Account": "r1", "secret": "sTx", "Memos": [{"PassPhrase": "p1"}]},
+        "list": [[{"SEED_HEX": "00"}], 5, "secret", {"nested": {"admin_Password": "pw"}}],
+        "seed": {"whatever": ["it", "holds"]},
+        # Only keys are credentials: a value spelling one, a longer key, stay as they are.
+        "memo": '"secret": 1',
+        "mnemonic": {"secrets": 2, "my_seed": 3, 'x"secret': 4},
+    }
+    assert protocol.masked(body) == {
+        "command": "sign",
+        "Secret": MASK,
+        "tx_json": {"Account": "r1", "secret": MASK, "Memos": [{"PassPhrase": MASK}]},
+        "list": [[{"SEED_HEX": MASK}], 5, "secret", {"nested": {"admin_Password": MASK}}],
+        "seed": MASK,
+        "memo": '"secret": 1',
+        "mnemonic": {"secrets": 2, "my_seed": 3, 'x"secret': 4},
+    }
+    assert body["tx_json"]["secret"] == "sTx"  # the request itself is left alone
+
+
+def test_masked_never_recurses_however_deep() -> None:
+    """Deeper than the interpreter's recursion limit, as a Python-built body can be."""
+    depth = 50_000
+    body: dict[str, Any] = {"command": "x"}
+    node = body
+    for _ in range(depth):
+        node["a"] = [{}]
+        node = node["a"][0]
+    node["passphrase"] = "deep"
+    out = protocol.masked(body)
+    for _ in range(depth):
+        out = out["a"][0]
+    assert out == {"passphrase": MASK}
+
+
+def _credentials(value: Any) -> list[Any]:
+    """The values of credential keys (any case, any depth; none inside another's)."""
+    found, todo = [], [value]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if key.lower() in MASKED_FIELDS:
+                    found.append(item)
+                else:
+                    todo.append(item)
+        elif isinstance(node, list):
+            todo.extend(node)
+    return found
+
+
+credential_keys = st.sampled_from(sorted(MASKED_FIELDS)).flatmap(
+    lambda name: st.sampled_from([name, name.upper(), name.title(), name.capitalize()])
+)
+keys = st.text(max_size=8) | credential_keys
+requests = st.dictionaries(
+    keys,
+    st.recursive(
+        json_scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
+        max_leaves=16,
+    ),
+    max_size=5,
+)
+
+
+@given(requests)
+def test_masked_leaves_no_credential_and_changes_nothing_else(body: dict[str, Any]) -> None:
+    before = msgspec.json.encode(body)
+    out = protocol.masked(body)
+    assert set(_credentials(out)) <= {MASK}
+    assert len(_credentials(out)) == len(_credentials(body))
+    assert msgspec.json.encode(body) == before  # the request itself is left alone
+    if not _credentials(body):
+        assert out == body
 
 
 # --- success envelope -----------------------------------------------------------------

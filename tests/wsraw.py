@@ -50,13 +50,23 @@ class RawClient:
         extra_headers: Sequence[tuple[bytes, bytes]] = (),
         timeout: float = 5,  # noqa: ASYNC109
         local_address: str | None = None,
+        host_header: str | None = None,
+        preamble: bytes = b"",
     ) -> RawClient:
+        """Connect and complete the handshake. ``host_header`` replaces ``host:port`` as
+        the ``Host``; ``preamble`` is sent before the handshake (a PROXY header)."""
         with trio.fail_after(timeout):
             stream = await trio.open_tcp_stream(host, port, local_address=local_address)
+            if preamble:
+                await stream.send_all(preamble)
             ws = WSConnection(ConnectionType.CLIENT)
             client = cls(stream, ws)
             await client.send(
-                Request(host=f"{host}:{port}", target=target, extra_headers=list(extra_headers))
+                Request(
+                    host=host_header or f"{host}:{port}",
+                    target=target,
+                    extra_headers=list(extra_headers),
+                )
             )
             event = await client.next_event(timeout)
             if not isinstance(event, AcceptConnection):
