@@ -370,7 +370,7 @@ class Connection:
 
     def _too_slow(self) -> None:
         self.node.stats.slow_closes += 1
-        log.info("closing %s: too slow", self.session.remote)
+        logs.throttled(log, logging.INFO, "slow", "closing %s: too slow", self.session.remote)
         self.close(CloseReason.POLICY_VIOLATION, "Policy error: client is too slow.")
 
     def _lost(self) -> None:
@@ -434,7 +434,10 @@ class Connection:
         for frame in outcome.followups:
             self.send(frame)
         if outcome.verdict is Verdict.DROP:
-            log.info("closing %s: load threshold exceeded", self.session.remote)
+            logs.throttled(
+                log, logging.INFO, "load", "closing %s: load threshold exceeded",
+                self.session.remote,
+            )  # fmt: skip
             self.close(CloseReason.POLICY_VIOLATION, "threshold exceeded")
 
     # ---- reading ------------------------------------------------------------------
@@ -470,7 +473,10 @@ class Connection:
         if isinstance(event, Failed):
             if event.too_big:
                 self.node.charge(self.session, (("malformed", 1),))
-            log.info("closing %s: %s", self.session.remote, event.reason)
+            logs.throttled(
+                log, logging.INFO, ("rule", event.code), "closing %s: %s", self.session.remote,
+                event.reason,
+            )  # fmt: skip
             self.close(event.code, event.reason)
         else:
             self._close_if_open(event.code, event.reason)
@@ -541,7 +547,9 @@ class Connection:
             self._outbox.push_control(control_frame(PING, b"hub"))
             self.flush()
         elif step is Step.TIMEOUT:
-            log.info("closing %s: no answer to ping", self.session.remote)
+            logs.throttled(
+                log, logging.INFO, "ping", "closing %s: no answer to ping", self.session.remote
+            )
             self.close(CloseReason.GOING_AWAY, "ping timeout")
             return None
         return due

@@ -21,17 +21,19 @@ DEFAULT_COSTS: Final[Mapping[str, int]] = {
     "request": 20,
     "malformed": 100,
     "exception": 100,
-    "kilobyte": 2,
+    "kilobyte": 5,
     "stream": 1,
     "account": 5,
     "book": 10,
     "snapshot": 400,
 }
 """Costs by kind, in units of about two microseconds of the hub's work: a plain request
-is 20; each KiB of a request's text past the first (decoding it) 2; in (un)subscribe,
-each stream 1, each account address checked 5 and each order book 10 (``both``: two
-books), charged as they are checked, so a request that fails halfway pays for the
-half; each book snapshot 400."""
+is 20; each KiB of a request's text past the first 5 (reading, decoding and, when it
+fails, echoing it); in (un)subscribe, each stream 1, each account address checked 5
+and each order book 10 (``both``: two books), charged as they are checked, so a
+request that fails halfway pays for the half; each book snapshot 400. At these prices
+a client that keeps the hub busy is warned after about a third of a second of its work
+and cut after about a second and a half."""
 
 
 class Verdict(enum.Enum):

@@ -256,7 +256,7 @@ async def test_large_subscribe_costs_in_proportion(nursery: trio.Nursery) -> Non
         big = node.node.load.balance("127.0.0.9") - small
     kilobytes = len(msgspec.json.encode(request)) // 1024 - 1
     assert small == pytest.approx((20 + 1) / 32, rel=0.01)
-    assert big == pytest.approx((20 + 5 * 1000 + 2 * kilobytes) / 32, rel=0.01)
+    assert big == pytest.approx((20 + 5 * 1000 + 5 * kilobytes) / 32, rel=0.01)
 
 
 async def test_warned_and_dropped_clients_are_visible(nursery: trio.Nursery) -> None:

@@ -103,5 +103,5 @@ async def test_a_failed_handler_logs_the_request_masked(
             reply = await client.request(signing_request())
     assert reply["error"] == "internal"
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert "handler failed" in logged
+    assert "sign failed for" in logged
     assert clean(logged)
