@@ -256,22 +256,31 @@ class Connection:
             return
         if not self._unsent:
             self.node.wrote(nbytes, stamp)
-            if self._close_queued and not self._outbox:
+            if self._outbox.replaying:
+                self._wait(sock)  # the next chunk, once the socket takes more
+            elif self._close_queued and not self._outbox:
                 self._close_written.set()
             return
         self._unsent_for = (nbytes, stamp)
+        self._wait(sock)
+
+    def _wait(self, sock: socket.socket) -> None:
+        """Write again when the socket can take more (from the poller, or the writer)."""
         if self._poller is not None:
             self._poller.wait(sock, self._writable)
         else:
             self._wake_writer()
 
     def _writable(self) -> None:
-        """The poller's call: the socket takes bytes again."""
-        if self._sock is None or not self._unsent:
+        """The poller's call: the socket takes bytes again. What it waited with goes
+        first, then what became due meanwhile (a replay's next chunk, say): one chunk
+        per call, so a long replay takes turns with everything else the hub does."""
+        if self._sock is None:
             return
-        self._write(self._sock, self._unsent, *self._unsent_for)
+        if self._unsent:
+            self._write(self._sock, self._unsent, *self._unsent_for)
         if not self._unsent:
-            self.flush()  # what became due while it waited
+            self.flush()
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -349,8 +358,8 @@ class Connection:
                         self._close_written.set()
                     await lot.park()
                     continue
-                self._unsent_for = (outbox.nbytes, outbox.stamp)
-                self._unsent = outbox.take_frames()
+                frames, nbytes, stamp = outbox.take_due()
+                self._unsent, self._unsent_for = frames, (nbytes, stamp)
             try:
                 await self._send(self._unsent)
             except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
@@ -379,8 +388,9 @@ class Connection:
         self.send(
             text_frame(payload) if deflate is None else compressed_text_frame(payload, deflate)
         )
-        for frame in outcome.followups:
-            self.send(frame)
+        replay = outcome.replay
+        if replay is not None and not self._close_queued and not self._outbox.attach(replay):
+            self._too_slow()
         if outcome.verdict is Verdict.DROP:
             log.info("closing %s: load threshold exceeded", self.session.remote)
             self.close(CloseReason.POLICY_VIOLATION, "threshold exceeded")
@@ -444,7 +454,7 @@ class Connection:
         """Answer what needs no waiting (most requests); a request that must wait is
         returned, to be started in a task of its own. ``now`` is when it was read."""
         if isinstance(event, PingIn):
-            self._outbox.push_control(control_frame(PONG, event.payload))
+            self._outbox.push_control(control_frame(PONG, event.payload), urgent=True)
             return None
         if self._close_queued:
             return None
@@ -479,7 +489,7 @@ class Connection:
             return None
         step, due = self.alive.step(now)
         if step is Step.PING:
-            self._outbox.push_control(control_frame(PING, b"hub"))
+            self._outbox.push_control(control_frame(PING, b"hub"), urgent=True)
             self.flush()
         elif step is Step.TIMEOUT:
             log.info("closing %s: no answer to ping", self.session.remote)

@@ -23,6 +23,7 @@ DEFAULT_COSTS: Final[Mapping[str, int]] = {
     "exception": 100,
     "subscribe_item": 4,
     "snapshot": 400,
+    "replay": 1,
 }
 
 
