@@ -244,7 +244,7 @@ def _since_ledger(call: Call) -> int | None:
     elif since < floor:
         where = f"the history holds since_ledger {floor} at the earliest"
     elif since > newest:
-        where = f"the newest ledger is {newest}"
+        where = f"the history holds since_ledger {newest} at the latest (its newest ledger)"
     else:
         return since
     raise RPCError(
