@@ -173,6 +173,8 @@ async def _subscribe_after_snapshot(
 ) -> dict[str, Any]:
     snapshot = await _snapshot(call, change)
     _within_limit(call, change)
+    if since is not None:
+        since = _since_ledger(call)  # the history may have moved on meanwhile
     call.charge("snapshot", len(change.snapshots))
     return _go_live(call, change, since, snapshot)
 

@@ -59,7 +59,7 @@ class _Slot:
 
 class Outbox:
     __slots__ = ("_bytes", "_chunk", "_frames", "_marks", "_replays", "_stamp", "cursor", "feed",
-                 "max_bytes", "max_messages", "overflowed")  # fmt: skip
+                 "max_bytes", "max_messages", "overflowed", "replaying")  # fmt: skip
 
     def __init__(self, max_bytes: int, max_messages: int) -> None:
         self._frames: list[bytes] = []
@@ -76,6 +76,9 @@ class Outbox:
         self.max_bytes = max_bytes
         self.max_messages = max_messages
         self.overflowed = False
+        self.replaying = False
+        """Whether a replay is attached: a chunk of it is queued, and more may be owed.
+        A plain attribute, read by the writer after every write."""
 
     def follow(self, feed: Feed | None) -> None:
         """Read ``feed`` from its head on; what the old feed still owed becomes own
@@ -115,11 +118,6 @@ class Outbox:
         for slot in replays:
             slot.at += 1
 
-    @property
-    def replaying(self) -> bool:
-        """Whether a replay is attached: a chunk of it is queued, and more is owed."""
-        return bool(self._replays)
-
     def attach(self, source: Source) -> bool:
         """Owe ``source``'s frames after everything queued so far; its first chunk is
         pulled now. False (and the queue freed) when the backlog passes a bound."""
@@ -128,6 +126,7 @@ class Outbox:
         slot = _Slot(source, len(self._frames), self.feed.head if self.feed is not None else 0)
         if self._replays or self._pull(slot):  # only the first is pulled at once
             self._replays.append(slot)
+            self.replaying = True
         return self.within_bounds()
 
     def _pull(self, slot: _Slot) -> bool:
@@ -165,7 +164,7 @@ class Outbox:
             return True
         self.overflowed = True
         self._frames, self._marks, self._bytes, self._stamp = [], [], 0, None
-        self._replays = []
+        self._replays, self.replaying = [], False
         if self.feed is not None:
             self.cursor = self.feed.head
         return False
@@ -242,6 +241,7 @@ class Outbox:
             if self._pull(slot):
                 return out
             del replays[0]
+        self.replaying = False
         return out + self.take_frames()
 
     def _take_before(self, slot: _Slot) -> list[bytes]:

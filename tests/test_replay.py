@@ -17,6 +17,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
 from hub import Hub, events
+from hub.books import BookPage, BookQuery
 from hub.connection import Connection
 from hub.feed import Feed
 from hub.frames import frame_payload
@@ -28,8 +29,12 @@ from hub.session import NO_STREAM, Session
 from hub.sources.simulator import LedgerSimulator
 from hub.subscriptions import parse_change
 from tests.conftest import eventually, make_config, open_client, start_hub
-from tests.samples import ALICE, BOB, CAROL, ledger_closed, validation, xrp_payment
+from tests.samples import ALICE, BOB, CAROL, GATEWAY, ledger_closed, validation, xrp_payment
+from tests.test_tls import certs, tls_config  # noqa: F401  (a fixture)
+from tests.testca import Certificates
 from tests.wsraw import RawClient
+
+USD = {"currency": "USD", "issuer": GATEWAY}
 
 # --- the outbox with a replay attached, sans-IO ----------------------------------------
 
@@ -521,3 +526,63 @@ async def test_a_resume_is_charged_for_the_history_it_routes(nursery: trio.Nurse
         balance = node.node.load.balance("127.0.0.1")
     assert routed > 40
     assert balance == pytest.approx((20 + 4 + routed) / 32, rel=0.01)
+
+
+async def test_a_resume_over_tls_streams_through_the_writer_task(
+    nursery: trio.Nursery,
+    certs: Certificates,  # noqa: F811
+) -> None:
+    """Over TLS a connection writes from a task of its own, not the poller: a replay
+    many times the bound goes through it too."""
+    bound = 128 * 1024
+    node = await start_hub(nursery, tls_config(certs, limits={"send_queue_bytes": bound}))
+    await publish_ledgers(node, simulated(20))
+    history = node.node.history
+    since = history.resumable_from
+    replayed = texts(history.since(0))
+    assert sum(map(len, replayed)) > 4 * bound
+    async with open_client(node, ssl_context=certs.client_context()) as client:
+        reply = await client.request(
+            {"command": "subscribe", "streams": STREAMS, "api_version": 2, "since_ledger": since}
+        )
+        assert reply["result"]["resumed_messages"] == len(replayed)
+        with trio.fail_after(20):
+            got = [await client.ws.get_message() for _ in replayed]
+    assert got == replayed
+
+
+class GatedBooks:
+    """A book source that answers only once the test opens its gate."""
+
+    def __init__(self) -> None:
+        self.gate = trio.Event()
+
+    async def book_page(self, query: BookQuery) -> BookPage | None:
+        await self.gate.wait()
+        return BookPage([], None)
+
+
+async def test_a_resume_that_waited_for_a_snapshot_is_checked_again(
+    nursery: trio.Nursery,
+) -> None:
+    """Ledgers that close while a book snapshot is read may evict ``since_ledger``: the
+    resume then fails as documented, not with a silent gap."""
+    node = await start_hub(nursery, make_config(history={"ledgers": 2}))
+    books = GatedBooks()
+    node.node.book_source = books
+    await publish_ledgers(node, simulated(3))
+    since = node.node.history.resumable_from
+    assert since is not None
+    async with open_client(node) as client:
+        book = {"taker_gets": {"currency": "XRP"}, "taker_pays": USD, "snapshot": True}
+        await client.send(
+            {"command": "subscribe", "books": [book], "streams": ["ledger"], "since_ledger": since}
+        )
+        (session,) = node.node.sessions
+        await eventually(lambda: session.sink.in_flight == 1)
+        await publish_ledgers(node, simulated(5)[3:])
+        books.gate.set()
+        reply = await client.recv()
+        assert reply["error"] == "lgrNotFound", reply
+        assert reply["since_ledger_min"] == since + 2
+        assert node.node.subscriptions.counts()["ledger"] == 0
