@@ -29,9 +29,10 @@ from typing import Final, Protocol
 
 from .feed import Feed
 
-REPLAY_CHUNK: Final = 256 * 1024
-"""Bytes of a replay pulled at a time (less under a small ``max_bytes``): enough for one
-``sendmsg`` to fill a socket buffer, small beside the queue's bound."""
+REPLAY_CHUNK: Final = 64 * 1024
+"""Bytes of a replay pulled at a time (less under a small ``max_bytes``): a few dozen
+messages per write, small beside the queue's bound, and short work for each of many
+replaying sockets the poller serves in one round."""
 REPLAY_CHUNK_MESSAGES: Final = 1024
 
 
