@@ -278,26 +278,35 @@ class Connection:
             return
         if not self._unsent:
             self.node.wrote(nbytes, stamp)
-            if self._close_queued and not self._outbox:
+            if self._outbox.replaying:
+                self._wait(sock)  # the next chunk, once the socket takes more
+            elif self._close_queued and not self._outbox:
                 self._close_written.set()
             return
         self._unsent_for = (nbytes, stamp)
+        self._wait(sock)
+
+    def _wait(self, sock: socket.socket) -> None:
+        """Write again when the socket can take more (from the poller, or the writer)."""
         if self._poller is not None:
             self._poller.wait(sock, self._writable)
         else:
             self._wake_writer()
 
     def _writable(self) -> None:
-        """The poller's call: the socket takes bytes again."""
-        if self._sock is None or not self._unsent:
+        """The poller's call: the socket takes bytes again. What it waited with goes
+        first, then what became due meanwhile (a replay's next chunk, say): one chunk
+        per call, so a long replay takes turns with everything else the hub does."""
+        if self._sock is None:
             return
-        try:
-            self._write(self._sock, self._unsent, *self._unsent_for)
-        except Exception as exc:
-            self.abort(exc)
-            return
+        if self._unsent:
+            try:
+                self._write(self._sock, self._unsent, *self._unsent_for)
+            except Exception as exc:
+                self.abort(exc)
+                return
         if not self._unsent:
-            self.flush()  # what became due while it waited
+            self.flush()
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -401,8 +410,8 @@ class Connection:
                         self._close_written.set()
                     await lot.park()
                     continue
-                self._unsent_for = (outbox.nbytes, outbox.stamp)
-                self._unsent = outbox.take_frames()
+                frames, nbytes, stamp = outbox.take_due()
+                self._unsent, self._unsent_for = frames, (nbytes, stamp)
             try:
                 await self._send(self._unsent)
             except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
@@ -431,8 +440,9 @@ class Connection:
         self.send(
             text_frame(payload) if deflate is None else compressed_text_frame(payload, deflate)
         )
-        for frame in outcome.followups:
-            self.send(frame)
+        replay = outcome.replay
+        if replay is not None and not self._close_queued and not self._outbox.attach(replay):
+            self._too_slow()
         if outcome.verdict is Verdict.DROP:
             logs.throttled(
                 log, logging.INFO, "load", "closing %s: load threshold exceeded",
@@ -502,7 +512,7 @@ class Connection:
         """Answer what needs no waiting (most requests); a request that must wait is
         returned, to be started in a task of its own. ``now`` is when it was read."""
         if isinstance(event, PingIn):
-            self._outbox.push_control(control_frame(PONG, event.payload))
+            self._outbox.push_control(control_frame(PONG, event.payload), urgent=True)
             return None
         if self._close_queued:
             return None
@@ -544,7 +554,7 @@ class Connection:
     def _keepalive(self, now: float) -> float | None:
         step, due = self.alive.step(now)
         if step is Step.PING:
-            self._outbox.push_control(control_frame(PING, b"hub"))
+            self._outbox.push_control(control_frame(PING, b"hub"), urgent=True)
             self.flush()
         elif step is Step.TIMEOUT:
             logs.throttled(

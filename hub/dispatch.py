@@ -16,13 +16,16 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from . import logs, protocol
 from .errors import RPCError
 from .load import Verdict
 from .session import Session
 from .versions import VersionedTable, VersionPolicy
+
+if TYPE_CHECKING:
+    from .outbox import Source
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +68,15 @@ class Call(Generic[N]):
     """What a handler gets: the node, the calling session and its validated request.
 
     A handler whose work grows with its input adds to its cost with :meth:`charge`;
-    ``followups`` are frames to send right after the reply (a resume's replay).
+    ``replay`` is what to send right after the reply (a resume's replay), pulled as the
+    socket takes it.
     """
 
     node: N
     session: Session
     request: protocol.Request
     costs: list[tuple[str, int]] = field(default_factory=list)
-    followups: list[bytes] = field(default_factory=list)
+    replay: Source | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -143,7 +147,7 @@ class Outcome:
     result: Any = None
     error: RPCError | None = None
     costs: Costs = ()
-    followups: tuple[bytes, ...] = ()
+    replay: Source | None = None
     verdict: Verdict = Verdict.OK
 
 
@@ -207,7 +211,7 @@ def begin(node: Context, session: Session, data: bytes | str | dict[str, Any]) -
 
 def _done(call: Call[Any], body: dict[str, Any], method: Method[Any], result: Any) -> Outcome:
     costs = (*method.costs, *call.costs) if call.costs else method.costs
-    return Outcome(body, result, None, costs, tuple(call.followups) if call.followups else ())
+    return Outcome(body, result, None, costs, call.replay)
 
 
 def _failed(call: Call[Any], body: dict[str, Any], exc: Exception) -> Outcome:

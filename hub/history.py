@@ -130,6 +130,14 @@ class History:
         return self._floor
 
     @property
+    def resumable_to(self) -> int | None:
+        """The largest ``since_ledger`` served: the newest ledger closed, or
+        :attr:`resumable_from` once every closed ledger has left (one ledger bigger than
+        ``max_bytes``); None before the first ledger. Past it there is nothing to
+        replay yet: a resume from there is a mistake, not an empty success."""
+        return self._closed[-1] if self._closed else self._floor
+
+    @property
     def latest(self) -> int | None:
         return self._closed[-1] if self._closed else None
 

@@ -26,6 +26,7 @@ DEFAULT_COSTS: Final[Mapping[str, int]] = {
     "account": 5,
     "book": 10,
     "snapshot": 400,
+    "replay": 1,
 }
 """Costs by kind, in units of about two microseconds of the hub's work: a plain request
 is 20; each KiB of a request's text past the first 5 (reading, decoding and, when it

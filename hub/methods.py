@@ -22,11 +22,10 @@ from . import books, events, identity, lookup
 from .dispatch import Call as _Call
 from .dispatch import Later, Methods
 from .errors import RPCError
-from .fanout import route
 from .load import Verdict
 from .protocol import Forwarded
-from .session import Session
-from .subscriptions import Change, Subscriptions, Work, change_steps, drive, heavy, too_many
+from .replay import Replay, owed
+from .subscriptions import Change, Work, change_steps, drive, heavy, too_many
 
 if TYPE_CHECKING:
     from .node import Node
@@ -218,6 +217,8 @@ async def _subscribe_after_snapshot(
 ) -> dict[str, Any]:
     snapshot = await _snapshot(call, change)
     _within_limit(call, change)
+    if since is not None:
+        since = _since_ledger(call)  # the history may have moved on meanwhile
     call.charge("snapshot", len(change.snapshots))
     return _go_live(call, change, since, snapshot)
 
@@ -270,43 +271,56 @@ def _catch_up(call: Call, change: Change, read_at: int) -> None:
 
 
 def _since_ledger(call: Call) -> int | None:
-    """The validated ``since_ledger`` of a resume, or None; raises before anything changes."""
+    """The validated ``since_ledger`` of a resume, or None; raises before anything changes.
+
+    It must lie from ``since_ledger_min`` (the history holds every later ledger) to
+    ``since_ledger_max`` (the newest ledger: nothing after it to replay yet); both are
+    in the error of one outside, so a client knows which way it is wrong.
+    """
     if "since_ledger" not in call.params:
         return None
     since = call.params["since_ledger"]
     if type(since) is not int or since < 0:
         raise RPCError("invalidParams", "Field 'since_ledger' must be a ledger index.")
-    floor = call.node.history.resumable_from
-    if floor is None or since < floor:
-        where = "no ledger yet" if floor is None else f"since_ledger {floor} at the earliest"
-        raise RPCError(
-            "lgrNotFound",
-            f"Cannot resume after ledger {since}: the history holds {where}.",
-            since_ledger_min=floor,
-        )
-    return since
+    history = call.node.history
+    floor, newest = history.resumable_from, history.resumable_to
+    if floor is None or newest is None:
+        where = "the history holds no ledger yet"
+    elif since < floor:
+        where = f"the history holds since_ledger {floor} at the earliest"
+    elif since > newest:
+        where = f"the history holds since_ledger {newest} at the latest (its newest ledger)"
+    else:
+        return since
+    raise RPCError(
+        "lgrNotFound",
+        f"Cannot resume after ledger {since}: {where}.",
+        since_ledger_min=floor,
+        since_ledger_max=newest,
+    )
 
 
 def _replay(call: Call, change: Change, since: int) -> dict[str, Any]:
-    """Queue, after the reply, what the new subscriptions missed after ledger ``since``.
+    """Owe, after the reply, what the new subscriptions missed after ledger ``since``.
 
-    Routed with the live rules against this request's subscriptions alone and sent as
-    the very frames live subscribers got; no await separates it from going live, so
-    nothing is missed or sent twice at the seam.
+    Routed now (:func:`hub.replay.owed`) with the live rules against this request's
+    subscriptions alone, in the same step that makes them live (no await between): the
+    entries are fixed here and every live frame queues behind them, so nothing is
+    missed or sent twice at the seam. The frames, the very ones live subscribers got,
+    are rendered and queued only as the socket takes them (:class:`hub.replay.Replay`).
+    Routing is charged here, ``replay`` per history message routed.
     """
-    session = call.session
-    only_these: Subscriptions[Session] = Subscriptions()
-    only_these.subscribe(session, change)
-    version = call.api_version
-    for entry in call.node.history.since(since):
-        for group in route(entry.event, only_these):
-            if session in group:
-                call.followups.append(entry.frames(version, session.deflate))
-    latest = call.node.history.latest
+    session, history = call.session, call.node.history
+    entries = list(history.since(since))
+    due = owed(entries, session, change)
+    call.charge("replay", len(entries))
+    if due:
+        call.replay = Replay(due, call.api_version, session.deflate)
+    latest = history.latest
     return {
         "resumed_from": since + 1,
-        "resumed_to": max(since, latest if latest is not None else since),
-        "resumed_messages": len(call.followups),
+        "resumed_to": since if latest is None else max(since, latest),
+        "resumed_messages": len(due),
     }
 
 
