@@ -11,6 +11,7 @@ surviving subscriber must see each ledger and its transactions once, in order.
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -175,8 +176,9 @@ class FakeSource:
 
 
 async def test_the_source_stops_by_its_own_clock_before_the_lease_can_expire(
-    nursery: trio.Nursery, redis: RedisServer
+    nursery: trio.Nursery, redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="hub.leader")
     node, broker = await start_node(nursery, redis)
     await node.publish(ledger_closed(10))
     await eventually(lambda: node.node.history.latest == 10)
@@ -207,6 +209,12 @@ async def test_the_source_stops_by_its_own_clock_before_the_lease_can_expire(
     await eventually(lambda: len(source.starts) == 2, 10)
     assert leadership.lease.token != first_token
     node.shutdown()
+    # Taking the lease is routine (INFO); a term that ran out is for an operator to see.
+    changes = [(r.levelno, r.getMessage()) for r in caplog.records if "leadership: node" in r.msg]
+    assert [level for level, message in changes if "leads now" in message] == [logging.INFO] * 2
+    assert [level for level, message in changes if "stopped leading" in message] == [
+        logging.WARNING
+    ]
 
 
 async def test_a_leader_shutting_down_gives_the_lease_back(
