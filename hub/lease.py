@@ -5,7 +5,7 @@ set only if absent, expiring ``lease`` seconds after it was last set or renewed.
 module turns Redis' answers and the times the caller passes in (its monotonic clock)
 into what this node is and when it must act next.
 
-The token is ``<node id>:<term id>``, the term id a random value the caller draws for
+The token is ``<node id>:<term id>``, the term id 64 random bits the caller draws for
 each acquisition. Fencing compares tokens for equality only (an append is taken while
 its token *is* the lease's value), so a token must never be granted twice; it need
 not grow. A counter kept in Redis would not do: it restarts at 1 when Redis comes back
