@@ -186,7 +186,7 @@ async def one_kill(
     others = [node for i, node in enumerate(nodes) if i != index]
     _, info = await leader(others)
     named = time.monotonic() - killed
-    token = f"{info['node_id']}:{info['fence']}"
+    token = info["token"]
     first = await first_ledger_of_term(redis_url, token, seq)
     with trio.fail_after(60):
         while not all(any(i >= first for _, i in s.ledgers()) for s in survivors):  # noqa: ASYNC110

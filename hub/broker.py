@@ -25,7 +25,13 @@ The rules of this file:
   so retrying until Redis answers never appends twice.
 - **Redis that lost its data** (restarted without persistence) is detected by its
   epoch, a random key set by whoever reaches an empty Redis first: readers then read
-  the new streams from their start. A Redis rolled back to an older snapshot
+  the new streams from their start. Sequence numbers start again at 1 in a new
+  epoch, so a reader must never read on from its old sequence there (it would skip
+  what the new streams hold up to that number, and take what follows as the sequel):
+  every read gets the epoch with the entries, in one ``MULTI``, and a reader that
+  finds another epoch positions itself again. Noticing a restart by a broken
+  connection is not enough: the client opens a new connection without an error when
+  a pooled one was closed while idle. A Redis rolled back to an older snapshot
   (sequence below ours) is read on from its current sequence.
 - **Fenced appends.** What a cluster's source publishes is appended under the lease of
   the node that runs it (:mod:`hub.leader`): its batches carry the lease's token, and
@@ -34,6 +40,9 @@ The rules of this file:
   first: a retry of a batch appended before the lease ended is still "already
   appended", not refused. Entries appended so carry the token (field ``f``), which
   says which leadership term wrote them. Admin ``publish`` batches carry no token.
+  The script's answer is the only judge: no token is granted twice (:mod:`hub.lease`),
+  so a refused term stays refused without this node remembering it, and nothing this
+  node remembers can refuse a term Redis accepts.
 - **Readers fall behind only by MAXLEN.** A gap in the sequence is entries trimmed
   before this node read them: counted as ``lost`` and logged, never invented.
 
@@ -123,10 +132,6 @@ class Keys:
     @property
     def leader(self) -> str:
         return f"{{{self.prefix}}}:leader"
-
-    @property
-    def fence(self) -> str:
-        return f"{{{self.prefix}}}:fence"
 
     def writer(self, node_id: str) -> str:
         return f"{{{self.prefix}}}:writer:{node_id}"
@@ -316,7 +321,7 @@ class Broker:
         self._positioned = trio.Event()
         self._moved = trio.Event()
         self._held: _Queued | None = None
-        self._deposed: set[str] = set()
+        self._refused_term: str | None = None
         self._batches = 0
 
     async def submit(self, batch: list[events.Event], fence: str | None = None) -> None:
@@ -370,58 +375,88 @@ class Broker:
         import coredis
 
         backoff = self.backoff()
-        status = self.status
-        streams = self.keys.streams()
         script = client.register_script(POSITION)
         while True:
             try:
-                with trio.fail_after(self.timeout):
-                    answer: Any = await script(
-                        keys=[self.keys.epoch, self.keys.seq], args=[secrets.token_hex(8)]
-                    )
-                epoch, seq = _position(answer)
-                start, why = resume(status.epoch, status.last_seq, epoch, seq)
-                if why not in ("start", "resume"):
-                    log.warning("broker %s: %s", status.url, why)
-                if why == "start":
-                    await self._backfill(client, start, remember)
-                status.epoch, status.last_seq = epoch, start
-                status.connected = True
+                await self._position(client, script, remember)
                 backoff.reset()
-                self._positioned.set()
-                self._advanced()
-                while True:
-                    position = dict.fromkeys(streams, f"{status.last_seq}-0")
-                    with trio.fail_after(self.timeout):
-                        reply = await client.xread(position, count=self.count)
-                    status.connected = True
-                    if reply:
-                        self._apply(_entries(reply), apply)
-                        self._advanced()
-                        continue
-                    # Nothing new: wait for an append. A blocked XREAD is answered with
-                    # only the stream that woke it, so its reply is not a snapshot of
-                    # all streams: it only says when to read again.
-                    with trio.fail_after(self.block + self.timeout):
-                        await client.xread(position, count=1, block=int(self.block * 1000))
+                await self._follow(client, apply)
             except (coredis.exceptions.RedisError, trio.TooSlowError, OSError) as exc:
                 self._failed("read", exc)
                 await trio.sleep(backoff.next())
 
-    async def _backfill(
-        self, client: coredis.Redis[bytes], upto: int, remember: Callable[[events.Event], None]
+    async def _position(
+        self, client: coredis.Redis[bytes], script: Any, remember: Callable[[events.Event], None]
     ) -> None:
-        """Hand ``remember`` every event the streams still hold up to ``upto``, in order.
+        """Where to read from in the current epoch (:func:`resume`); on the first start,
+        ``remember`` what the streams hold up to there."""
+        status = self.status
+        with trio.fail_after(self.timeout):
+            answer: Any = await script(
+                keys=[self.keys.epoch, self.keys.seq], args=[secrets.token_hex(8)]
+            )
+        epoch, seq = _position(answer)
+        start, why = resume(status.epoch, status.last_seq, epoch, seq)
+        if why not in ("start", "resume"):
+            log.warning("broker %s: %s", status.url, why)
+        if why == "start":
+            await self._backfill(client, epoch, start, remember)
+        status.epoch, status.last_seq = epoch, start
+        status.connected = True
+        self._positioned.set()
+        self._advanced()
+
+    async def _follow(
+        self, client: coredis.Redis[bytes], apply: Callable[[events.Event], None]
+    ) -> None:
+        """Apply what comes after the last sequence applied until the epoch changes."""
+        status = self.status
+        while True:
+            epoch, reply = await self._snapshot(client, status.last_seq)
+            if epoch != status.epoch:
+                return  # another Redis (or an emptied one) under the same client
+            status.connected = True
+            if reply:
+                self._apply(reply, apply)
+                self._advanced()
+                continue
+            # Nothing new: wait for an append. A blocked XREAD is answered with only the
+            # stream that woke it, so its reply is not a snapshot of all streams: it only
+            # says when to read again.
+            position = dict.fromkeys(self.keys.streams(), f"{status.last_seq}-0")
+            with trio.fail_after(self.block + self.timeout):
+                await client.xread(position, count=1, block=int(self.block * 1000))
+
+    async def _snapshot(
+        self, client: coredis.Redis[bytes], after: int
+    ) -> tuple[str | None, dict[Any, list[tuple[bytes | str, bytes]]]]:
+        """One non-blocking read of every stream after sequence ``after``, and the epoch
+        it was read in: both in one ``MULTI``, so from one and the same Redis."""
+        position = dict.fromkeys(self.keys.streams(), f"{after}-0")
+        with trio.fail_after(self.timeout):
+            async with client.pipeline(transaction=True) as pipe:
+                epoch = pipe.get(self.keys.epoch)
+                reply = pipe.xread(position, count=self.count)
+            found, entries = await epoch, await reply
+        return (None if found is None else _text(found)), _entries(entries or {})
+
+    async def _backfill(
+        self,
+        client: coredis.Redis[bytes],
+        epoch: str,
+        upto: int,
+        remember: Callable[[events.Event], None],
+    ) -> None:
+        """Hand ``remember`` every event the streams of ``epoch`` still hold up to
+        ``upto``, in order.
 
         This is how a node that starts (or restarts) late can still serve resumes: the
         MAXLEN-bounded streams are the cluster's shared history.
         """
-        last, streams = 0, self.keys.streams()
+        last = 0
         while last < upto:
-            position = dict.fromkeys(streams, f"{last}-0")
-            with trio.fail_after(self.timeout):
-                reply = await client.xread(position, count=self.count)
-            entries = merge(_entries(reply), self.count) if reply else []
+            found, reply = await self._snapshot(client, last)
+            entries = merge(reply, self.count) if found == epoch else []
             if not entries:
                 return
             for entry in entries:
@@ -500,27 +535,23 @@ class Broker:
                 break
 
     def _refused(self, pending: _Pending) -> None:
-        """A fenced batch the lease no longer covers: dropped, with every later batch of
-        the same term."""
-        assert pending.fence is not None
-        self._deposed.add(pending.fence)
+        """A fenced batch the lease no longer covers: dropped (the term is over for good,
+        so every later batch of it is refused too; logged once per term)."""
         self.status.fenced += len(pending.events)
-        log.warning(
-            "broker %s: %d events of leadership term %s refused: that term has ended",
+        if pending.fence == self._refused_term:
+            return
+        self._refused_term = pending.fence
+        log.info(
+            "broker %s: events of leadership term %s refused: that term has ended",
             self.status.url,
-            len(pending.events),
             pending.fence,
         )
 
     async def _next_batch(self) -> _Pending:
         """The next queued batches of one term joined, up to ``batch`` events (a batch is
-        never cut); batches of a term already refused are dropped."""
-        while True:
-            fence, first = self._held or await self._receive.receive()
-            self._held = None
-            if fence is None or fence not in self._deposed:
-                break
-            self.status.fenced += len(first)
+        never cut)."""
+        fence, first = self._held or await self._receive.receive()
+        self._held = None
         self._batches += 1
         pending = _Pending(self._batches, fence, list(first))
         while len(pending.events) < self.batch:
@@ -551,7 +582,11 @@ def from_config(cluster: ClusterConfig) -> Broker | None:
 def _position(answer: Any) -> tuple[str, int]:
     """The POSITION script's ``{epoch, seq}``."""
     epoch, seq = answer
-    return (epoch.decode() if isinstance(epoch, bytes) else str(epoch)), int(seq)
+    return _text(epoch), int(seq)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _entries(reply: Mapping[Any, Iterable[Any]]) -> dict[Any, list[tuple[bytes | str, bytes]]]:

@@ -3,14 +3,17 @@
 The decisions are :class:`hub.lease.Lease`'s; this module is the Redis and trio side.
 
 - **The lease** is the key ``{hub}:leader``, set only when absent (``SET NX PX``)
-  with an expiry of ``[cluster] lease_seconds``. Its value is the holder's node id
-  and a *fencing number* drawn from ``{hub}:fence`` (``INCR``) at each acquisition.
-  The leader renews it every third of the lease; followers ask for it as often.
-- **Fencing.** The source's events are appended with the lease's value as token
+  with an expiry of ``[cluster] lease_seconds``. Its value is the holder's *token*:
+  its node id and a term id the node draws at random for each acquisition
+  (:mod:`hub.lease` says why not a counter in Redis: one that restarts with an empty
+  Redis grants a token twice). The leader renews it every third of the lease;
+  followers ask for it as often.
+- **Fencing.** The source's events are appended with the token
   (:meth:`hub.broker.Broker.submit`); the append script compares it with the key and
   appends nothing when they differ. A leader that wakes up late (paused, partitioned,
-  a lease that expired while it waited) therefore cannot append anything once a
-  newer leader is named: its token has been replaced, or has expired with the key.
+  a lease that expired while it waited, a Redis that restarted empty) therefore cannot
+  append anything once its term is over: its token has been replaced, or has gone
+  with the key, and no later term has it again.
 - **Admin** ``publish`` **is not fenced.** It is not part of the source's sequence:
   any node may take it, at any time, and it is appended once (by batch number)
   whenever its node reaches Redis, even after a pause. Fencing it would lose a
@@ -46,7 +49,7 @@ import trio
 from . import events
 from .broker import Broker, redis_client
 from .history import History, Tail
-from .lease import Change, Lease, Role
+from .lease import Change, Lease, Role, holder, token
 from .ledger import LedgerState
 
 if TYPE_CHECKING:
@@ -55,17 +58,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACQUIRE: Final = """
--- KEYS: leader, fence, epoch, seq; ARGV: node id, lease ms, a new epoch.
--- Returns {1, fence, epoch, seq} when this node now holds the lease (a new term with a
--- new fencing number, also when its previous term still held it), else {0, holder}.
-redis.call('SET', KEYS[3], ARGV[3], 'NX')
+-- KEYS: leader, epoch, seq; ARGV: node id, token, lease ms, a new epoch.
+-- Returns {1, epoch, seq} when the lease is now this token (a new term, also when this
+-- node's previous term still held it), else {0, holder}.
+redis.call('SET', KEYS[2], ARGV[4], 'NX')
 local held = redis.call('GET', KEYS[1])
 if held and string.sub(held, 1, #ARGV[1] + 1) ~= ARGV[1] .. ':' then
   return {0, held}
 end
-local fence = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, held and 'XX' or 'NX', 'PX', ARGV[2])
-return {1, fence, redis.call('GET', KEYS[3]), tonumber(redis.call('GET', KEYS[4]) or '0')}
+redis.call('SET', KEYS[1], ARGV[2], held and 'XX' or 'NX', 'PX', ARGV[3])
+return {1, redis.call('GET', KEYS[2]), tonumber(redis.call('GET', KEYS[3]) or '0')}
 """
 
 RENEW: Final = """
@@ -92,10 +94,11 @@ SourceStarter = Callable[[trio.Nursery, trio.MemorySendChannel[Any], Tail | None
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """One leadership term: the lease token, and the stream position at acquisition."""
+    """One leadership term: its id, its lease token, and the stream position at
+    acquisition."""
 
+    term: str
     token: str
-    fence: int
     epoch: str
     seq: int
 
@@ -137,7 +140,7 @@ class Leadership:
             "role": lease.role.value,
             "leader": lease.leader,
             "node_id": lease.node_id,
-            "fence": lease.fence if self.leading else None,
+            "token": lease.token if self.leading else None,
             "lease_seconds": lease.lease,
             "changes": lease.changes,
         }
@@ -161,20 +164,21 @@ class Leadership:
         script = client.register_script(ACQUIRE)
         while True:
             await trio.sleep_until(lease.next_at)
+            term_id = secrets.token_hex(8)
+            asked = token(lease.node_id, term_id)
             sent = trio.current_time()
             answer = await self._call(
                 script,
-                [keys.leader, keys.fence, keys.epoch, keys.seq],
-                [lease.node_id, int(lease.lease * 1000), secrets.token_hex(8)],
+                [keys.leader, keys.epoch, keys.seq],
+                [lease.node_id, asked, int(lease.lease * 1000), secrets.token_hex(8)],
             )
             if answer is None:
                 continue
             if int(answer[0]) == 1:
-                fence = int(answer[1])
-                term = Term(f"{lease.node_id}:{fence}", fence, _text(answer[2]), int(answer[3]))
-                self._changed(lease.acquired(term.fence, sent))
+                term = Term(term_id, asked, _text(answer[1]), int(answer[2]))
+                self._changed(lease.acquired(term.term, sent))
                 return term
-            self._changed(lease.held_by(_holder(answer[1]), trio.current_time()))
+            self._changed(lease.held_by(holder(_text(answer[1])), trio.current_time()))
 
     async def _lead(
         self, client: coredis.Redis[bytes], term: Term, start_source: SourceStarter
@@ -209,7 +213,7 @@ class Leadership:
                 lease.renewed(sent)
                 scope.deadline = lease.stop_by
                 continue
-            self._changed(lease.held_by(_holder(answer[1]), trio.current_time()))
+            self._changed(lease.held_by(holder(_text(answer[1])), trio.current_time()))
             scope.cancel()
             return
 
@@ -258,15 +262,19 @@ class Leadership:
                 await self._call(script, [self.broker.keys.leader], [token])
 
     def _changed(self, change: Change | None) -> None:
+        """Log a change: at INFO when routine, at WARNING when a term ended without being
+        given back (this node or Redis stalled, or Redis lost the lease)."""
         if change is None:
             return
         node = self.lease.node_id
+        level = logging.WARNING if change.ended else logging.INFO
         if change.role is Role.LEADER:
-            log.warning("leadership: node %s leads now: %s", node, change.why)
-        elif change.leader is not None and change.why == "another node leads":
-            log.warning("leadership: node %s leads; node %s follows", change.leader, node)
+            log.log(level, "leadership: node %s leads now: %s", node, change.why)
+        elif change.news:
+            leader = change.leader or "(unknown)"
+            log.log(level, "leadership: node %s leads; node %s follows", leader, node)
         else:
-            log.warning("leadership: node %s stopped leading: %s", node, change.why)
+            log.log(level, "leadership: node %s stopped leading: %s", node, change.why)
 
 
 def for_node(
@@ -289,12 +297,6 @@ def tail_of(history: History, ledger: LedgerState) -> Tail | None:
     if tail is None and ledger.index is not None:
         return Tail(ledger.index)
     return tail
-
-
-def _holder(value: Any) -> str | None:
-    """The node id in a lease value ``<node id>:<fence>``."""
-    text = _text(value)
-    return text.rpartition(":")[0] or None
 
 
 def _text(value: Any) -> str:

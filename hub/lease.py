@@ -1,14 +1,24 @@
 """Who runs a cluster's source: the lease, decided without I/O and without a clock of its own.
 
-Redis holds the lease (:mod:`hub.leader`): a key naming the leader and its fencing
-number, set only if absent, expiring ``lease`` seconds after it was last set or
-renewed. This module turns Redis' answers and the times the caller passes in (its
-monotonic clock) into what this node is and when it must act next.
+Redis holds the lease (:mod:`hub.leader`): a key whose value is the leader's *token*,
+set only if absent, expiring ``lease`` seconds after it was last set or renewed. This
+module turns Redis' answers and the times the caller passes in (its monotonic clock)
+into what this node is and when it must act next.
+
+The token is ``<node id>:<term id>``, the term id 64 random bits the caller draws for
+each acquisition. Fencing compares tokens for equality only (an append is taken while
+its token *is* the lease's value), so a token must never be granted twice; it need
+not grow. A counter kept in Redis would not do: it restarts at 1 when Redis comes back
+empty (or goes back to a snapshot, or fails over to a replica that lagged) and grants
+a node a token it already held, and saw refused, in an earlier term. A random term id
+owes nothing to what Redis kept. So a token refused once is refused for good: that
+term is over, and the broker can go by Redis' answer alone.
 
 The rules:
 
-- A follower asks for the lease every ``renew_every`` (``lease / 3``) seconds; Redis
-  answers "yours, with fencing number *f*" or names the holder.
+- A follower asks for the lease every ``renew_every`` (``lease / 3``) seconds, with a
+  new term id *t* each time; Redis answers "yours, as ``<node id>:<t>``" or names
+  the holder.
 - A leader renews every ``renew_every``. A renewal *sent* at *t* and accepted means the
   key lives until at least *t* + ``lease`` by Redis' clock (Redis starts the expiry
   when it runs the command, after *t*), so no other node can be named before then.
@@ -17,27 +27,34 @@ The rules:
   by then whatever becomes of later renewals (no answer, a process paused, a clock
   that jumped). The caller runs its source in a cancel scope with this deadline. The
   margin covers the time between deciding to append and Redis running the append;
-  what slips through anyway is refused by the fencing number.
+  what slips through anyway is refused by the token.
 - A renewal that Redis refuses (another holder, or no key: it expired) ends the term
   at once; one without an answer changes nothing until ``stop_by``.
 
-Every transition, as (role, event) -> (role, next attempt):
+Every transition, as (role, event) -> (role, next attempt), and the change it reports:
+*routine* (a term that began, was given back, or news of the leader) or *ended* (a
+term that ended without being given back, which an operator should look into: this
+node or its Redis stalled, or Redis lost the lease):
 
-================  =====================  ========  ==========================
-role              event                  new role  next attempt at
-================  =====================  ========  ==========================
-follower          ``acquired(f, sent)``  leader    sent + renew_every
-follower          ``held_by(h, now)``    follower  now + renew_every
-follower          ``failed(now)``        follower  now + renew_every
-leader            ``renewed(sent)``      leader    sent + renew_every
-leader            ``held_by(h, now)``    follower  now + renew_every
-leader            ``failed(now)``        leader    now + renew_every / 2
-leader            ``expire(now)``        follower  now (when now >= stop_by)
-leader            ``stopped(now)``       follower  now
-leader            ``resign(now)``        follower  now + renew_every
-================  =====================  ========  ==========================
+================  =====================  ========  ==========================  =======
+role              event                  new role  next attempt at              change
+================  =====================  ========  ==========================  =======
+follower          ``acquired(t, sent)``  leader    sent + renew_every          routine
+follower          ``held_by(h, now)``    follower  now + renew_every           routine
+follower          ``failed(now)``        follower  now + renew_every           none
+leader            ``renewed(sent)``      leader    sent + renew_every          none
+leader            ``held_by(h, now)``    follower  now + renew_every           ended
+leader            ``failed(now)``        leader    now + renew_every / 2       none
+leader            ``expire(now)``        follower  now (when now >= stop_by)   ended
+leader            ``stopped(now)``       follower  now                         ended
+leader            ``resign(now)``        follower  now + renew_every           routine
+================  =====================  ========  ==========================  =======
 
-``acquired`` to a leader and ``renewed`` to a follower are errors (:class:`LeaseError`).
+A follower's ``held_by`` reports a change only when it names another holder than
+before; the events not listed for a role change nothing.
+
+``acquired`` to a leader, ``renewed`` to a follower and a term id that makes no token
+(empty, or with a colon) are errors (:class:`LeaseError`).
 """
 
 from __future__ import annotations
@@ -58,11 +75,14 @@ class LeaseError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """What a transition changed: this node's role, or the leader it knows of."""
+    """What a transition changed: this node's role, or (``news``) only the leader it
+    knows of. ``ended``: this node's term ended without being given back."""
 
     role: Role
     leader: str | None
     why: str
+    ended: bool = False
+    news: bool = False
 
 
 @dataclass(slots=True)
@@ -72,7 +92,7 @@ class Lease:
     node_id: str
     lease: float = 3.0
     role: Role = Role.FOLLOWER
-    fence: int = 0
+    term: str = ""
     leader: str | None = None
     stop_by: float = -math.inf
     next_at: float = 0.0
@@ -88,16 +108,18 @@ class Lease:
 
     @property
     def token(self) -> str:
-        """The lease key's value while this node leads: its node id and fencing number."""
-        return f"{self.node_id}:{self.fence}"
+        """The lease key's value while this node leads: its node id and term id."""
+        return token(self.node_id, self.term)
 
-    def acquired(self, fence: int, sent_at: float) -> Change:
+    def acquired(self, term: str, sent_at: float) -> Change:
+        """Redis set the lease to this node's token for ``term`` (asked at ``sent_at``)."""
         self._expect(Role.FOLLOWER, "acquired")
-        self.role, self.fence, self.leader = Role.LEADER, fence, self.node_id
+        token(self.node_id, term)  # a term id that makes a token, or LeaseError
+        self.role, self.term, self.leader = Role.LEADER, term, self.node_id
         self.stop_by = sent_at + self.lease - self.margin
         self.next_at = sent_at + self.renew_every
         self.changes += 1
-        return Change(Role.LEADER, self.node_id, f"acquired the lease (fence {fence})")
+        return Change(Role.LEADER, self.node_id, f"acquired the lease (term {term})")
 
     def renewed(self, sent_at: float) -> None:
         self._expect(Role.LEADER, "renewed")
@@ -110,11 +132,11 @@ class Lease:
         if self.role is Role.LEADER:
             self.role, self.leader, self.stop_by = Role.FOLLOWER, holder, -math.inf
             self.changes += 1
-            return Change(Role.FOLLOWER, holder, "the lease was lost")
+            return Change(Role.FOLLOWER, holder, "the lease was lost", ended=True)
         if holder == self.leader:
             return None
         self.leader = holder
-        return Change(Role.FOLLOWER, holder, "another node leads")
+        return Change(Role.FOLLOWER, holder, "another node leads", news=True)
 
     def failed(self, now: float) -> None:
         """No answer from Redis: ask again soon; a leader stays one until ``stop_by``."""
@@ -128,7 +150,7 @@ class Lease:
         self.role, self.leader, self.stop_by = Role.FOLLOWER, None, -math.inf
         self.next_at = now
         self.changes += 1
-        return Change(Role.FOLLOWER, None, "the lease ran out by this node's clock")
+        return Change(Role.FOLLOWER, None, "the lease ran out by this node's clock", ended=True)
 
     def stopped(self, now: float) -> Change | None:
         """The source's scope ended while leading (its deadline passed, perhaps as a
@@ -150,3 +172,17 @@ class Lease:
     def _expect(self, role: Role, event: str) -> None:
         if self.role is not role:
             raise LeaseError(f"{event!r} while {self.role.value}")
+
+
+def token(node_id: str, term: str) -> str:
+    """A lease value: ``<node id>:<term id>``. Neither part may hold a colon, so
+    :func:`holder` finds the node again."""
+    if ":" in node_id or ":" in term or not node_id or not term:
+        raise LeaseError(f"not a node id and term id: {node_id!r}, {term!r}")
+    return f"{node_id}:{term}"
+
+
+def holder(value: str) -> str | None:
+    """The node id in a lease value (None for no value, or one not made by :func:`token`)."""
+    node, colon, term = value.partition(":")
+    return node if colon and node and term and ":" not in term else None

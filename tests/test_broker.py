@@ -28,7 +28,17 @@ import trio
 from hub import Hub, events
 from hub import config as hub_config
 from hub.backoff import Backoff
-from hub.broker import Broker, Keys, decode_entry, encode_entry, merge, redacted, resume, seq_of
+from hub.broker import (
+    Broker,
+    Keys,
+    decode_entry,
+    encode_entry,
+    merge,
+    redacted,
+    redis_client,
+    resume,
+    seq_of,
+)
 from tests.conftest import Client, eventually, make_config, start_hub, websocket
 from tests.redis_server import RedisServer
 from tests.samples import ledger_closed, xrp_payment
@@ -360,6 +370,37 @@ async def test_redis_restarted_empty_nodes_read_the_new_streams_from_the_start(
         for subscriber in subscribers:
             assert await subscriber.until(after[-1]) == [key(m) for m in after]
         assert broker_of(a).status.epoch != epoch
+
+
+async def test_redis_emptied_under_live_connections_is_noticed_without_an_error(
+    nursery: trio.Nursery, redis: RedisServer
+) -> None:
+    """Redis loses its data while no command fails: ``FLUSHALL`` here, or a restart the
+    client rode through (coredis opens a new connection, without an error, in place
+    of a pooled one closed while idle). The next read must notice the new epoch and
+    read the new streams from their start, not on from the old sequence, which would
+    skip everything the new streams hold up to it."""
+    await redis.ready()
+    before = [events.parse(m) for i in range(1, 21) for m in ledger(i)]
+    after = [events.parse(m) for i in range(21, 24) for m in ledger(i)]
+    got: list[events.Event] = []
+    fast = lambda: Backoff(initial=0.05, maximum=0.5)  # noqa: E731
+    reader = Broker(redis.url, timeout=0.5, block=0.5, backoff=fast)
+    writer = Broker(redis.url, timeout=0.5, block=0.5, backoff=fast)
+    await nursery.start(reader.run, got.append, lambda _: None)
+    await nursery.start(writer.run, lambda _: None, lambda _: None)
+    await eventually(lambda: reader.status.connected and writer.status.connected, 15)
+    await writer.submit(before)
+    await eventually(lambda: len(got) == len(before), 10)
+    epoch = reader.status.epoch
+    async with redis_client(redis.url, 2) as client:
+        await client.flushall()
+    await writer.submit(after)  # sequence numbers 1, 2, ... again, in a new epoch
+    await eventually(lambda: len(got) == len(before) + len(after), 10)
+    assert [e.body for e in got] == [e.body for e in before + after]
+    assert reader.status.epoch != epoch
+    assert reader.status.last_seq == len(after)
+    assert reader.status.reconnects == 0  # nothing failed: the read itself told
 
 
 async def test_server_info_reports_the_broker(nursery: trio.Nursery, redis: RedisServer) -> None:

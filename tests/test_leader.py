@@ -11,6 +11,7 @@ surviving subscriber must see each ledger and its transactions once, in order.
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 import trio
 
 from hub import Hub, events
@@ -27,7 +29,9 @@ from hub.broker import APPEND, Broker, Keys, encode_entry, redis_client, seq_of
 from hub.history import Tail
 from hub.leader import ACQUIRE, Leadership
 from hub.lease import Lease, Role
+from hub.sources.simulator import LedgerSimulator
 from tests.conftest import Client, eventually, make_config, websocket
+from tests.fake_rippled import FakeRippled
 from tests.httpraw import fetch
 from tests.redis_server import RedisServer
 from tests.samples import ledger_closed, xrp_payment
@@ -53,13 +57,14 @@ async def start_node(nursery: trio.Nursery, redis: RedisServer) -> tuple[Hub, Br
     return node, broker
 
 
-async def acquire(client: Any, keys: Keys, node_id: str) -> str:
+async def acquire(client: Any, keys: Keys, node_id: str, term: str = "t1") -> str:
     """Take the lease as ``node_id`` would (the key must be free); its token."""
+    token = f"{node_id}:{term}"
     answer = await client.register_script(ACQUIRE)(
-        keys=[keys.leader, keys.fence, keys.epoch, keys.seq], args=[node_id, 60_000, "e"]
+        keys=[keys.leader, keys.epoch, keys.seq], args=[node_id, token, 60_000, "e"]
     )
     assert int(answer[0]) == 1, answer
-    return f"{node_id}:{int(answer[1])}"
+    return token
 
 
 async def entries(client: Any, keys: Keys) -> list[tuple[int, dict[bytes, bytes]]]:
@@ -100,6 +105,22 @@ async def test_a_deposed_terms_appends_are_refused_but_never_an_admin_publish(
     node.shutdown()
 
 
+async def test_whether_a_fenced_batch_is_appended_is_redis_answer_alone(
+    nursery: trio.Nursery, redis: RedisServer
+) -> None:
+    """The broker keeps no list of refused terms that could refuse a term Redis accepts
+    (tokens are never granted twice, but a Redis that did so must not silence it)."""
+    node, broker = await start_node(nursery, redis)
+    async with redis_client(redis.url, 2) as client:
+        await broker.submit([events.parse(ledger_closed(1))], fence="n:t1")  # no lease yet
+        await eventually(lambda: broker.status.fenced == 1)
+        await client.set(broker.keys.leader, "n:t1")  # now the lease's value
+        await broker.submit([events.parse(ledger_closed(2))], fence="n:t1")
+        await eventually(lambda: broker.status.appended == 1)
+    await eventually(lambda: node.node.history.latest == 2)
+    node.shutdown()
+
+
 async def test_a_retry_of_a_batch_appended_before_the_term_ended_is_not_refused(
     redis: RedisServer,
 ) -> None:
@@ -125,9 +146,9 @@ class Recording(Lease):
 
     sent: list[float]
 
-    def acquired(self, fence: int, sent_at: float) -> Any:
+    def acquired(self, term: str, sent_at: float) -> Any:
         self.sent.append(sent_at)
-        return super().acquired(fence, sent_at)
+        return super().acquired(term, sent_at)
 
     def renewed(self, sent_at: float) -> None:
         self.sent.append(sent_at)
@@ -155,8 +176,9 @@ class FakeSource:
 
 
 async def test_the_source_stops_by_its_own_clock_before_the_lease_can_expire(
-    nursery: trio.Nursery, redis: RedisServer
+    nursery: trio.Nursery, redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="hub.leader")
     node, broker = await start_node(nursery, redis)
     await node.publish(ledger_closed(10))
     await eventually(lambda: node.node.history.latest == 10)
@@ -183,9 +205,16 @@ async def test_the_source_stops_by_its_own_clock_before_the_lease_can_expire(
     finally:
         redis.resume()
     # Redis is back: the lease expired meanwhile, so this node leads again, in a new term.
+    first_token = leadership.lease.token
     await eventually(lambda: len(source.starts) == 2, 10)
-    assert leadership.lease.fence == 2
+    assert leadership.lease.token != first_token
     node.shutdown()
+    # Taking the lease is routine (INFO); a term that ran out is for an operator to see.
+    changes = [(r.levelno, r.getMessage()) for r in caplog.records if "leadership: node" in r.msg]
+    assert [level for level, message in changes if "leads now" in message] == [logging.INFO] * 2
+    assert [level for level, message in changes if "stopped leading" in message] == [
+        logging.WARNING
+    ]
 
 
 async def test_a_leader_shutting_down_gives_the_lease_back(
@@ -373,8 +402,8 @@ async def test_a_leader_paused_past_its_lease_appends_nothing_when_it_wakes(
             assert_each_ledger_once_in_order(node, truth)
         async with redis_client(redis.url, 2) as client:
             stored = await entries(client, Keys())
-        old_token = f"{old_info['node_id']}:{old_info['fence']}".encode()
-        new_token = f"{new_info['node_id']}:{new_info['fence']}".encode()
+        old_token = old_info["token"].encode()
+        new_token = new_info["token"].encode()
         terms = [(seq, fields.get(b"f")) for seq, fields in stored]
         first_new = min(seq for seq, token in terms if token == new_token)
         assert all(seq < first_new for seq, token in terms if token == old_token)
@@ -404,3 +433,123 @@ async def test_the_leader_dies_while_redis_restarts_empty(
         await ledgers_past(survivors, upstream, 4)
         for node in survivors:
             assert_each_ledger_once_in_order(node, truth)
+
+
+# --- Redis stalled past the lease, then restarted empty ---------------------------------
+
+
+async def in_process_node(nursery: trio.Nursery, redis: RedisServer, source: str) -> Hub:
+    """A cluster node in this process with a short lease and fast Redis retries."""
+    config = make_config(
+        cluster={"broker": redis.url, "timeout": 0.5, "lease_seconds": LEASE},
+        source={"source": source},
+    )
+    node = Hub(config)
+    broker = node.node.bus
+    assert isinstance(broker, Broker)
+    broker.backoff = lambda: Backoff(initial=0.05, maximum=0.25)
+    await nursery.start(node.run)
+    return node
+
+
+def broker_of(node: Hub) -> Broker:
+    assert isinstance(node.node.bus, Broker)
+    return node.node.bus
+
+
+def leading(node: Hub) -> bool:
+    return node.node.leadership is not None and node.node.leadership.leading
+
+
+class Upstream:
+    """A FakeRippled whose ledgers close when the test says so (and can be fetched
+    again by a relay that mends a gap)."""
+
+    def __init__(self) -> None:
+        self.fake = FakeRippled()
+        self.sim = LedgerSimulator(seed=31, tx_per_ledger=3)
+        self.closed: dict[int, list[str]] = {}
+
+    async def close(self) -> int:
+        """Close the next ledger (its close and transactions); its index."""
+        kinds = ("ledgerClosed", "transaction")
+        messages = [m for m in self.sim.close_ledger() if m["type"] in kinds]
+        index = messages[0]["ledger_index"]
+        self.closed[index] = [m["hash"] for m in messages if m["type"] == "transaction"]
+        self.fake.remember(messages)
+        await self.fake.hub.publish_batch([events.parse(m) for m in messages])
+        return index
+
+
+def has_ledger(feed: list[dict[str, Any]], index: int) -> bool:
+    """Whether ``feed`` has ledger ``index``'s close and all its transactions."""
+    return any(i == index and len(hashes) == count for i, count, hashes in ledgers(feed))
+
+
+async def ledger_everywhere(feeds: list[list[dict[str, Any]]], index: int, timeout: float) -> None:  # noqa: ASYNC109
+    """Wait until every subscriber has all of ledger ``index``."""
+    await eventually(lambda: all(has_ledger(feed, index) for feed in feeds), timeout)
+
+
+async def stall_then_restart_empty(
+    redis: RedisServer, nodes: list[Hub], feeds: list[list[dict[str, Any]]], upstream: Upstream
+) -> float:
+    """SIGSTOP Redis past the lease, SIGCONT, restart it empty, each time checking that
+    ledgers flow again on every node; the seconds from the restart until they did."""
+    few_leases = 4 * LEASE + 1  # the bound, plus slack for a busy machine
+    leader = next(node for node in nodes if leading(node))
+    fenced = broker_of(leader).status.fenced
+    redis.pause()
+    try:
+        paused = trio.current_time()
+        await upstream.close()  # relayed by the leader into a Redis that hangs
+        await eventually(lambda: not leading(leader), 2 * LEASE)  # by its own clock
+        # Past the lease by Redis' clock as well: its last renewal ran before the pause.
+        await trio.sleep_until(paused + LEASE)
+    finally:
+        redis.resume()
+    # The stalled term's ledger is refused; a new term mends it and relays the next.
+    await eventually(lambda: broker_of(leader).status.fenced > fenced, few_leases)
+    await ledger_everywhere(feeds, await upstream.close(), few_leases)
+    # Every node has read all Redis holds and the upstream is quiet: an empty restart
+    # now loses nothing that a node has not delivered.
+    restarted = trio.current_time()
+    redis.stop()
+    redis.start()
+    await redis.ready()
+    await ledger_everywhere(feeds, await upstream.close(), few_leases)
+    return trio.current_time() - restarted
+
+
+@pytest.mark.parametrize("candidates", [1, 3])
+async def test_redis_stalled_past_the_lease_then_restarted_empty_twice_stays_live(
+    nursery: trio.Nursery, redis: RedisServer, candidates: int
+) -> None:
+    """Each time, ledgers flow again on every node within a few lease periods, each
+    once and in order (:func:`stall_then_restart_empty`).
+
+    A fencing token must never be granted twice: with one candidate, the node that
+    leads after the empty restart is the one whose stalled term was refused."""
+    upstream = Upstream()
+    await upstream.fake.start(nursery)
+    await redis.ready()
+    nodes = [await in_process_node(nursery, redis, f"upstream:{upstream.fake.url}")
+             for _ in range(candidates)]  # fmt: skip
+    nodes.append(await in_process_node(nursery, redis, "none"))  # a node that only serves
+    feeds: list[list[dict[str, Any]]] = [[] for _ in nodes]
+    for node, feed in zip(nodes, feeds, strict=True):
+        await nursery.start(follow, node.url, feed)
+    await eventually(lambda: any(leading(node) for node in nodes), 10)
+    for _ in range(3):
+        index = await upstream.close()
+    await ledger_everywhere(feeds, index, 10)
+    for _ in range(2):
+        await stall_then_restart_empty(redis, nodes, feeds, upstream)
+    last = max(upstream.closed)
+    for feed in feeds:
+        got = ledgers(feed)
+        indexes = [i for i, _, _ in got]
+        assert indexes == list(range(indexes[0], last + 1)), indexes
+        for i, count, hashes in got:
+            assert hashes == upstream.closed[i], f"ledger {i}"
+            assert len(hashes) == count

@@ -416,7 +416,7 @@ async def _repair(
     """Publish ledgers ``last+1 .. upto-1`` from upstream history, in order."""
     assert sequencer.last is not None
     first = sequencer.last + 1
-    log.warning("upstream: ledgers %d-%d were missed; fetching them", first, upto - 1)
+    log.info("upstream: ledgers %d-%d were missed; fetching them", first, upto - 1)
     for index in range(first, upto):
         try:
             answer = await link.request(
@@ -462,7 +462,7 @@ async def _finish(
     """Publish what ledger ``tail`` still owed: its book changes and transactions that
     the source before this one had not published when it stopped, in order."""
     index = tail.ledger_index
-    log.warning("upstream: ledger %d was cut short; publishing the rest of it", index)
+    log.info("upstream: ledger %d was cut short; publishing the rest of it", index)
     try:
         answer = await link.request(
             {"command": "ledger", "ledger_index": index, "transactions": True, "expand": True},
