@@ -34,6 +34,7 @@ from .frames import close_frame, control_frame, text_frame
 from .inbound import PING, PONG, Binary, Closed, Failed, PingIn, Reader, Text
 from .keepalive import Keepalive, Step
 from .load import Verdict
+from .logs import throttled
 from .outbox import Outbox
 from .poller import WritePoller
 from .protocol import Extras
@@ -318,7 +319,7 @@ class Connection:
 
     def _too_slow(self) -> None:
         self.node.stats.slow_closes += 1
-        log.info("closing %s: too slow", self.session.remote)
+        throttled(log, logging.INFO, "too slow", "closing %s: too slow", self.session.remote)
         self.close(CloseReason.POLICY_VIOLATION, "Policy error: client is too slow.")
 
     def _lost(self) -> None:
@@ -382,7 +383,13 @@ class Connection:
         for frame in outcome.followups:
             self.send(frame)
         if outcome.verdict is Verdict.DROP:
-            log.info("closing %s: load threshold exceeded", self.session.remote)
+            throttled(
+                log,
+                logging.INFO,
+                "load drop",
+                "closing %s: load threshold exceeded",
+                self.session.remote,
+            )
             self.close(CloseReason.POLICY_VIOLATION, "threshold exceeded")
 
     # ---- reading ------------------------------------------------------------------
@@ -418,7 +425,14 @@ class Connection:
         if isinstance(event, Failed):
             if event.too_big:
                 self.node.charge(self.session, (("malformed", 1),))
-            log.info("closing %s: %s", self.session.remote, event.reason)
+            throttled(
+                log,
+                logging.INFO,
+                "protocol error",
+                "closing %s: %s",
+                self.session.remote,
+                event.reason,
+            )
             self.close(event.code, event.reason)
         else:
             self._close_if_open(event.code, event.reason)
@@ -482,7 +496,13 @@ class Connection:
             self._outbox.push_control(control_frame(PING, b"hub"))
             self.flush()
         elif step is Step.TIMEOUT:
-            log.info("closing %s: no answer to ping", self.session.remote)
+            throttled(
+                log,
+                logging.INFO,
+                "ping timeout",
+                "closing %s: no answer to ping",
+                self.session.remote,
+            )
             self.close(CloseReason.GOING_AWAY, "ping timeout")
             return None
         return due

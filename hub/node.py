@@ -15,7 +15,6 @@ bus, the bus → ``apply``), which updates state, delivers and keeps the history
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -25,6 +24,7 @@ import trio
 
 from . import broker, events, forward, identity, leader, lookup, sources
 from . import config as _config
+from .admission import Admission, Slot
 from .bearer import Bearer, check_bearer
 from .books import BookSource, UpstreamBooks
 from .clientaddr import Networks, client_address
@@ -38,6 +38,7 @@ from .health import STALE, STALE_LOAD, Health
 from .history import History, Tail
 from .ledger import LedgerState
 from .load import DEFAULT_COSTS, LoadPolicy, LoadTracker, Verdict
+from .logs import throttled
 from .methods import METHODS
 from .metrics import Metrics
 from .protocol import LOAD_WARNING, NO_EXTRAS, Extras
@@ -52,6 +53,9 @@ from .versions import VersionPolicy
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any] | events.Event | Sequence[dict[str, Any] | events.Event]
+
+CROWDED = (429, "Too many connections from your address.")
+FULL = (503, "The hub has reached its connection limit.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +116,9 @@ class Node:
         self._admin = Networks.parse(config.admin.ips)
         self._trusted = Networks.parse(config.server.trusted_proxies)
         self._proxy_warned = False
-        self._per_ip: Counter[str] = Counter()
-        self._open = 0
+        self.admission = Admission(
+            config.limits.max_connections, config.limits.max_connections_per_ip
+        )
         self._send, self._receive = trio.open_memory_channel[Message](config.source.publish_queue)
         if self.bus is not None:
             status = self.bus.status
@@ -303,10 +308,14 @@ class Node:
                 ", ".join(who.ignored),
             )
         if who.problem:
-            log.info("client address from %s: %s", peer, who.problem)
+            throttled(
+                log, logging.INFO, "client address", "client address from %s: %s", peer, who.problem
+            )
         bearer = check_bearer(headers, self.config.admin.token)
         if bearer is Bearer.WRONG:
-            log.warning("a wrong admin token from %s", who.address)
+            throttled(
+                log, logging.WARNING, "wrong token", "a wrong admin token from %s", who.address
+            )
         admin = bearer is Bearer.OK or who.admin_by_address(self._admin)
         return Identity(who.address, admin, wrong_token=bearer is Bearer.WRONG)
 
@@ -314,32 +323,45 @@ class Node:
         """Whether ``peer`` is one of ``[server] trusted_proxies``."""
         return peer in self._trusted
 
-    def opened(self) -> None:
-        """Count a new TCP connection against ``[limits] max_connections``."""
-        self._open += 1
+    def admit(self, peer: str) -> Slot:
+        """Count a socket from the moment it is accepted (:mod:`hub.admission`), under
+        its TCP ``peer``; :meth:`release` when it closes.
 
-    def closed(self) -> None:
-        self._open -= 1
+        Under no address while the peer is a trusted proxy (its sockets count under
+        their clients once a PROXY header or the request names them; a proxy's own
+        address must not cap everyone behind it) or in ``[admin] ips`` (admins by
+        address are exempt from the per-IP limit, and a TCP peer cannot be forged).
+        """
+        return self.admission.open(self._counted(peer))
 
-    def connected(self, address: str) -> None:
-        """Count a client (a WebSocket connection, or an HTTP request being answered)
-        from ``address`` against ``[limits] max_connections_per_ip``."""
-        self._per_ip[address] += 1
+    def proxied(self, slot: Slot, source: str) -> None:
+        """A PROXY header named the client: count the socket under it from now on."""
+        self.admission.move(slot, self._counted(source))
 
-    def disconnected(self, address: str) -> None:
-        self._per_ip[address] -= 1
-        if not self._per_ip[address]:
-            del self._per_ip[address]
+    def identified(self, slot: Slot, who: Identity) -> None:
+        """The request head named the client: count the socket under its address, or
+        under none for an admin (exempt; a token admin counted as its address until
+        then)."""
+        self.admission.move(slot, None if who.admin else who.address)
+
+    def crowded(self, slot: Slot) -> bool:
+        """Whether the socket's address holds more than ``max_connections_per_ip``."""
+        return self.admission.crowded(slot.address)
+
+    def release(self, slot: Slot) -> None:
+        self.admission.close(slot)
+
+    def _counted(self, address: str) -> str | None:
+        return None if address in self._trusted or address in self._admin else address
 
     def refusal(self, remote: str, admin: bool) -> tuple[int, str] | None:
         """Whether a counted client is over a limit: (HTTP status, reason) or None."""
-        limits = self.config.limits
         if self.health.draining:
             return 503, "The hub is shutting down; connect to another node."
-        if self._open > limits.max_connections:
-            return 503, "The hub has reached its connection limit."
-        if not admin and self._per_ip[remote] > limits.max_connections_per_ip:
-            return 429, "Too many connections from your address."
+        if self.admission.full():
+            return FULL
+        if not admin and self.admission.crowded(remote):
+            return CROWDED
         return None
 
     def open_session(
