@@ -125,3 +125,55 @@ async def test_a_flood_of_bad_handshakes_logs_a_few_lines(
     timeouts = [m for m in messages if m.startswith("handshake from") and "timed out" in m]
     assert 1 <= len(tokens) <= BURST
     assert 1 <= len(timeouts) <= BURST
+
+
+def proxy_v1(source: str) -> bytes:
+    return f"PROXY TCP4 {source} 127.0.0.1 40000 6006\r\n".encode()
+
+
+HEALTH = b"GET /health HTTP/1.1\r\nHost: hub\r\n\r\n"
+
+
+async def _health_through(port: int, source: str, stack: AsyncExitStack) -> bytes:
+    """A kept-alive connection from the trusted proxy naming ``source``: its answer."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    stack.push_async_callback(trio.aclose_forcefully, stream)
+    await stream.send_all(proxy_v1(source) + HEALTH)
+    with trio.fail_after(PROMPT):
+        return bytes(await stream.receive_some(65536))
+
+
+async def test_behind_a_trusted_proxy_each_client_is_limited_not_the_proxy(
+    nursery: trio.Nursery,
+) -> None:
+    cfg = make_config(
+        server={
+            "port": 0,
+            "handshake_timeout": 60,
+            "trusted_proxies": ["127.0.0.1"],
+            "proxy_protocol": True,
+        },
+        admin={"ips": []},
+        limits={"max_connections_per_ip": 2},
+    )
+    node = await start_hub(nursery, cfg)
+    assert node.port is not None
+    async with AsyncExitStack() as stack:
+        for i in range(6):  # three times the limit from the proxy's own address
+            answer = await _health_through(node.port, f"192.0.2.{i}", stack)
+            assert answer.startswith(b"HTTP/1.1 200 ")
+        for _ in range(2):
+            answer = await _health_through(node.port, "192.0.2.100", stack)
+            assert answer.startswith(b"HTTP/1.1 200 ")
+        # One more from that client: answered once its PROXY header names it, before it
+        # sends a request (the hub would otherwise wait 60 s for one).
+        third = await trio.open_tcp_stream("127.0.0.1", node.port)
+        stack.push_async_callback(trio.aclose_forcefully, third)
+        await third.send_all(proxy_v1("192.0.2.100"))
+        data = b""
+        with trio.fail_after(PROMPT):
+            while chunk := await third.receive_some(4096):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 429 ")
+        assert node.node.admission.count("192.0.2.100") == 2
+        assert node.node.admission.count("127.0.0.1") == 0
