@@ -20,8 +20,9 @@ without one is ``invalidParams``; the hub sends no callbacks, so with one it is
 
 **Connection limits.** ``[limits] max_connections`` and ``max_connections_per_ip``
 count every TCP connection, HTTP ones included, and apply to JSON-RPC and the
-dashboard with the same 503/429 as an upgrade. ``/health`` and ``/metrics`` are always
-answered: monitoring must see a node that is full.
+dashboard with the same 503/429 as an upgrade. ``/health`` and ``/metrics`` are
+answered on a full hub: monitoring must see a node that is full. (A socket over its
+address's limit is answered 429 before any request is read, :mod:`hub.server`.)
 """
 
 from __future__ import annotations

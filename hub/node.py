@@ -15,7 +15,6 @@ bus, the bus → ``apply``), which updates state, delivers and keeps the history
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
@@ -40,6 +39,7 @@ from .ledger import LedgerState
 from .load import DEFAULT_COSTS, LoadPolicy, LoadTracker, Verdict
 from .methods import METHODS
 from .metrics import Metrics
+from .occupancy import Occupancy, Slot
 from .protocol import LOAD_WARNING, NO_EXTRAS, Extras
 from .render import Frames
 from .session import NO_STREAM, Session, Sink
@@ -52,6 +52,9 @@ from .versions import VersionPolicy
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any] | events.Event | Sequence[dict[str, Any] | events.Event]
+
+CROWDED = (429, "Too many connections from your address.")
+FULL = (503, "The hub has reached its connection limit.")
 
 
 class Node:
@@ -103,10 +106,11 @@ class Node:
         self._policy = admission.AdminPolicy.from_config(config)
         self._proxy_warned = False
         self._withheld_warned = False
-        self._per_ip: Counter[str] = Counter()
         self.lanes = Lanes()
         self.lane = self.lanes.lane
-        self._open = 0
+        self.occupancy = Occupancy(
+            config.limits.max_connections, config.limits.max_connections_per_ip
+        )
         self._send, self._receive = trio.open_memory_channel[Message](config.source.publish_queue)
         if self.bus is not None:
             status = self.bus.status
@@ -311,7 +315,9 @@ class Node:
         if client is not None:
             self._note(peer, client)
         if who.wrong_token:
-            log.warning("a wrong admin token from %s", who.address)
+            logs.throttled(
+                log, logging.WARNING, "wrong token", "a wrong admin token from %s", who.address
+            )
         if who.withheld:
             level = logging.DEBUG if self._withheld_warned else logging.WARNING
             self._withheld_warned = True
@@ -330,38 +336,55 @@ class Node:
                 ", ".join(client.ignored),
             )
         if client.problem:
-            log.info("client address from %s: %s", peer, client.problem)
+            logs.throttled(
+                log, logging.INFO, "client address", "client address from %s: %s", peer,
+                client.problem,
+            )  # fmt: skip
 
     def trusts(self, peer: str) -> bool:
         """Whether ``peer`` is one of ``[server] trusted_proxies``."""
         return peer in self._policy.trusted
 
-    def opened(self) -> None:
-        """Count a new TCP connection against ``[limits] max_connections``."""
-        self._open += 1
+    def admit(self, peer: str) -> Slot:
+        """Count a socket from the moment it is accepted (:mod:`hub.occupancy`), under
+        its TCP ``peer``; :meth:`release` when it closes.
 
-    def closed(self) -> None:
-        self._open -= 1
+        Under no address while the peer is a trusted proxy (its sockets count under
+        their clients once a PROXY header or the request names them; a proxy's own
+        address must not cap everyone behind it) or in ``[admin] ips`` (admins by
+        address are exempt from the per-IP limit, and a TCP peer cannot be forged).
+        """
+        return self.occupancy.open(self._counted(peer))
 
-    def connected(self, address: str) -> None:
-        """Count a client (a WebSocket connection, or an HTTP request being answered)
-        from ``address`` against ``[limits] max_connections_per_ip``."""
-        self._per_ip[address] += 1
+    def proxied(self, slot: Slot, source: str) -> None:
+        """A PROXY header named the client: count the socket under it from now on."""
+        self.occupancy.move(slot, self._counted(source))
 
-    def disconnected(self, address: str) -> None:
-        self._per_ip[address] -= 1
-        if not self._per_ip[address]:
-            del self._per_ip[address]
+    def identified(self, slot: Slot, who: Identity) -> None:
+        """The request head named the client: count the socket under its address, or
+        under none for an admin (exempt; a token admin counted as its address until
+        then)."""
+        self.occupancy.move(slot, None if who.admin else who.address)
+
+    def crowded(self, slot: Slot) -> bool:
+        """Whether the socket's address holds more than ``max_connections_per_ip``."""
+        return self.occupancy.crowded(slot.address)
+
+    def release(self, slot: Slot) -> None:
+        self.occupancy.close(slot)
+
+    def _counted(self, address: str) -> str | None:
+        policy = self._policy
+        return None if address in policy.trusted or address in policy.admin else address
 
     def refusal(self, remote: str, admin: bool) -> tuple[int, str] | None:
         """Whether a counted client is over a limit: (HTTP status, reason) or None."""
-        limits = self.config.limits
         if self.health.draining:
             return 503, "The hub is shutting down; connect to another node."
-        if self._open > limits.max_connections:
-            return 503, "The hub has reached its connection limit."
-        if not admin and self._per_ip[remote] > limits.max_connections_per_ip:
-            return 429, "Too many connections from your address."
+        if self.occupancy.full():
+            return FULL
+        if not admin and self.occupancy.crowded(remote):
+            return CROWDED
         return None
 
     def open_session(

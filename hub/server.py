@@ -12,8 +12,10 @@ upgrade goes on to wsproto with the same bytes, anything else is plain HTTP serv
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import os
 import resource
 from functools import partial
 from typing import Any
@@ -28,7 +30,9 @@ from .clientaddr import UNKNOWN
 from .connection import Connection
 from .dispatch import Methods
 from .keepalive import Deadlines
-from .node import Message, Node
+from .logs import throttled
+from .node import CROWDED, Message, Node
+from .occupancy import Slot
 from .outbox import Outbox
 from .poller import WritePoller
 from .streams import Prefixed
@@ -40,6 +44,7 @@ _CAPACITY_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EN
 _ACCEPT_RETRY = 0.1
 _ACCEPT_LOG_EVERY = 10.0
 _READ_SIZE = 65536
+_CROWDED = handshake.refuse(handshake.Refusal(*CROWDED))
 
 
 class Every:
@@ -217,7 +222,14 @@ class Hub:
                     self._cannot_accept(exc)
                     await trio.sleep(_ACCEPT_RETRY)
                     continue
-                conns.start_soon(self._serve, stream)
+                peer = _peer_ip(stream)
+                slot = self.node.admit(peer)
+                if self.node.crowded(slot):
+                    self._turn_away(stream, peer)
+                    self.node.release(slot)
+                    stream.socket.close()
+                    continue
+                conns.start_soon(self._serve, stream, peer, slot)
 
     def _cannot_accept(self, exc: OSError) -> None:
         self.node.stats.accept_errors += 1
@@ -252,20 +264,21 @@ class Hub:
 
     # ---- one connection ---------------------------------------------------------
 
-    async def _serve(self, tcp: trio.SocketStream) -> None:
-        """One accepted socket: its first request, then HTTP or a WebSocket. What only the
-        handshake needs is let go of before the connection runs."""
-        self.node.opened()
+    async def _serve(self, tcp: trio.SocketStream, peer: str, slot: Slot) -> None:
+        """One accepted socket, counted since its accept (:meth:`Node.admit`) until it
+        closes: its first request, then HTTP or a WebSocket. What only the handshake
+        needs is let go of before the connection runs."""
         try:
-            first = await self._first_request(tcp)
+            first = await self._first_request(tcp, peer, slot)
             if first is None:
                 return
             stream, peer, head = first
             del first
+            who = self.node.identify(peer, head.request.headers)
+            self.node.identified(slot, who)
             if not head.websocket:
                 await self._serve_http(stream, peer, head)
                 return
-            who = self.node.identify(peer, head.request.headers)
             upgrade, trailing = handshake.check(head.request), head.trailing
             del head
             await self._upgrade(stream, who, upgrade, trailing)
@@ -278,35 +291,62 @@ class Hub:
                 "closing %s: internal error", _peer_ip(tcp), exc_info=group,
             )  # fmt: skip
         finally:
-            self.node.closed()
+            self.node.release(slot)
             await trio.aclose_forcefully(tcp)
 
+    def _turn_away(self, tcp: trio.SocketStream, client: str) -> None:
+        """A socket whose client already holds ``max_connections_per_ip`` before its
+        handshake: answered 429 without reading a byte or starting a task, and closed by
+        the caller. A client speaking HTTP reads it as the answer to the request it
+        sent; reading nothing leaves nothing to parse or wait for. The write cannot
+        block (a new socket's send buffer is empty) and one that fails is let go. Over
+        TLS it is closed unanswered: an answer would cost the TLS handshake that
+        turning it away spares."""
+        self.node.stats.connections_refused += 1
+        throttled(
+            log,
+            logging.INFO,
+            "crowded",
+            "refused a connection from %s before its handshake: over max_connections_per_ip",
+            client,
+        )
+        if self._tls is None:
+            with contextlib.suppress(OSError):
+                os.write(tcp.socket.fileno(), _CROWDED)
+
     async def _first_request(
-        self, tcp: trio.SocketStream
+        self, tcp: trio.SocketStream, peer: str, slot: Slot
     ) -> tuple[trio.abc.Stream, str, httpd.Head] | None:
         """The stream, the client and the head of the first request, read within
         ``handshake_timeout``; None when there is nothing to serve."""
         with trio.move_on_after(self.config.server.handshake_timeout) as timer:
-            opened = await self._open(tcp)
+            opened = await self._open(tcp, peer, slot)
             if opened is None:
                 return None
             stream, peer, data = opened
             head = await httpd.read_head(stream, data)
         if timer.cancelled_caught:
-            log.info("handshake from %s timed out", _peer_ip(tcp))
+            throttled(log, logging.INFO, "handshake timeout", "handshake from %s timed out", peer)
             return None
         return None if head is None else (stream, peer, head)
 
-    async def _open(self, tcp: trio.SocketStream) -> tuple[trio.abc.Stream, str, bytes] | None:
+    async def _open(
+        self, tcp: trio.SocketStream, peer: str, slot: Slot
+    ) -> tuple[trio.abc.Stream, str, bytes] | None:
         """The stream to speak HTTP on, the peer (a PROXY header's source when a trusted
-        proxy sent one) and bytes of the first request already read; None when the
-        connection is to be dropped (bad PROXY header, failed TLS handshake)."""
-        peer, first = _peer_ip(tcp), b""
+        proxy sent one, counted under it from then on) and bytes of the first request
+        already read; None when the connection is to be dropped (bad PROXY header, its
+        client over the limit, failed TLS handshake)."""
+        first = b""
         if self.config.server.proxy_protocol:
             proxied = await self._proxy_header(tcp, peer)
             if proxied is None:
                 return None
             peer, first = proxied
+            self.node.proxied(slot, peer)
+            if self.node.crowded(slot):
+                self._turn_away(tcp, peer)
+                return None
         if self._tls is None:
             return tcp, peer, first
         stream = trio.SSLStream(Prefixed(tcp, first) if first else tcp, self._tls, server_side=True)
@@ -327,7 +367,13 @@ class Hub:
         if not self.node.trusts(peer):
             data = bytes(await tcp.receive_some(_READ_SIZE))
             if proxyproto.looks_like(data):
-                log.warning("closing %s: a PROXY header from a peer not in trusted_proxies", peer)
+                throttled(
+                    log,
+                    logging.WARNING,
+                    "untrusted proxy header",
+                    "closing %s: a PROXY header from a peer not in trusted_proxies",
+                    peer,
+                )
                 return None
             return peer, data
         parser = proxyproto.ProxyParser()
@@ -338,7 +384,14 @@ class Hub:
                 return None
             result = parser.feed(data)
         if isinstance(result, proxyproto.Invalid):
-            log.warning("closing %s: bad PROXY header: %s", peer, result.reason)
+            throttled(
+                log,
+                logging.WARNING,
+                "bad proxy header",
+                "closing %s: bad PROXY header: %s",
+                peer,
+                result.reason,
+            )
             return None
         if result.source is None:
             log.debug("a PROXY header from %s names no client: its address is unknown", peer)
@@ -347,13 +400,8 @@ class Hub:
     async def _serve_http(self, stream: trio.abc.Stream, peer: str, head: httpd.Head) -> None:
         """Plain HTTP until either side closes; the connection counts against the limits
         as its first request's client (each request is identified on its own)."""
-        who = self.node.identify(peer, head.request.headers)
-        self.node.connected(who.address)
-        try:
-            answer = partial(http.handle, self.node)
-            await httpd.serve(stream, peer, head, answer, self.config.server)
-        finally:
-            self.node.disconnected(who.address)
+        answer = partial(http.handle, self.node)
+        await httpd.serve(stream, peer, head, answer, self.config.server)
 
     async def _upgrade(
         self,
@@ -364,17 +412,20 @@ class Hub:
     ) -> None:
         """Answer the upgrade (:mod:`hub.handshake`), then serve the connection."""
         if isinstance(upgrade, handshake.Refusal):
-            log.info("bad WebSocket handshake from %s: %s", who.address, upgrade.reason)
+            throttled(
+                log,
+                logging.INFO,
+                "bad handshake",
+                "bad WebSocket handshake from %s: %s",
+                who.address,
+                upgrade.reason,
+            )
             await _send(stream, handshake.refuse(upgrade))
             return
-        self.node.connected(who.address)
-        try:
-            conn = await self._accept_upgrade(stream, upgrade, who, trailing)
-            del upgrade, trailing
-            if conn is not None:
-                await self._run_connection(conn)
-        finally:
-            self.node.disconnected(who.address)
+        conn = await self._accept_upgrade(stream, upgrade, who, trailing)
+        del upgrade, trailing
+        if conn is not None:
+            await self._run_connection(conn)
 
     async def _accept_upgrade(
         self, stream: trio.abc.Stream, upgrade: handshake.Upgrade, who: Identity, trailing: bytes

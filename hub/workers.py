@@ -26,10 +26,16 @@ workers), and ``server_info``'s figures, which name the worker that answered
 (``hub.worker``: index, pid, workers).
 
 Lifecycle: the parent prints ``listening on ws://HOST:PORT`` once every worker
-listens. SIGINT or SIGTERM to the parent is passed to every worker as SIGTERM; each
-closes its clients with 1001 and exits, and the parent exits 0. A worker that exits
-on its own stops the others and the parent exits 1. A worker whose stdin closes (the
-parent died) shuts down too.
+listens; if one cannot start then, it says so in one line, stops the others and
+exits 1. SIGINT or SIGTERM to the parent is passed to every worker as SIGTERM; each
+closes its clients with 1001 and exits, and the parent exits 0. A worker that dies
+(a crash, a kill, an OOM kill) is logged once with its exit status and started again,
+at once or, while it keeps dying soon after starting, after a delay that doubles up
+to 30 s (:class:`Restarts`); the others serve on throughout, and the parent stays.
+Its clients are gone (they reconnect, and the kernel spreads them over the workers
+listening); in pipe mode the new process is plumbed into the sequencer like the first
+and gets every event from the moment it listens, with no history before it. A worker
+whose stdin closes (the parent died) shuts down too.
 """
 
 from __future__ import annotations
@@ -59,6 +65,9 @@ log = logging.getLogger(__name__)
 READY = b"ready\n"
 STOP_GRACE = 5.0
 """Seconds a worker may take past its drain before it is killed."""
+START_TIMEOUT = 60.0
+"""Seconds a worker may take from its start to listening (a cold interpreter on a busy
+machine) before it counts as one that cannot start."""
 
 
 class Assignment(msgspec.Struct, frozen=True):
@@ -124,70 +133,150 @@ def serve_workers(cfg: _config.Config) -> int:
         return trio.run(_parent, cfg, reserved.getsockname()[1])
 
 
+class Restarts:
+    """How long to wait before starting a dead worker again: at once after a worker that
+    ran at least ``settled`` seconds, then doubling from ``initial`` up to ``maximum``
+    while it keeps dying sooner (a worker that cannot run is not started in a loop)."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0, settled: float = 30.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.settled = settled
+        self._quick = 0
+
+    def died(self, ran: float) -> float:
+        """The delay before the next start of a worker that ran ``ran`` seconds."""
+        if ran >= self.settled:
+            self._quick = 0
+        delay = 0.0 if self._quick == 0 else self.initial * 2 ** (self._quick - 1)
+        self._quick += 1
+        return min(delay, self.maximum)
+
+
+@dataclass(eq=False, slots=True)
+class _Worker:
+    """One worker's place: its plan and the process running it now. ``ready`` once the
+    process listens: only then may event frames follow the plan down its stdin."""
+
+    plan: Assignment
+    proc: trio.Process | None = None
+    started: float = 0.0
+    ready: bool = False
+
+
 async def _parent(cfg: _config.Config, port: int) -> int:
-    plans = assignments(cfg, port)
+    workers = [_Worker(plan) for plan in assignments(cfg, port)]
     pipe = not cfg.cluster.broker
-    procs: list[trio.Process] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             # Pipe mode: the parent runs the source and is the sequencer.
             send, receive = trio.open_memory_channel[Any](cfg.source.publish_queue)
             if pipe:
                 await sources.start(cfg.source, send.clone(), nursery, cfg.server.network_id or 0)
-            if not await _spawn(plans, procs):
+            if not await _launch(workers):
+                nursery.cancel_scope.cancel()
                 return 1
             if pipe:
-                nursery.start_soon(_relay, receive, procs)
-                for proc in procs:
-                    nursery.start_soon(_uploads, proc, send.clone())
+                nursery.start_soon(_relay, receive, workers)
             print(f"listening on ws://{netloc(cfg.server.host, port)}", flush=True)
-            failed = await _supervise(procs, signals, _stop_timeout(cfg))
+            await _supervise(workers, signals, send if pipe else None, _stop_timeout(cfg))
             nursery.cancel_scope.cancel()
-    return 1 if failed else 0
+    return 0
 
 
-async def _spawn(plans: list[Assignment], procs: list[trio.Process]) -> bool:
-    """Start a worker per plan and wait until each listens; on failure stop them all."""
-    for _ in plans:
-        proc = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "hub.workers"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        procs.append(proc)
-    try:
-        for proc, plan in zip(procs, plans, strict=True):
-            await _pipes(proc)[0].send_all(frame(plan))
-            if await _read_exactly(_pipes(proc)[1], len(READY)) != READY:
-                raise RuntimeError(f"worker {plan.index} did not start")
-    except (RuntimeError, trio.BrokenResourceError) as exc:
-        print(f"hub: {exc}", file=sys.stderr)
-        await _stop(procs)
+async def _launch(workers: list[_Worker]) -> bool:
+    """Start every worker and wait until each listens; if one cannot, say so in one
+    line, stop them all and return False."""
+    failed: list[int] = []
+
+    async def start(worker: _Worker) -> None:
+        if not await _start(worker):
+            failed.append(worker.plan.index)
+
+    async with trio.open_nursery() as nursery:
+        for worker in workers:
+            nursery.start_soon(start, worker)
+    if failed:
+        print(f"hub: worker {min(failed)} did not start", file=sys.stderr)
+        await _stop([worker.proc for worker in workers if worker.proc is not None])
         return False
     return True
 
 
-async def _supervise(procs: list[trio.Process], signals: AsyncIterator[int], grace: float) -> bool:
-    """Until a signal or a worker's own exit, then stop every worker; True if one failed."""
-    failed = False
+async def _start(worker: _Worker) -> bool:
+    """Start the worker's process, hand it its plan and wait until it listens; False
+    (its process stopped) when it does not within ``START_TIMEOUT``."""
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "hub.workers"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    worker.proc, worker.started = proc, trio.current_time()
+    stdin, stdout = _pipes(proc)
+    with trio.move_on_after(START_TIMEOUT):
+        try:
+            await stdin.send_all(frame(worker.plan))
+            if await _read_exactly(stdout, len(READY)) == READY:
+                worker.ready = True
+                return True
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+    await _stop([proc])
+    return False
+
+
+async def _supervise(
+    workers: list[_Worker],
+    signals: AsyncIterator[int],
+    uploads: trio.MemorySendChannel[Any] | None,
+    grace: float,
+) -> None:
+    """Keep every worker running until SIGINT or SIGTERM, then stop them all."""
     async with trio.open_nursery() as nursery:
+        for worker in workers:
+            nursery.start_soon(_keep, worker, uploads)
+        async for signum in signals:
+            log.info("%s: stopping the workers", signal.Signals(signum).name)
+            break
+        nursery.cancel_scope.cancel()
+    await _stop([worker.proc for worker in workers if worker.proc is not None], grace)
 
-        async def watch(proc: trio.Process, index: int) -> None:
-            nonlocal failed
+
+async def _keep(worker: _Worker, uploads: trio.MemorySendChannel[Any] | None) -> None:
+    """Run one worker for good: read what is published on it (pipe mode) while it
+    lives; when it dies, say so once and start it again after :class:`Restarts`' delay.
+    The others serve on meanwhile; the relay skips it until the new one listens."""
+    restarts = Restarts()
+    while True:
+        proc = worker.proc
+        assert proc is not None
+        async with trio.open_nursery() as plumbing:  # uploads end at the pipe's end
+            if uploads is not None:
+                plumbing.start_soon(_uploads, proc, uploads.clone())
             code = await proc.wait()
-            if not nursery.cancel_scope.cancel_called:
-                log.error("worker %d (pid %d) exited with %s", index, proc.pid, code)
-                failed = True
-                nursery.cancel_scope.cancel()
+        worker.ready = False
+        await _stop([proc])
+        delay = restarts.died(trio.current_time() - worker.started)
+        log.error(
+            "worker %d (pid %d) %s; starting it again in %.1f s",
+            worker.plan.index,
+            proc.pid,
+            _exit_status(code),
+            delay,
+        )
+        await trio.sleep(delay)
+        while not await _start(worker):
+            delay = restarts.died(0.0)
+            log.error("worker %d did not start; trying again in %.1f s", worker.plan.index, delay)
+            await trio.sleep(delay)
+        log.info("worker %d started again", worker.plan.index)
 
-        async def on_signal() -> None:
-            async for signum in signals:
-                log.info("%s: stopping the workers", signal.Signals(signum).name)
-                nursery.cancel_scope.cancel()
 
-        for index, proc in enumerate(procs):
-            nursery.start_soon(watch, proc, index)
-        nursery.start_soon(on_signal)
-    await _stop(procs, grace)
-    return failed
+def _exit_status(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 def _stop_timeout(cfg: _config.Config) -> float:
@@ -212,7 +301,7 @@ async def _read_exactly(stream: trio.abc.ReceiveStream, size: int) -> bytes:
 
 async def _stop(procs: list[trio.Process], grace: float = STOP_GRACE) -> None:
     """SIGTERM every worker still running (each drains) and wait for each; SIGKILL
-    after ``grace`` seconds."""
+    after ``grace`` seconds. Their pipes are closed."""
     for proc in procs:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
@@ -236,8 +325,10 @@ async def _uploads(proc: trio.Process, send: trio.MemorySendChannel[Any]) -> Non
         log.warning("worker pid %d: %s", proc.pid, exc or type(exc).__name__)
 
 
-async def _relay(receive: trio.MemoryReceiveChannel[Any], procs: list[trio.Process]) -> None:
-    """Everything published, to every worker, one frame per batch, in one order."""
+async def _relay(receive: trio.MemoryReceiveChannel[Any], workers: list[_Worker]) -> None:
+    """Everything published, to every worker that listens, one frame per batch, in one
+    order. One that died or is starting again misses what is sent meanwhile (a worker
+    starts with no history)."""
     async for item in receive:
         batch = _messages(item)
         while True:
@@ -246,11 +337,13 @@ async def _relay(receive: trio.MemoryReceiveChannel[Any], procs: list[trio.Proce
             except trio.WouldBlock:
                 break
         data = frame(batch)
-        for proc in procs:
+        for worker in workers:
+            if not worker.ready or worker.proc is None:
+                continue
             try:
-                await _pipes(proc)[0].send_all(data)
+                await _pipes(worker.proc)[0].send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass  # that worker is gone; the parent is stopping them all
+                pass  # it died: its keeper starts it again
 
 
 def _messages(item: Any) -> list[Any]:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -61,8 +62,9 @@ class HubProcess:
 
 
 @asynccontextmanager
-async def hub_process(*args: str) -> AsyncIterator[HubProcess]:
-    """``python -m hub ARGS``; killed on exit if still running. Output is complete after."""
+async def hub_process(*args: str, **popen: Any) -> AsyncIterator[HubProcess]:
+    """``python -m hub ARGS``; killed on exit if still running. Output is complete after.
+    ``popen``: more arguments for the process (``preexec_fn``, say)."""
     command = [sys.executable, "-m", "hub", *args]
     async with trio.open_nursery() as nursery:
         proc = await nursery.start(
@@ -73,6 +75,7 @@ async def hub_process(*args: str) -> AsyncIterator[HubProcess]:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 check=False,
+                **popen,
             )
         )
         running = HubProcess(proc)

@@ -313,9 +313,11 @@ async def test_idle_keep_alive_connection_is_closed(nursery: trio.Nursery) -> No
         assert await http.closed_by_server(timeout=5)
 
 
-async def test_connection_limits_apply_to_json_rpc_but_not_to_monitoring(
+async def test_the_per_ip_limit_applies_to_every_socket_monitoring_included(
     nursery: trio.Nursery,
 ) -> None:
+    """A socket over its address's limit is answered 429 before its request is read,
+    so even ``/health``; a connection within the limit keeps being answered."""
     config = make_config(admin={"ips": []}, limits={"max_connections_per_ip": 1})
     node = await start_hub(nursery, config)
     async with http_client(node.port, source_ip="127.0.0.5") as first:
@@ -323,10 +325,25 @@ async def test_connection_limits_apply_to_json_rpc_but_not_to_monitoring(
         refused = await fetch(node.port, "POST", "/", {"method": "ping"}, source_ip="127.0.0.5")
         assert refused.status == 429
         assert refused.text == "Too many connections from your address.\n"
-        assert (await fetch(node.port, "GET", "/health", source_ip="127.0.0.5")).status == 200
-        assert (await fetch(node.port, "GET", "/metrics", source_ip="127.0.0.5")).status == 200
+        assert (await fetch(node.port, "GET", "/health", source_ip="127.0.0.5")).status == 429
+        assert (await first.request("GET", "/health")).status == 200
         other = await fetch(node.port, "POST", "/", {"method": "ping"}, source_ip="127.0.0.6")
         assert other.status == 200
+    assert node.node.stats.connections_refused == 2
+
+
+async def test_a_full_hub_refuses_json_rpc_but_answers_monitoring(
+    nursery: trio.Nursery,
+) -> None:
+    config = make_config(admin={"ips": []}, limits={"max_connections": 1})
+    node = await start_hub(nursery, config)
+    async with http_client(node.port, source_ip="127.0.0.5") as first:
+        assert (await first.request("POST", "/", {"method": "ping"})).status == 200
+        refused = await fetch(node.port, "POST", "/", {"method": "ping"}, source_ip="127.0.0.6")
+        assert refused.status == 503
+        assert refused.text == "The hub has reached its connection limit.\n"
+        assert (await fetch(node.port, "GET", "/health", source_ip="127.0.0.6")).status == 200
+        assert (await fetch(node.port, "GET", "/metrics", source_ip="127.0.0.6")).status == 200
     assert node.node.stats.connections_refused == 1
 
 

@@ -223,3 +223,33 @@ async def test_hub_tail_follows_a_wss_hub_with_cafile(
     message = json.loads(done.stdout)
     assert (message["type"], message["ledger_index"]) == ("ledgerClosed", 12)
     assert f"subscribed to {node.url}" in done.stderr.decode()
+
+
+async def test_over_its_limit_a_socket_is_closed_before_any_tls(
+    nursery: trio.Nursery, certs: Certificates
+) -> None:
+    """No 429 over TLS: answering would cost the handshake that turning it away spares."""
+    config = tls_config(
+        certs,
+        server={"handshake_timeout": 60},
+        admin={"ips": []},
+        limits={"max_connections_per_ip": 1},
+    )
+    node = await start_hub(nursery, config)
+    port = node.port or 0
+    held = await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.4")
+    extra = await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.4")
+    try:
+        received = b""
+        with trio.fail_after(5):
+            try:
+                while chunk := await extra.receive_some(4096):
+                    received += chunk
+            except trio.BrokenResourceError:
+                pass
+        assert received == b""
+        assert node.node.stats.connections_refused == 1
+        assert (await call(node.url, "ping", {}, cafile=str(certs.ca_cert)))["status"] == "success"
+    finally:
+        await held.aclose()
+        await extra.aclose()

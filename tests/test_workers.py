@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +14,8 @@ import trio.testing
 
 from hub import events
 from hub.sources.pipe import MAX_FRAME, FrameError, FrameReader, frame, run_pipe
-from hub.workers import PipeBus, assignments
-from tests.conftest import Client, expect_close, make_config, websocket
+from hub.workers import PipeBus, Restarts, assignments
+from tests.conftest import Client, eventually, expect_close, make_config, websocket
 from tests.redis_server import RedisServer
 from tests.samples import ledger_closed, xrp_payment
 from tests.test_cli import HubProcess, hub_process
@@ -208,15 +209,92 @@ async def test_workers_run_one_simulator_in_the_parent() -> None:
         assert await hub.exit_code(within=15) == 0
 
 
-async def test_a_worker_that_dies_stops_the_rest_and_the_parent_exits_1() -> None:
+async def pid_of(client: Client) -> int:
+    return int((await info(client))["worker"]["pid"])
+
+
+async def client_on(stack: AsyncExitStack, url: str, pids: set[int]) -> Client:
+    """A new client that landed on a worker outside ``pids`` (the kernel picks)."""
+    for _ in range(60):
+        async with AsyncExitStack() as attempt:
+            client = Client(await attempt.enter_async_context(websocket(url)))
+            if await pid_of(client) not in pids:
+                stack.push_async_exit(attempt.pop_all())
+                return client
+    raise AssertionError(f"no connection landed outside {pids}")
+
+
+def running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def logged(hub: HubProcess, line: str) -> None:
+    """Until the parent has logged ``line`` (its stderr is read as it comes)."""
+    with trio.fail_after(30):
+        while line.encode() not in hub.stderr:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
+async def test_a_killed_worker_is_started_again_and_the_others_serve_on() -> None:
     async with hub_process(*workers("--source", "none")) as hub:
         url, _, _ = await hub.listening()
         async with AsyncExitStack() as stack:
             clients = await clients_on_both_workers(stack, url)
-            victim = (await info(clients[0]))["worker"]["pid"]
+            pids = {await pid_of(client): client for client in clients}
+            victim, survivor = sorted(pids)
+            index = (await info(pids[victim]))["worker"]["index"]
+            kept = pids[survivor]
+            await subscribed([kept])
             os.kill(victim, signal.SIGKILL)
-            assert await hub.exit_code(within=15) == 1
-    assert b"exited with -9" in hub.stderr
+
+            # The survivor's client keeps its stream, and once the victim is gone (a
+            # connection still queued on its socket then was reset by the kernel) a new
+            # client is served.
+            reply = await kept.request({"command": "publish", "messages": batch(1)})
+            assert reply["result"] == {"published": 3}
+            assert await stream(kept, 3) == keys(batch(1))
+            await eventually(lambda: not running(victim), timeout=15)  # the parent reaped it
+            newcomer = Client(await stack.enter_async_context(websocket(url)))
+            assert (await newcomer.request({"command": "ping"}))["status"] == "success"
+
+            # The dead worker is started again and plumbed into the sequencer: it gets
+            # what is published elsewhere, and what is published on it reaches the rest.
+            await logged(hub, f"worker {index} started again")
+            reborn = await client_on(stack, url, set(pids))
+            assert (await info(reborn))["worker"]["index"] == index
+            await subscribed([reborn])
+            await kept.request({"command": "publish", "messages": batch(2)})
+            assert await stream(reborn, 3) == keys(batch(2))
+            assert await stream(kept, 3) == keys(batch(2))
+            await reborn.request({"command": "publish", "messages": batch(3)})
+            assert await stream(kept, 3) == keys(batch(3))
+            assert await stream(reborn, 3) == keys(batch(3))
+            assert hub.proc.returncode is None
+        hub.proc.send_signal(signal.SIGTERM)
+        assert await hub.exit_code(within=15) == 0
+    assert hub.stderr.count(b"was killed by SIGKILL") == 1
+    assert f"worker {index} (pid {victim}) was killed by SIGKILL".encode() in hub.stderr
+
+
+async def test_workers_that_cannot_start_fail_fast_in_one_line(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    args = workers("--source", "none", "--tls-cert", missing, "--tls-key", missing)
+    async with hub_process(*args) as hub:
+        assert await hub.exit_code(within=30) == 1
+    assert hub.stdout == b""
+    assert b"did not start" in hub.stderr
+    assert b"started again" not in hub.stderr
+
+
+def test_restarts_back_off_while_a_worker_keeps_dying_soon() -> None:
+    restarts = Restarts(initial=0.5, maximum=4.0, settled=30.0)
+    assert [restarts.died(1.0) for _ in range(6)] == [0.0, 0.5, 1.0, 2.0, 4.0, 4.0]
+    assert restarts.died(30.0) == 0.0  # it had run a while: at once again
+    assert restarts.died(0.1) == 0.5
 
 
 async def test_workers_on_redis_share_events_through_it(redis: RedisServer) -> None:
