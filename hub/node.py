@@ -55,6 +55,7 @@ Message = dict[str, Any] | events.Event | Sequence[dict[str, Any] | events.Event
 
 CROWDED = (429, "Too many connections from your address.")
 FULL = (503, "The hub has reached its connection limit.")
+OVERLOADED = (429, "Your address is over its load limit; wait before you connect again.")
 
 
 class Node:
@@ -385,6 +386,8 @@ class Node:
             return FULL
         if not admin and self.occupancy.crowded(remote):
             return CROWDED
+        if not admin and self.load.balance(remote) >= self.load.policy.drop:
+            return OVERLOADED  # it was warned and cut: a new socket changes nothing
         return None
 
     def open_session(
