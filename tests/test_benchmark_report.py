@@ -119,22 +119,28 @@ def test_report_writes_the_tables_and_the_chart(tmp_path: Path) -> None:
     page = (out / "figures.md").read_text()
     # The peers' table: burst's p99 per server, the hub first, a bounded figure marked.
     assert "| scenario | figure | hub | raw | websockets |" in page
-    assert "| `burst` | p99 publish → receive, ms (lower is better) | 41.2 | 61.5 | 1\u202f234\\* |" in page
+    assert (
+        "| `burst` | p99 publish → receive, ms (lower is better) | 41.2 | 61.5 | 1\u202f234\\* |"
+        in page
+    )
     # Scenarios in the benchmark's order, each with its own table.
     assert page.index("## `burst`") < page.index("## `idle`")
     idle = page[page.index("## `idle`") :]
     assert "KiB per connection" in idle
-    assert "| hub |" in idle and "10.7" in idle and "4\u202f050" in idle
+    assert "| hub |" in idle
+    assert "10.7" in idle
+    assert "4\u202f050" in idle
     assert "while connecting" in idle
     burst = page[page.index("## `burst`") : page.index("## `idle`")]
     assert "warm-up ledger p99 ms" in burst
     assert "52.5" in burst
     assert "KiB per connection" not in burst  # columns no run of it has are left out
     assert "`python -m benchmarks --scenario burst,idle --json small.json`" in page
-    assert "2 × Test CPU, 8.0 GiB, Linux-test" in page
+    assert "2 \u00d7 Test CPU, 8.0 GiB, Linux-test" in page
     assert "![The hub beside the peers](chart.png)" in page
     width, height = _png_size(out / "chart.png")
-    assert width > 300 and height > 200
+    assert width > 300
+    assert height > 200
 
 
 def test_report_refuses_a_scenario_given_twice(tmp_path: Path) -> None:

@@ -233,9 +233,9 @@ async def test_xrpl_js_reads_the_hubs_own_version_as_rippled(
 async def test_the_readme_xrpl_js_loop_resumes_across_a_drain(
     nursery: trio.Nursery, node_binary: str, tmp_path: Path
 ) -> None:
-    """The documented loop (docs/resume.md), verbatim (``handle`` prints each transaction's ledger): A
-    drains while it holds ledgers 5 and 6 whole; the loop resumes on B from the number
-    A's close reason named, and leaves no client of its own reconnecting behind."""
+    """The loop of docs/resume.md, verbatim (``handle`` prints each transaction's
+    ledger): A drains while it holds ledgers 5 and 6 whole; the loop resumes on B from the
+    number A's close reason named, and leaves no client of its own reconnecting behind."""
     script = tmp_path / "loop.mjs"
     script.write_text(
         docs_code("resume.md", "js", "async function run(url)")

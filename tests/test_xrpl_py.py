@@ -233,8 +233,8 @@ async def _close_of(ws: Any) -> tuple[int, str]:
 
 
 async def test_the_readme_xrpl_py_loop_resumes_across_a_drain(nursery: trio.Nursery) -> None:
-    """The documented loop (docs/resume.md), verbatim: A drains while it holds ledgers 5 and 6 whole; it
-    reconnects to B and resumes from the very number A's close reason named (its own
+    """The loop of docs/resume.md, verbatim: A drains while it holds ledgers 5 and 6
+    whole; it reconnects to B and resumes from the very number A's close reason named (its own
     tracking, the library hiding the reason): ledger 7 comes, nothing twice."""
     code = docs_code("resume.md", "python", "async def follow(")
     namespace: dict[str, Any] = {}
