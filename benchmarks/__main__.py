@@ -1,16 +1,19 @@
 """``python -m benchmarks``: measure the hub, and peers doing the same fan-out, in one run.
 
-Scenarios (issue 15's targets): delivery (server CPU per delivery), saturation
-(deliveries/s), burst and mainnet (ledger closes to 1 000 and 10 000 subscribers:
-latency, losses, the kernel's share), delivery-deflate (the hub with plain and with
-permessage-deflate subscribers: wire bytes and CPU per delivery), idle and idle-workers
-(memory per connection, handshakes/s), requests (ping round trips/s), filters (accounts
-subscriptions). Peers: raw (a pre-framed trio broadcaster, the floor), websockets, ws (Node).
-The server under test runs pinned to one CPU; the load generator (several processes) runs on the
-others, and its CPU is printed with every figure: one whose load generator passed 80 %
-of its core is marked as bounded by it. Prints a table on stdout, progress on stderr,
-and writes every figure to a JSON file. Exits 1 when a message was lost, duplicated,
+Scenarios: delivery (server CPU per delivery), saturation (deliveries/s), burst and
+mainnet (ledger closes to 1 000 and 10 000 subscribers: latency, losses, the kernel's
+share), delivery-deflate (the hub with plain and with permessage-deflate subscribers:
+wire bytes and CPU per delivery), idle and idle-workers (memory per connection,
+handshakes/s), requests (ping round trips/s), filters (accounts subscriptions). Peers:
+raw (a pre-framed trio broadcaster, the floor), websockets, ws (Node). The server under
+test runs pinned to one CPU; the load generator (several processes) runs on the others,
+and its CPU is printed with every figure: one whose load generator passed 80 % of its
+core is marked as bounded by it. Prints a table on stdout, progress on stderr, and
+writes every figure to a JSON file. Exits 1 when a message was lost, duplicated,
 reordered, misrouted or a stream was not byte-identical to its reference.
+
+python -m benchmarks report FILE.json... --out DIR turns result files into
+DIR/figures.md (markdown tables) and DIR/chart.png (python -m benchmarks report --help).
 """
 
 from __future__ import annotations
@@ -106,6 +109,11 @@ FD_SHARE = 19_000
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["report"]:
+        from . import summary
+
+        return summary.main(argv[1:])
     args = parser().parse_args(argv)
     names = args.scenario.split(",")
     if any(name in CLUSTER for name in names):
@@ -148,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" ({args.clients} worker processes + 1 publisher), fd limit {fd_limit}"
     )
     results: dict[str, Any] = {
-        "command": "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m benchmarks " + shlex.join(argv),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(affinity, args.clients),
         "scenarios": {},

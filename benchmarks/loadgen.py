@@ -58,6 +58,7 @@ from .messages import (
     SEQ_DIGITS,
     TIME_DIGITS,
     Messages,
+    ledger_sizes,
     owners,
     publish_request,
     subscriber_accounts,
@@ -858,19 +859,21 @@ class Publisher:
         subscribers: int,
         ledgers: int,
         interval: float,
-        tx_per_ledger: int,
+        tx_per_ledger: int | list[int],
     ) -> dict[str, Any]:
-        """A ledger close every ``interval``: ledgerClosed plus its transactions, one batch."""
+        """A ledger close every ``interval``: ledgerClosed plus its transactions, one
+        batch; ``tx_per_ledger`` is a count or a ``[low, high]`` range (see
+        :func:`benchmarks.messages.ledger_sizes`)."""
         assert conn.transport is not None
         build = Messages(0)
         seq = 0
         start = time.monotonic() + 0.05
-        for n in range(ledgers):
+        for n, size in enumerate(ledger_sizes(tx_per_ledger, ledgers)):
             await asyncio.sleep(max(0.0, start + n * interval - time.monotonic()))
             index = 1000 + n
             now = _time_ns()
-            batch = [build.ledger_closed(seq + 1, now, index)]
-            batch += [build.transaction(seq + 2 + i, now, index) for i in range(tx_per_ledger)]
+            batch = [build.ledger_closed(seq + 1, now, index, size)]
+            batch += [build.transaction(seq + 2 + i, now, index) for i in range(size)]
             seq += len(batch)
             conn.transport.send(_TEXT, publish_request(n + 1, batch))
         return {"published": seq, "requests": ledgers, "expected": seq * subscribers}

@@ -20,6 +20,8 @@ number goes to; both the publisher (for its flow-control window) and the subscri
 from __future__ import annotations
 
 import hashlib
+import random
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, Final
 
@@ -74,7 +76,8 @@ def _template(message: dict[str, Any]) -> bytes:
     body = body.replace(b"@bench@", b"%(seq)010d-%(t)019d")
     for name in ("src", "dst", "hash", "ledger_hash"):
         body = body.replace(b"@" + name.encode() + b"@", b"%(" + name.encode() + b")s")
-    body = body.replace(b'"@ledger_index@"', b"%(ledger_index)d")
+    for name in ("ledger_index", "txn_count"):
+        body = body.replace(b'"@' + name.encode() + b'@"', b"%(" + name.encode() + b")d")
     return body
 
 
@@ -136,7 +139,7 @@ _LEDGER: Final = _template(
         "fee_base": 10,
         "reserve_base": 1_000_000,
         "reserve_inc": 200_000,
-        "txn_count": 100,
+        "txn_count": "@txn_count@",
         "validated_ledgers": "1-100000000",
     }
 )
@@ -187,13 +190,26 @@ class Messages:
             b"ledger_hash": self._ledger_hash,
         }
 
-    def ledger_closed(self, seq: int, t: int, ledger_index: int) -> bytes:
+    def ledger_closed(self, seq: int, t: int, ledger_index: int, txn_count: int = 0) -> bytes:
+        """A ``ledgerClosed`` announcing ``txn_count`` transactions."""
         return _LEDGER % {
             b"seq": seq,
             b"t": t,
             b"ledger_index": ledger_index,
             b"ledger_hash": b"%064X" % ledger_index,
+            b"txn_count": txn_count,
         }
+
+
+def ledger_sizes(tx_per_ledger: int | Sequence[int], ledgers: int) -> list[int]:
+    """How many transactions each of ``ledgers`` ledgers carries: ``tx_per_ledger``
+    each, or for a ``[low, high]`` pair a count drawn evenly between them, the same
+    counts in every run (so that runs compare) and across servers."""
+    if isinstance(tx_per_ledger, int):
+        return [tx_per_ledger] * ledgers
+    low, high = tx_per_ledger
+    draw = random.Random(ledgers)
+    return [draw.randint(low, high) for _ in range(ledgers)]
 
 
 def publish_request(request_id: int, messages: list[bytes]) -> bytes:

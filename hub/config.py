@@ -48,7 +48,7 @@ class ServerConfig(_Section):
     tls_cert: str | None = None
     tls_key: str | None = None
     # On SIGTERM/SIGINT: keep serving existing clients this long, then close them
-    # with 1001 spread over drain_spread seconds (see README "Deploying").
+    # with 1001 spread over drain_spread seconds (docs/deploy/rolling-restarts.md).
     drain_seconds: NonNegative = 10.0
     drain_spread: NonNegative = 2.0
     # Peers (addresses or CIDRs) whose Forwarded / X-Forwarded-For / X-Real-IP headers,

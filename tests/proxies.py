@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -54,6 +55,9 @@ class Proxy:
         self.port = port
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.tls_port: int | None = None
+        self.certificates: Any = None
+        """nginx's TLS server block: its port and the test CA that signed its certificate."""
 
     def start(self) -> None:
         with self.log.open("ab") as out:
@@ -122,22 +126,41 @@ def _nginx_wrapper(directory: Path, site: Path) -> str:
     )
 
 
+NGINX_CERT = "/etc/letsencrypt/live/hub.example.com/fullchain.pem"
+NGINX_KEY = "/etc/letsencrypt/live/hub.example.com/privkey.pem"
+"""The certificate paths ``docs/deploy/nginx.conf`` names, replaced by a test CA's."""
+
+
 @asynccontextmanager
 async def nginx(directory: Path, upstream_port: int) -> AsyncIterator[Proxy]:
-    """nginx with ``docs/deploy/nginx.conf`` proxying to ``127.0.0.1:upstream_port``."""
+    """nginx with ``docs/deploy/nginx.conf`` proxying to ``127.0.0.1:upstream_port``:
+    plain HTTP on ``proxy.port``, TLS on ``proxy.tls_port`` with a certificate of a test
+    CA (``proxy.certificates``) for 127.0.0.1 and localhost."""
+    from tests.testca import make_ca
+
     binary = need_program("nginx", "nginx-light")
-    port = free_port()
+    certificates = make_ca(directory / "ca")
+    port, tls_port = free_port(), free_port()
     site = directory / "hub.conf"
     site.write_text(
         deploy_file(
             "nginx.conf",
-            {"listen 80;": f"listen 127.0.0.1:{port};", UPSTREAM: f"127.0.0.1:{upstream_port}"},
+            {
+                "listen 80;": f"listen 127.0.0.1:{port};",
+                "listen 443 ssl;": f"listen 127.0.0.1:{tls_port} ssl;",
+                UPSTREAM: f"127.0.0.1:{upstream_port}",
+                NGINX_CERT: str(certificates.cert),
+                NGINX_KEY: str(certificates.key),
+            },
         )
     )
     conf = directory / "nginx.conf"
     conf.write_text(_nginx_wrapper(directory, site))
     args = [binary, "-p", str(directory), "-e", str(directory / "error.log"), "-c", str(conf)]
-    async with _running(Proxy(args, port, directory / "nginx.out")) as proxy:
+    proxy = Proxy(args, port, directory / "nginx.out")
+    proxy.tls_port = tls_port
+    proxy.certificates = certificates
+    async with _running(proxy):
         yield proxy
 
 

@@ -6,16 +6,19 @@ the hub's view of "the client's address" can be checked through each proxy.
 
 from __future__ import annotations
 
+import json
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import trio
+from trio_websocket import wrap_client_stream
 
 from hub import Hub
 from hub.proxyproto import V2_SIGNATURE
 from tests.conftest import make_config, start_hub
 from tests.proxies import haproxy, nginx
+from tests.samples import ledger_closed
 from tests.wsraw import RawClient
 
 TOKEN = "edge-test-token"
@@ -280,3 +283,30 @@ async def test_a_proxy_header_naming_no_client_is_never_admin(nursery: trio.Nurs
         assert (await ask(alone, {"command": "ping"}))["result"] == {}
     finally:
         await alone.aclose()
+
+
+async def test_nginx_ends_tls_and_names_the_client(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """The TLS server block of docs/deploy/nginx.conf: a wss:// client that verifies
+    nginx's certificate reaches the hub, gets its stream, and is known by its own address."""
+    config = make_config(
+        server={"trusted_proxies": ["127.0.0.1"]}, admin={"ips": [], "token": TOKEN}
+    )
+    node = await start_hub(nursery, config)
+    assert node.port is not None
+    async with nginx(tmp_path, node.port) as proxy:
+        assert proxy.tls_port is not None
+        with trio.fail_after(10):
+            tcp = await trio.open_tcp_stream("127.0.0.1", proxy.tls_port, local_address="127.0.0.4")
+            context = proxy.certificates.client_context()
+            tls = trio.SSLStream(tcp, context, server_hostname="localhost")
+            ws = await wrap_client_stream(nursery, tls, "localhost", "/")
+            try:
+                await ws.send_message('{"command": "subscribe", "streams": ["ledger"], "id": 1}')
+                reply = json.loads(await ws.get_message())
+                assert (reply["id"], reply["status"]) == (1, "success")
+                assert await remotes(node) == {"127.0.0.4": False}
+                await node.publish(ledger_closed(7))
+                message = json.loads(await ws.get_message())
+                assert (message["type"], message["ledger_index"]) == ("ledgerClosed", 7)
+            finally:
+                await ws.aclose()

@@ -23,7 +23,7 @@ from hub.sources.simulator import LedgerSimulator
 from .conftest import ADMIN_PING, IN_CI, eventually, make_config, start_hub
 from .fake_rippled import BUILD_VERSION as FAKE_BUILD_VERSION
 from .fake_rippled import start_relay
-from .readme import readme_code
+from .readme import docs_code
 from .samples import ALICE, GATEWAY, ledger_closed, offer_create
 from .test_xrpl_py import HISTORY, drain_into_a_successor, first_hub
 
@@ -233,12 +233,12 @@ async def test_xrpl_js_reads_the_hubs_own_version_as_rippled(
 async def test_the_readme_xrpl_js_loop_resumes_across_a_drain(
     nursery: trio.Nursery, node_binary: str, tmp_path: Path
 ) -> None:
-    """The README's loop, verbatim (``handle`` prints each transaction's ledger): A
-    drains while it holds ledgers 5 and 6 whole; the loop resumes on B from the number
-    A's close reason named, and leaves no client of its own reconnecting behind."""
+    """The loop of docs/resume.md, verbatim (``handle`` prints each transaction's
+    ledger): A drains while it holds ledgers 5 and 6 whole; the loop resumes on B from the
+    number A's close reason named, and leaves no client of its own reconnecting behind."""
     script = tmp_path / "loop.mjs"
     script.write_text(
-        readme_code("js", "async function run(url)")
+        docs_code("resume.md", "js", "async function run(url)")
         + "function handle(tx) {\n  console.log(JSON.stringify(tx.ledger_index));\n}\n"
         + "run(process.argv[2]);\n"
     )

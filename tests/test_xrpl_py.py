@@ -26,7 +26,7 @@ from hub.workers import reuse_port_listener
 from .conftest import ADMIN_PING, eventually, make_config, start_hub, websocket
 from .fake_rippled import BUILD_VERSION as FAKE_BUILD_VERSION
 from .fake_rippled import start_relay
-from .readme import readme_code
+from .readme import docs_code
 from .samples import ALICE, BOB, GATEWAY, ledger_closed, offer_create, xrp_payment
 
 ACCOUNT = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh"
@@ -180,7 +180,7 @@ async def test_xrpl_py_reconnect_loop_resumes(nursery: trio.Nursery) -> None:
     assert first_seen
 
 
-# --- the README's reconnect loops through a drain (issue 11) ------------------------------
+# --- the documented reconnect loops through a drain ---------------------------------------
 
 HISTORY: list[dict[str, Any]] = [
     ledger_closed(5, txn_count=1),
@@ -233,12 +233,12 @@ async def _close_of(ws: Any) -> tuple[int, str]:
 
 
 async def test_the_readme_xrpl_py_loop_resumes_across_a_drain(nursery: trio.Nursery) -> None:
-    """The README's loop, verbatim: A drains while it holds ledgers 5 and 6 whole; it
-    reconnects to B and resumes from the very number A's close reason named (its own
+    """The loop of docs/resume.md, verbatim: A drains while it holds ledgers 5 and 6
+    whole; it reconnects to B and resumes from the very number A's close reason named (its own
     tracking, the library hiding the reason): ledger 7 comes, nothing twice."""
-    code = readme_code("python", "async def follow(")
+    code = docs_code("resume.md", "python", "async def follow(")
     namespace: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/resume.md", "exec"), namespace)
     first = await first_hub(nursery)
     handled: list[int] = []
 
