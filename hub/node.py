@@ -55,7 +55,8 @@ Message = dict[str, Any] | events.Event | Sequence[dict[str, Any] | events.Event
 
 CROWDED = (429, "Too many connections from your address.")
 FULL = (503, "The hub has reached its connection limit.")
-OVERLOADED = (429, "Your address is over its load limit; wait before you connect again.")
+OVERLOADED = (503, "Server is overloaded")
+"""What a client past the drop threshold is answered (rippled's JSON-RPC reply to it)."""
 
 
 class Node:
@@ -387,7 +388,8 @@ class Node:
         if not admin and self.occupancy.crowded(remote):
             return CROWDED
         if not admin and self.load.balance(remote) >= self.load.policy.drop:
-            return OVERLOADED  # it was warned and cut: a new socket changes nothing
+            self.stats.load_drops += 1  # it was warned and cut: a new socket changes nothing
+            return OVERLOADED
         return None
 
     def open_session(
