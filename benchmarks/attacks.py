@@ -96,9 +96,11 @@ async def request_loop(port: int, tally: Tally, frame: str, **kw: Any) -> None:
                         if reply.get("type") == "response":
                             break
                     tally.reply(reply)
-        except ConnectionClosed as exc:
-            tally.closed(exc.reason.code if exc.reason else None)
-        except (HandshakeError, OSError, trio.BrokenResourceError):
+        except* ConnectionClosed as group:
+            first = group.exceptions[0]
+            assert isinstance(first, ConnectionClosed)
+            tally.closed(first.reason.code if first.reason else None)
+        except* (HandshakeError, OSError, trio.BrokenResourceError):
             tally.refused += 1
             await trio.sleep(0.05)
 
@@ -174,16 +176,21 @@ def attacks() -> dict[str, Callable[[int, Tally], Awaitable[None]]]:
 CONNECTIONS = {"metrics": 8, "tokens": 4}
 
 
-async def neighbour(port: int, rtts: list[float], stop: trio.Event) -> None:
-    async with trio.open_nursery() as nursery:
-        ws = await ws_from(NEIGHBOUR, port, nursery)
-        while not stop.is_set():
-            start = time.perf_counter()
-            await ws.send_message('{"command":"ping"}')
-            await ws.get_message()
-            rtts.append((time.perf_counter() - start) * 1000)
-            await trio.sleep(PING_EVERY)
-        await ws.aclose()
+async def neighbour(port: int, rtts: list[float], stop: trio.Event, lost: list[str]) -> None:
+    """Ping every PING_EVERY seconds until ``stop``; a lost connection is noted in
+    ``lost`` (the hub went down, or cut the neighbour: either is a finding)."""
+    try:
+        async with trio.open_nursery() as nursery:
+            ws = await ws_from(NEIGHBOUR, port, nursery)
+            while not stop.is_set():
+                start = time.perf_counter()
+                await ws.send_message('{"command":"ping"}')
+                await ws.get_message()
+                rtts.append((time.perf_counter() - start) * 1000)
+                await trio.sleep(PING_EVERY)
+            await ws.aclose()
+    except* (ConnectionClosed, HandshakeError, OSError) as group:
+        lost.append(repr(group.exceptions[0]))
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -192,11 +199,11 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def run_attack(name: str, port: int, seconds: float, proc: psutil.Process) -> dict[str, Any]:
-    tally, rtts, stop = Tally(), [], trio.Event()
+    tally, rtts, stop, lost = Tally(), [], trio.Event(), []
     attack = attacks()[name]
     proc.cpu_percent()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(neighbour, port, rtts, stop)
+        nursery.start_soon(neighbour, port, rtts, stop, lost)
         with trio.move_on_after(seconds):
             async with trio.open_nursery() as attackers:
                 for _ in range(CONNECTIONS.get(name, 4)):
@@ -211,6 +218,7 @@ async def run_attack(name: str, port: int, seconds: float, proc: psutil.Process)
             "p50": round(statistics.median(rtts), 2) if rtts else None,
             "p99": round(percentile(rtts, 0.99), 2),
             "max": round(max(rtts, default=0), 2),
+            "lost": lost[0] if lost else None,
         },
         "attacker": {k: v for k, v in vars(tally).items() if k != "start"},
         "hub_cpu_percent": cpu,
