@@ -40,7 +40,7 @@ import psutil
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, wrap_client_stream
 
-from hub.addresses import encode_account_id
+from hub.xrpl.addresses import encode_account_id
 
 NEIGHBOUR, ATTACKER = "127.0.0.2", "127.0.0.3"
 PING_EVERY = 0.02

@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from hub import events
-from hub.deflate import DeflateParams
-from hub.render import Frames
+from hub.core.render import Frames
 from hub.sources.simulator import LedgerSimulator
+from hub.wire.deflate import DeflateParams
+from hub.xrpl import events
 
 
 def measure(ledgers: int, subscribers: int) -> dict[str, float]:

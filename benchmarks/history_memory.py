@@ -14,10 +14,10 @@ import gc
 import json
 import tracemalloc
 
-from hub import events
-from hub.history import History
-from hub.render import Frames
+from hub.core.history import History
+from hub.core.render import Frames
 from hub.sources.simulator import LedgerSimulator
+from hub.xrpl import events
 
 
 def measure(ledgers: int, tx_per_ledger: int, versions: tuple[int, ...]) -> dict[str, float]:

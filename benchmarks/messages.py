@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import msgspec
 
-from hub.addresses import encode_account_id
+from hub.xrpl.addresses import encode_account_id
 
 ACCOUNTS_PER_SUBSCRIBER: Final = 10
 BENCH_KEY: Final = b'"bench":"'

@@ -21,10 +21,11 @@ import msgspec
 import trio
 from trio_websocket import ConnectionClosed
 
-from hub import Hub, events
+from hub import Hub
 from hub import config as hub_config
+from hub.links.connect import connect
 from hub.sources.simulator import LedgerSimulator
-from hub.wsclient import connect
+from hub.xrpl import events
 
 STREAMS = ["ledger", "transactions", "validations", "book_changes"]
 

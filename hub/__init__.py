@@ -1,7 +1,42 @@
-"""A WebSocket subscription and notification hub speaking the rippled/Clio API."""
+"""A WebSocket subscription and notification hub speaking the rippled/Clio API.
 
-from .config import Config
-from .errors import RPCError
-from .server import Hub
+The public names are imported on first use, so that importing one part of the package
+(a parser, say) does not load the server, trio's I/O, Redis or Prometheus:
 
-__all__ = ["Config", "Hub", "RPCError"]
+- :class:`Hub`: run a hub in your own trio nursery (:mod:`hub.edge.server`);
+- :class:`Config` and :func:`load_config`: its settings (:mod:`hub.config`);
+- :class:`RPCError`: a request's error, one of the tokens of :data:`hub.wire.errors.ERRORS`.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.config import Config
+    from hub.config import load as load_config
+    from hub.edge.server import Hub
+    from hub.wire.errors import RPCError
+
+__all__ = ["Config", "Hub", "RPCError", "load_config"]
+
+_WHERE = {
+    "Config": ("hub.config", "Config"),
+    "load_config": ("hub.config", "load"),
+    "Hub": ("hub.edge.server", "Hub"),
+    "RPCError": ("hub.wire.errors", "RPCError"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'hub' has no attribute {name!r}")
+    value = getattr(import_module(where[0]), where[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from . import admission
-from .clientaddr import Networks
-from .versions import BETA_VERSION, MAX_VERSION, MIN_VERSION
+from hub.wire import admission
+from hub.wire.clientaddr import Networks
+from hub.wire.versions import BETA_VERSION, MAX_VERSION, MIN_VERSION
 
 Port = Annotated[int, Meta(ge=0, le=65535)]
 Positive = Annotated[int, Meta(ge=1)]
@@ -57,7 +57,7 @@ class ServerConfig(_Section):
     proxy_protocol: bool = False
     # Web pages whose requests may be admin by address, besides the hub's own dashboard
     # (scheme://host[:port]); and the names, besides IP literals, a request's Host may
-    # give for it to be admin by address (hub.admission: DNS rebinding).
+    # give for it to be admin by address (hub.wire.admission: DNS rebinding).
     allowed_origins: list[str] = msgspec.field(default_factory=list)
     hostnames: list[str] = msgspec.field(default_factory=lambda: ["localhost"])
     # permessage-deflate (RFC 7692) when the client offers it.
@@ -139,14 +139,14 @@ class HealthConfig(_Section):
 
 
 class ClusterConfig(_Section):
-    # redis://[:password@]host:port/db makes this hub a node of a cluster (hub.broker).
+    # redis://[:password@]host:port/db makes this hub a node of a cluster (hub.cluster.broker).
     broker: str | None = None
     key_prefix: str = "hub"
     stream_maxlen: Positive = 100_000
     timeout: Seconds = 2.0
-    # Nodes with a source take turns running it under a lease this long (hub.leader).
+    # Nodes with a source take turns running it under a lease this long (hub.cluster.leader).
     lease_seconds: Seconds = 3.0
-    # Processes accepting on one port (hub.workers); 1 serves in this process.
+    # Processes accepting on one port (hub.app.workers); 1 serves in this process.
     workers: Positive = 1
 
     def __post_init__(self) -> None:

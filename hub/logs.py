@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Final
 
-from .protocol import masked
+from hub.wire.envelope import masked
 
 MAX_KINDS: Final = 1024
 """Kinds remembered at once; the oldest is forgotten first (kinds come from a bounded

@@ -13,7 +13,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from hub import Config, Hub
 from hub import config as hub_config
-from hub.wsclient import connect
+from hub.links.connect import connect
 
 if TYPE_CHECKING:
     from tests.redis_server import RedisServer
@@ -88,7 +88,7 @@ async def client(hub: Hub) -> AsyncIterator[Client]:
 
 
 def websocket(url: str, **kwargs: Any) -> AbstractAsyncContextManager[WebSocketConnection]:
-    """A test client; :func:`hub.wsclient.connect` closes its socket whoever closes first."""
+    """A test client; :func:`hub.links.connect.connect` closes its socket whoever closes first."""
     return connect(url, **kwargs)
 
 

@@ -17,10 +17,10 @@ from typing import Any, Final
 import trio
 
 from hub import Hub
-from hub import methods as real
-from hub.dispatch import Call, Methods
-from hub.errors import RPCError
-from hub.sources.upstream import FEE_SETTINGS_INDEX
+from hub.core import methods as real
+from hub.core.dispatch import Call, Methods
+from hub.links.upstream import FEE_SETTINGS_INDEX
+from hub.wire.errors import RPCError
 from tests.conftest import eventually, make_config, start_hub
 from tests.samples import ledger_closed
 

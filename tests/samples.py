@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from hub import ctid
-from hub.addresses import encode_account_id
+from hub.xrpl import ctid
+from hub.xrpl.addresses import encode_account_id
 
 
 def account(n: int) -> str:

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from hub.accounts import (
+from hub.xrpl.accounts import (
     BookSpecError,
     affected_accounts,
     affected_books,
@@ -16,7 +16,7 @@ from hub.accounts import (
     parse_domain,
     reversed_book,
 )
-from hub.addresses import ACCOUNT_ONE, ACCOUNT_ZERO, encode_account_id
+from hub.xrpl.addresses import ACCOUNT_ONE, ACCOUNT_ZERO, encode_account_id
 
 
 def _address(label: str) -> str:

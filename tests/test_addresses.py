@@ -5,7 +5,7 @@ import hashlib
 import pytest
 from xrpl.core.addresscodec import encode_classic_address
 
-from hub.addresses import (
+from hub.xrpl.addresses import (
     ACCOUNT_ONE,
     ACCOUNT_ZERO,
     ALPHABET,
@@ -134,7 +134,7 @@ def test_encode_requires_twenty_bytes(size: int) -> None:
 
 
 def test_repeated_lookups_use_the_bounded_cache() -> None:
-    from hub.addresses import _decode_cached
+    from hub.xrpl.addresses import _decode_cached
 
     assert _decode_cached.cache_info().maxsize is not None
     address = encode_account_id(hashlib.sha256(b"cache-probe").digest()[:20])

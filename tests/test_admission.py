@@ -1,5 +1,5 @@
 """Admin is out of reach of web pages: the ``Origin``, ``Host`` and ``Content-Type``
-rules of :mod:`hub.admission` as a table (end to end: ``tests/test_origin.py``).
+rules of :mod:`hub.wire.admission` as a table (end to end: ``tests/test_origin.py``).
 
 A page from any site, opened in a browser on the hub's machine, reaches 127.0.0.1 (an
 ``[admin] ips`` address by default); the rules read the marks browsers put on what a
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from hub.admission import AdminPolicy, Identity, identify, parse_host, parse_origin
-from hub.clientaddr import UNKNOWN
 from hub.config import ConfigError
+from hub.wire.admission import AdminPolicy, Identity, identify, parse_host, parse_origin
+from hub.wire.clientaddr import UNKNOWN
 from tests.conftest import make_config
 
 TOKEN = "admission-test-token"

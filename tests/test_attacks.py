@@ -13,8 +13,8 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from hub import Hub
-from hub import methods as real
-from hub.dispatch import Call, Methods
+from hub.core import methods as real
+from hub.core.dispatch import Call, Methods
 from tests.conftest import expect_close, make_config
 from tests.httpraw import fetch
 from tests.samples import account, ledger_closed

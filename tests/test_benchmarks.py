@@ -25,7 +25,7 @@ from wsproto.frame_protocol import FrameProtocol, Opcode
 from benchmarks import loadgen, report, runner, scenarios, wire
 from benchmarks.messages import Messages
 from benchmarks.peers.raw_peer import text_frame
-from hub.deflate import DeflateParams, compressed_text_frame
+from hub.wire.deflate import DeflateParams, compressed_text_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = set(scenarios.NAMES)

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from hub.accounts import Issue
-from hub.books import (
+from hub.core.subscriptions import parse_change
+from hub.wire.errors import RPCError
+from hub.xrpl.accounts import Issue
+from hub.xrpl.books import (
     BookPage,
     BookQuery,
     RestingOffer,
@@ -18,8 +20,6 @@ from hub.books import (
     queries,
     take_snapshot,
 )
-from hub.errors import RPCError
-from hub.subscriptions import parse_change
 from tests.samples import ALICE, BOB, CAROL, GATEWAY
 
 USD: Issue = ("USD", GATEWAY)

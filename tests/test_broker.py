@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 import trio
 
-from hub import Hub, events
+from hub import Hub
 from hub import config as hub_config
 from hub.backoff import Backoff
-from hub.broker import (
+from hub.cluster.broker import (
     Broker,
     Keys,
     decode_entry,
@@ -39,6 +39,7 @@ from hub.broker import (
     resume,
     seq_of,
 )
+from hub.xrpl import events
 from tests.conftest import Client, eventually, make_config, start_hub, websocket
 from tests.redis_server import RedisServer
 from tests.samples import ledger_closed, xrp_payment
@@ -445,7 +446,7 @@ async def test_a_retried_append_is_appended_once(redis: RedisServer) -> None:
     """A write whose reply was lost is retried with the same batch number: no duplicate."""
     import coredis
 
-    from hub.broker import APPEND
+    from hub.cluster.broker import APPEND
 
     await redis.ready()
     keys = Keys("t")

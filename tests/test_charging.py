@@ -10,13 +10,13 @@ import msgspec
 import pytest
 import trio
 
-from hub import addresses
 from hub.config import load
-from hub.lanes import Lanes
-from hub.load import DEFAULT_COSTS
-from hub.metrics import RENDER_EVERY, Metrics
-from hub.node import Identity, Node
-from hub.subscriptions import CHUNK, change_steps, drive
+from hub.core.lanes import Lanes
+from hub.core.load import DEFAULT_COSTS
+from hub.core.metrics import RENDER_EVERY, Metrics
+from hub.core.node import Identity, Node
+from hub.core.subscriptions import CHUNK, change_steps, drive
+from hub.xrpl import addresses
 from tests.conftest import make_config, start_hub
 from tests.httpraw import fetch
 from tests.samples import GATEWAY, account

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import trio
 
-from hub import cli
 from hub import config as hub_config
+from hub.app import cli
 
 from .conftest import Client, expect_close, websocket
 from .wsraw import open_raw

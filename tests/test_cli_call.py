@@ -14,10 +14,10 @@ import trio
 import trio.testing
 
 from hub import Hub
+from hub.app.tools import format_reply, pretty_line, tail
+from hub.app.workers import reuse_port_listener
 from hub.backoff import Backoff
-from hub.client import format_reply, pretty_line, tail
-from hub.jsonrpc import from_websocket
-from hub.workers import reuse_port_listener
+from hub.wire.jsonrpc import from_websocket
 from tests.conftest import eventually, make_config, start_hub
 from tests.httpraw import rpc
 from tests.samples import ALICE, BOB, ledger_closed, xrp_payment

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub import bearer as bearer_module
-from hub.bearer import Bearer, check_bearer
-from hub.clientaddr import ClientAddress, Networks, canonical, client_address
+from hub.wire import bearer as bearer_module
+from hub.wire.bearer import Bearer, check_bearer
+from hub.wire.clientaddr import ClientAddress, Networks, canonical, client_address
 
 PROXY = "10.0.0.5"
 TRUSTED = Networks.parse(["10.0.0.0/24", "2001:db8:ff::/48", "127.0.0.1"])

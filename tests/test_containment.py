@@ -11,9 +11,9 @@ import pytest
 import trio
 
 from hub import Hub
-from hub import methods as real
-from hub.dispatch import Call, Methods
-from hub.events import Event
+from hub.core import methods as real
+from hub.core.dispatch import Call, Methods
+from hub.xrpl.events import Event
 from tests.conftest import ADMIN_PING, expect_close, make_config, open_client, start_hub
 from tests.httpraw import rpc
 from tests.samples import ledger_closed

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub import ctid
+from hub.xrpl import ctid
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.decode import MAX_DEPTH, JSONError, decode, decode_object, depth
+from hub.wire.decode import MAX_DEPTH, JSONError, decode, decode_object, depth
 
 
 def true_depth(value: Any) -> int:

@@ -21,8 +21,8 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Event, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
-from hub import handshake
-from hub.deflate import (
+from hub.wire import handshake
+from hub.wire.deflate import (
     Agreement,
     DeflateParams,
     Inflater,
@@ -31,8 +31,8 @@ from hub.deflate import (
     deflate_message,
     negotiate,
 )
-from hub.frames import text_frame
-from hub.inbound import Failed, Inbound, PingIn, Reader, Text
+from hub.wire.frames import text_frame
+from hub.wire.inbound import Failed, Inbound, PingIn, Reader, Text
 
 FLAGS = "server_no_context_takeover; client_no_context_takeover"
 ALWAYS = DeflateParams(min_size=0)

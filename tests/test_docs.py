@@ -15,8 +15,8 @@ import trio
 
 from benchmarks import summary
 from hub import config as hub_config
-from hub import metrics
-from hub.load import DEFAULT_COSTS
+from hub.core import metrics
+from hub.core.load import DEFAULT_COSTS
 
 from .conftest import Client, expect_close, websocket
 from .readme import DOCS, README, ROOT

@@ -18,11 +18,11 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
-from hub import events
-from hub.history import History
-from hub.protocol import goodbye, resume_hint
-from hub.render import Frames
-from hub.server import Every
+from hub.core.history import History
+from hub.core.render import Frames
+from hub.edge.server import Every
+from hub.wire.envelope import goodbye, resume_hint
+from hub.xrpl import events
 from tests.conftest import Client, make_config, start_hub, websocket
 from tests.httpraw import fetch, http_client
 from tests.samples import ledger_closed, xrp_payment

@@ -15,7 +15,7 @@ import trio
 from trio_websocket import wrap_client_stream
 
 from hub import Hub
-from hub.proxyproto import V2_SIGNATURE
+from hub.wire.proxyproto import V2_SIGNATURE
 from tests.conftest import make_config, start_hub
 from tests.proxies import haproxy, nginx
 from tests.samples import ledger_closed
@@ -200,8 +200,8 @@ async def test_forwarded_requests_can_name_the_client_to_the_upstream(
     nursery: trio.Nursery,
 ) -> None:
     """``[source] forward_client_ip``: the upstream (trusting the hub) sees the client."""
-    from hub import methods as real
-    from hub.dispatch import Call, Methods
+    from hub.core import methods as real
+    from hub.core.dispatch import Call, Methods
 
     table: Methods[Any] = Methods()
     table.register("subscribe")(real.subscribe)

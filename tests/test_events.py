@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hub import events
-from hub.render import body_for, payload
+from hub.core.render import body_for, payload
+from hub.xrpl import events
 from tests.samples import (
     ALICE,
     BOB,

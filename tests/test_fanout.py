@@ -7,11 +7,12 @@ from typing import Any
 import msgspec
 from wsproto.frame_protocol import FrameProtocol
 
-from hub import events, fanout
-from hub.feed import Feed, Feeds
-from hub.outbox import Outbox
-from hub.session import Session, Sink
-from hub.subscriptions import Subscriptions, parse_change
+from hub.core import fanout
+from hub.core.feed import Feed, Feeds
+from hub.core.outbox import Outbox
+from hub.core.session import Session, Sink
+from hub.core.subscriptions import Subscriptions, parse_change
+from hub.xrpl import events
 from tests.samples import (
     ALICE,
     BOB,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hub.feed import Feed, Feeds, streams_of
-from hub.outbox import Outbox
+from hub.core.feed import Feed, Feeds, streams_of
+from hub.core.outbox import Outbox
 
 
 class Reader:

@@ -6,8 +6,8 @@ import pytest
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
-from hub.frames import text_frame
-from hub.outbox import Outbox
+from hub.core.outbox import Outbox
+from hub.wire.frames import text_frame
 
 
 def _open_client() -> WSConnection:

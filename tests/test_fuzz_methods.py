@@ -15,11 +15,12 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub import Hub, jsonrpc, protocol
-from hub.errors import ERRORS
-from hub.methods import METHODS
-from hub.node import Identity, Node
-from hub.sources.upstream import FEE_SETTINGS_INDEX
+from hub import Hub
+from hub.core.methods import METHODS
+from hub.core.node import Identity, Node
+from hub.links.upstream import FEE_SETTINGS_INDEX
+from hub.wire import envelope, jsonrpc
+from hub.wire.errors import ERRORS
 from tests.conftest import Client, make_config, websocket
 from tests.httpraw import http_client
 from tests.samples import ALICE, GATEWAY, h, ledger_closed, validation, xrp_payment
@@ -185,10 +186,10 @@ async def test_the_node_answers_every_request_with_a_well_formed_reply(
                 outcome = await node.execute(session, body)
             extras = node.extras(outcome.verdict)
             if outcome.error is None:
-                reply = protocol.success(body, outcome.result, extras)
+                reply = envelope.success(body, outcome.result, extras)
                 rpc = jsonrpc.success(outcome.result, extras, {}, body=body)
             else:
-                reply = protocol.failure(outcome.body, outcome.error, extras)
+                reply = envelope.failure(outcome.body, outcome.error, extras)
                 rpc = jsonrpc.failure(outcome.body, outcome.error, extras, {})
             check_reply(msgspec.json.decode(reply), body)
             assert "result" in msgspec.json.decode(rpc)

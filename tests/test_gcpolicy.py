@@ -7,8 +7,8 @@ import gc
 import trio
 import trio.testing
 
-from hub import gcpolicy
-from hub.gcpolicy import CHURN_FLOOR, MAX_AGE, Action, GcPolicy, apply
+from hub.app import gcpolicy
+from hub.app.gcpolicy import CHURN_FLOOR, MAX_AGE, Action, GcPolicy, apply
 
 
 def test_growth_freezes_and_never_collects() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import h11
 import trio
 
-from hub import Hub, handshake
+from hub import Hub
+from hub.wire import handshake
 
 from .conftest import websocket
 

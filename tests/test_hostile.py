@@ -193,8 +193,8 @@ def test_every_documented_close_is_reachable() -> None:
 
 
 async def test_client_that_disconnects_mid_request(nursery: trio.Nursery) -> None:
-    from hub import methods as real
-    from hub.dispatch import Call, Methods
+    from hub.core import methods as real
+    from hub.core.dispatch import Call, Methods
 
     started, release = trio.Event(), trio.Event()
     finished: list[str] = []

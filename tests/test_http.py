@@ -10,10 +10,11 @@ import trio
 import trio.testing
 from prometheus_client.parser import text_string_to_metric_families
 
-from hub import Hub, jsonrpc
-from hub.dispatch import Call, Methods
-from hub.http import HTTPRequest, HTTPResponse, handle
-from hub.protocol import Forwarded
+from hub import Hub
+from hub.core.dispatch import Call, Methods
+from hub.edge.routes import HTTPRequest, HTTPResponse, handle
+from hub.wire import jsonrpc
+from hub.wire.envelope import Forwarded
 from tests.conftest import ADMIN_PING, Client, make_config, start_hub, websocket
 from tests.httpraw import exchange, fetch, http_client, rpc
 from tests.samples import ALICE, BOB, ledger_closed, xrp_payment
@@ -84,7 +85,9 @@ async def test_api_version_is_read_from_params_and_resolved_like_websocket() -> 
     assert v1["result"]["version"] == {"first": "1.0.0", "good": "1.0.0", "last": "1.0.0"}
     assert v2["result"]["version"] == {"first": 1, "last": 2}
     assert default == v1  # [api] default_version is 1, as rippled
-    bad = body_of(await handle(hub.node, post({"method": "ping", "params": [{"api_version": 9}]})))
+    bad = body_of(
+        await handle(hub.node, post({"method": "ping", "params": [{"api_version": 9}]}))
+    )
     assert bad["result"]["error"] == "invalid_API_version"
     assert bad["result"]["error_code"] == 6000
     assert bad["result"]["status"] == "error"
@@ -108,7 +111,9 @@ async def test_id_jsonrpc_and_ripplerpc_are_echoed_at_the_top() -> None:
 async def test_credentials_are_masked_in_the_request() -> None:
     hub = Hub(make_config())
     reply = body_of(
-        await handle(hub.node, post({"method": "nope", "params": [{"secret": "s", "seed": "x"}]}))
+        await handle(
+            hub.core.node, post({"method": "nope", "params": [{"secret": "s", "seed": "x"}]})
+        )
     )
     assert reply["result"]["request"] == {
         "secret": "<masked>",

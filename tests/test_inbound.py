@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol
 
-from hub.inbound import Binary, Closed, Failed, PingIn, Reader, Text, unmask
+from hub.wire.inbound import Binary, Closed, Failed, PingIn, Reader, Text, unmask
 
 
 def frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0,

@@ -151,7 +151,7 @@ async def test_hub_answers_trio_websocket_ping(hub: Hub) -> None:
 
 
 def test_keepalive_rule_pings_after_silence_and_times_out_unanswered() -> None:
-    from hub.keepalive import Keepalive, Step
+    from hub.edge.keepalive import Keepalive, Step
 
     alive = Keepalive(interval=5.0, timeout=3.0, now=100.0)
     assert alive.step(101.0) == (Step.WAIT, 105.0)
@@ -163,7 +163,7 @@ def test_keepalive_rule_pings_after_silence_and_times_out_unanswered() -> None:
 
 
 def test_keepalive_rule_an_answer_clears_the_ping() -> None:
-    from hub.keepalive import Keepalive, Step
+    from hub.edge.keepalive import Keepalive, Step
 
     alive = Keepalive(interval=5.0, timeout=3.0, now=0.0)
     assert alive.step(5.0) == (Step.PING, 8.0)
@@ -173,7 +173,7 @@ def test_keepalive_rule_an_answer_clears_the_ping() -> None:
 
 
 def test_deadlines_pop_in_order_and_forget_discarded_items() -> None:
-    from hub.keepalive import Deadlines
+    from hub.edge.keepalive import Deadlines
 
     heap: Deadlines[str] = Deadlines()
     assert heap.add(5.0, "b") is True
@@ -189,7 +189,7 @@ def test_deadlines_pop_in_order_and_forget_discarded_items() -> None:
 
 
 def test_deadlines_compact_when_half_are_gone() -> None:
-    from hub.keepalive import Deadlines
+    from hub.edge.keepalive import Deadlines
 
     heap: Deadlines[int] = Deadlines()
     for i in range(10):

@@ -1,4 +1,5 @@
-"""Source leadership on Redis (hub.leader): one node runs the source; failover loses nothing.
+"""Source leadership on Redis (hub.cluster.leader): one node runs the source, and failover
+loses nothing.
 
 First the Redis side in process (fencing refuses a deposed term's appends and never
 an admin publish; the source stops by its own clock before the lease can expire),
@@ -23,13 +24,14 @@ import msgspec
 import pytest
 import trio
 
-from hub import Hub, events
+from hub import Hub
 from hub.backoff import Backoff
-from hub.broker import APPEND, Broker, Keys, encode_entry, redis_client, seq_of
-from hub.history import Tail
-from hub.leader import ACQUIRE, Leadership
-from hub.lease import Lease, Role
+from hub.cluster.broker import APPEND, Broker, Keys, encode_entry, redis_client, seq_of
+from hub.cluster.leader import ACQUIRE, Leadership
+from hub.cluster.lease import Lease, Role
+from hub.core.history import Tail
 from hub.sources.simulator import LedgerSimulator
+from hub.xrpl import events
 from tests.conftest import Client, eventually, make_config, websocket
 from tests.fake_rippled import FakeRippled
 from tests.httpraw import fetch
@@ -41,7 +43,7 @@ LEASE = 1.0
 
 
 def parse(item: Any) -> list[events.Event]:
-    """What a node does with what its source sends (hub.node): valid events only."""
+    """What a node does with what its source sends (hub.core.node): valid events only."""
     return events.parse_valid(item if isinstance(item, list) else [item], lambda _: None)
 
 
@@ -178,7 +180,7 @@ class FakeSource:
 async def test_the_source_stops_by_its_own_clock_before_the_lease_can_expire(
     nursery: trio.Nursery, redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="hub.leader")
+    caplog.set_level(logging.INFO, logger="hub.cluster.leader")
     node, broker = await start_node(nursery, redis)
     await node.publish(ledger_closed(10))
     await eventually(lambda: node.node.history.latest == 10)

@@ -1,4 +1,4 @@
-"""The lease state machine (hub.lease): every transition, with plain numbers for time."""
+"""The lease state machine (hub.cluster.lease): every transition, with plain numbers for time."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hub.lease import Lease, LeaseError, Role, holder, token
+from hub.cluster.lease import Lease, LeaseError, Role, holder, token
 
 
 def lease(seconds: float = 3.0) -> Lease:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hub.load import LoadPolicy, LoadTracker, Verdict
+from hub.core.load import LoadPolicy, LoadTracker, Verdict
 
 
 class FakeClock:

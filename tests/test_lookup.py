@@ -17,11 +17,9 @@ import pytest
 import trio
 import trio.testing
 
-from hub import Hub, events
-from hub.errors import ERRORS, RPCError
-from hub.history import History, Tail
-from hub.ledgerdata import ripple_time_human, ripple_time_iso
-from hub.lookup import (
+from hub import Hub
+from hub.core.history import History, Tail
+from hub.core.lookup import (
     Arrivals,
     fee_settings_result,
     ledger_query,
@@ -30,10 +28,13 @@ from hub.lookup import (
     tx_result,
     wants_fee_settings,
 )
-from hub.render import Frames, body_for
+from hub.core.render import Frames, body_for
+from hub.links.upstream import FEE_SETTINGS_INDEX, fees_of, ledger_messages
 from hub.sources.simulator import LedgerSimulator
-from hub.sources.upstream import FEE_SETTINGS_INDEX, fees_of, ledger_messages
-from hub.stamp import stamp
+from hub.wire.errors import ERRORS, RPCError
+from hub.xrpl import events
+from hub.xrpl.ids import stamp
+from hub.xrpl.ledgerdata import ripple_time_human, ripple_time_iso
 from tests.conftest import Client, eventually, make_config, websocket
 from tests.samples import ledger_closed, xrp_payment
 
@@ -140,7 +141,7 @@ def test_ledger_v2_expanded_rebuilds_exactly_what_was_published() -> None:
     # What a relay rebuilds from this answer is what was published.
     fees = fees_of(fee_settings_result(history, index)["node"])
     rebuilt = ledger_messages(header, fees)
-    for message in rebuilt:  # what a ledger answer lacks, the relay adds (hub.stamp)
+    for message in rebuilt:  # what a ledger answer lacks, the relay adds (hub.xrpl.ids)
         stamp(message, 0)
     published = [m for m in messages if m["type"] != "validationReceived"]
     assert rebuilt[0] == {k: v for k, v in closed.items() if k != "validated_ledgers"}

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.node import Identity, Node
-from hub.occupancy import Occupancy
+from hub.core.node import Identity, Node
+from hub.core.occupancy import Occupancy
 from tests.conftest import make_config
 
 

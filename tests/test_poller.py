@@ -13,8 +13,9 @@ import trio.testing
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from benchmarks.slow_consumer import silent_subscriber
-from hub import Hub, events
-from hub.poller import WritePoller
+from hub import Hub
+from hub.edge.poller import WritePoller
+from hub.xrpl import events
 from tests.conftest import make_config
 from tests.samples import xrp_payment
 

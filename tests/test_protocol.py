@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub import protocol
-from hub.errors import ERRORS, RPCError
-from hub.protocol import MASK, MASKED_FIELDS, Extras, Warning
-from hub.versions import VersionPolicy
+from hub.wire import envelope
+from hub.wire.envelope import MASK, MASKED_FIELDS, Extras, Warning
+from hub.wire.errors import ERRORS, RPCError
+from hub.wire.versions import VersionPolicy
 
 POLICY = VersionPolicy()
 
@@ -41,8 +41,8 @@ def keys_in_order(payload: bytes) -> list[str]:
 
 
 def test_decode_object() -> None:
-    assert protocol.decode(b'{"command":"ping","id":1}') == {"command": "ping", "id": 1}
-    assert protocol.decode('{"command":"ping"}') == {"command": "ping"}
+    assert envelope.decode(b'{"command":"ping","id":1}') == {"command": "ping", "id": 1}
+    assert envelope.decode('{"command":"ping"}') == {"command": "ping"}
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,7 @@ def test_decode_object() -> None:
 )
 def test_decode_rejects_non_json_as_bad_syntax(data: bytes) -> None:
     with pytest.raises(RPCError) as info:
-        protocol.decode(data)
+        envelope.decode(data)
     assert info.value.token == "badSyntax"
     assert info.value.code == 1
 
@@ -70,7 +70,7 @@ def test_decode_rejects_non_json_as_bad_syntax(data: bytes) -> None:
 )
 def test_decode_rejects_json_that_is_not_an_object(data: bytes) -> None:
     with pytest.raises(RPCError) as info:
-        protocol.decode(data)
+        envelope.decode(data)
     assert info.value.token == "badSyntax"
     assert "JSON object" in info.value.message
 
@@ -79,21 +79,21 @@ def test_decode_rejects_json_that_is_not_an_object(data: bytes) -> None:
 
 
 def test_validate_command() -> None:
-    request = protocol.validate({"command": "ping"}, POLICY)
+    request = envelope.validate({"command": "ping"}, POLICY)
     assert (request.method, request.api_version) == ("ping", 1)
 
 
 def test_validate_method_alone() -> None:
-    assert protocol.validate({"method": "ping"}, POLICY).method == "ping"
+    assert envelope.validate({"method": "ping"}, POLICY).method == "ping"
 
 
 def test_validate_command_and_method_equal() -> None:
-    assert protocol.validate({"command": "ping", "method": "ping"}, POLICY).method == "ping"
+    assert envelope.validate({"command": "ping", "method": "ping"}, POLICY).method == "ping"
 
 
 def test_validate_keeps_the_body() -> None:
     body = {"command": "ping", "id": 7, "x": [1]}
-    assert protocol.validate(body, POLICY).body is body
+    assert envelope.validate(body, POLICY).body is body
 
 
 @pytest.mark.parametrize(
@@ -113,43 +113,43 @@ def test_validate_keeps_the_body() -> None:
 )
 def test_validate_missing_command(body: dict[str, Any]) -> None:
     with pytest.raises(RPCError) as info:
-        protocol.validate(body, POLICY)
+        envelope.validate(body, POLICY)
     assert info.value.token == "missingCommand"
     assert info.value.code == 6001
 
 
 def test_validate_mismatch_message_names_both_fields() -> None:
     with pytest.raises(RPCError) as info:
-        protocol.validate({"command": "ping", "method": "version"}, POLICY)
+        envelope.validate({"command": "ping", "method": "version"}, POLICY)
     assert "command" in info.value.message
     assert "method" in info.value.message
 
 
 def test_validate_version_is_checked_before_the_command() -> None:
     with pytest.raises(RPCError) as info:
-        protocol.validate({"api_version": 9}, POLICY)
+        envelope.validate({"api_version": 9}, POLICY)
     assert info.value.token == "invalid_API_version"
 
 
 @pytest.mark.parametrize("raw", ["2", 2.0, True, 0, 4, None])
 def test_validate_bad_api_version(raw: object) -> None:
     with pytest.raises(RPCError) as info:
-        protocol.validate({"command": "ping", "api_version": raw}, POLICY)
+        envelope.validate({"command": "ping", "api_version": raw}, POLICY)
     assert info.value.code == 6000
 
 
 def test_validate_default_version_follows_policy() -> None:
-    assert protocol.validate({"command": "ping"}, VersionPolicy(default=2)).api_version == 2
+    assert envelope.validate({"command": "ping"}, VersionPolicy(default=2)).api_version == 2
     assert (
-        protocol.validate({"command": "ping", "api_version": 1}, VersionPolicy(2)).api_version == 1
+        envelope.validate({"command": "ping", "api_version": 1}, VersionPolicy(2)).api_version == 1
     )
 
 
 def test_validate_beta_version() -> None:
     with pytest.raises(RPCError):
-        protocol.validate({"command": "ping", "api_version": 3}, POLICY)
+        envelope.validate({"command": "ping", "api_version": 3}, POLICY)
     beta = VersionPolicy(beta=True)
-    assert protocol.validate({"command": "ping", "api_version": 3}, beta).api_version == 3
+    assert envelope.validate({"command": "ping", "api_version": 3}, beta).api_version == 3
 
 
 # --- masked ---------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def test_masked_replaces_every_credential() -> None:
         "admin_password": "pw",
         "tx_json": {"Account": "r1"},
     }
-    assert protocol.masked(body) == {
+    assert envelope.masked(body) == {
         "command": "sign",
         "id": 3,
         "secret": "<masked>",
@@ -187,19 +187,19 @@ def test_masked_replaces_every_credential() -> None:
 
 def test_masked_does_not_change_the_original_or_the_order() -> None:
     body = {"a": 1, "secret": "s", "b": 2}
-    out = protocol.masked(body)
+    out = envelope.masked(body)
     assert body == {"a": 1, "secret": "s", "b": 2}
     assert list(out) == ["a", "secret", "b"]
 
 
 def test_masked_masks_non_string_credentials_too() -> None:
-    assert protocol.masked({"secret": None, "seed": 5})["seed"] == MASK
-    assert protocol.masked({"secret": None})["secret"] == MASK
+    assert envelope.masked({"secret": None, "seed": 5})["seed"] == MASK
+    assert envelope.masked({"secret": None})["secret"] == MASK
 
 
 def test_masked_leaves_clean_requests_alone() -> None:
     body = {"command": "ping", "id": 1, "tx_json": {"Account": "r1", "Memos": [{"x": "seed"}]}}
-    assert protocol.masked(body) is body  # not even copied
+    assert envelope.masked(body) is body  # not even copied
 
 
 def test_masked_masks_at_any_depth_in_any_case() -> None:
@@ -213,7 +213,7 @@ def test_masked_masks_at_any_depth_in_any_case() -> None:
         "memo": '"secret": 1',
         "mnemonic": {"secrets": 2, "my_seed": 3, 'x"secret': 4},
     }
-    assert protocol.masked(body) == {
+    assert envelope.masked(body) == {
         "command": "sign",
         "Secret": MASK,
         "tx_json": {"Account": "r1", "secret": MASK, "Memos": [{"PassPhrase": MASK}]},
@@ -234,7 +234,7 @@ def test_masked_never_recurses_however_deep() -> None:
         node["a"] = [{}]
         node = node["a"][0]
     node["passphrase"] = "deep"
-    out = protocol.masked(body)
+    out = envelope.masked(body)
     for _ in range(depth):
         out = out["a"][0]
     assert out == {"passphrase": MASK}
@@ -274,7 +274,7 @@ requests = st.dictionaries(
 @given(requests)
 def test_masked_leaves_no_credential_and_changes_nothing_else(body: dict[str, Any]) -> None:
     before = msgspec.json.encode(body)
-    out = protocol.masked(body)
+    out = envelope.masked(body)
     assert set(_credentials(out)) <= {MASK}
     assert len(_credentials(out)) == len(_credentials(body))
     assert msgspec.json.encode(body) == before  # the request itself is left alone
@@ -287,19 +287,19 @@ def test_masked_leaves_no_credential_and_changes_nothing_else(body: dict[str, An
 
 def test_success_bytes_match_seed_001_shape() -> None:
     """Seed 001's WebSocket example: id, status, type, result, in that order."""
-    payload = protocol.success({"id": 2, "command": "ping"}, {"ledger_index": 6760970})
+    payload = envelope.success({"id": 2, "command": "ping"}, {"ledger_index": 6760970})
     assert payload == (
         b'{"id":2,"status":"success","type":"response","result":{"ledger_index":6760970}}'
     )
 
 
 def test_success_without_id_has_no_id() -> None:
-    payload = protocol.success({"command": "ping"}, {})
+    payload = envelope.success({"command": "ping"}, {})
     assert payload == b'{"status":"success","type":"response","result":{}}'
 
 
 def test_success_echoes_api_version() -> None:
-    payload = protocol.success({"id": "a", "command": "ping", "api_version": 2}, {})
+    payload = envelope.success({"id": "a", "command": "ping", "api_version": 2}, {})
     assert json.loads(payload) == {
         "id": "a",
         "status": "success",
@@ -312,7 +312,7 @@ def test_success_echoes_api_version() -> None:
 
 
 def test_success_has_no_request_and_no_error_fields() -> None:
-    decoded = json.loads(protocol.success({"command": "ping", "secret": "x"}, {}))
+    decoded = json.loads(envelope.success({"command": "ping", "secret": "x"}, {}))
     assert set(decoded) == {"status", "type", "result"}
 
 
@@ -332,9 +332,9 @@ def test_success_has_no_request_and_no_error_fields() -> None:
     ],
 )
 def test_id_round_trips_with_its_type(id_json: bytes, id_value: Any) -> None:
-    body = protocol.decode(b'{"command":"ping","id":' + id_json + b"}")
-    ok = protocol.success(body, {})
-    err = protocol.failure(body, RPCError("unknownCmd"))
+    body = envelope.decode(b'{"command":"ping","id":' + id_json + b"}")
+    ok = envelope.success(body, {})
+    err = envelope.failure(body, RPCError("unknownCmd"))
     for payload in (ok, err):
         assert payload.startswith(b'{"id":' + id_json + b',"status":')
         echoed = json.loads(payload)["id"]
@@ -344,8 +344,8 @@ def test_id_round_trips_with_its_type(id_json: bytes, id_value: Any) -> None:
 
 @given(json_values)
 def test_any_json_id_is_echoed_verbatim(id_value: Any) -> None:
-    body = protocol.decode(msgspec.json.encode({"command": "ping", "id": id_value}))
-    echoed = msgspec.json.decode(protocol.success(body, {}))["id"]
+    body = envelope.decode(msgspec.json.encode({"command": "ping", "id": id_value}))
+    echoed = msgspec.json.decode(envelope.success(body, {}))["id"]
     assert msgspec.json.encode(echoed) == msgspec.json.encode(id_value)
 
 
@@ -355,7 +355,7 @@ def test_success_extras() -> None:
         warnings=(Warning(2001, "This is a clio server."), Warning(1, "x", {"k": 1})),
         forwarded=True,
     )
-    decoded = json.loads(protocol.success({"id": 1}, {}, extras))
+    decoded = json.loads(envelope.success({"id": 1}, {}, extras))
     assert decoded["warning"] == "load"
     assert decoded["warnings"] == [
         {"id": 2001, "message": "This is a clio server."},
@@ -365,7 +365,7 @@ def test_success_extras() -> None:
 
 
 def test_no_extras_by_default() -> None:
-    decoded = json.loads(protocol.success({"id": 1}, {}))
+    decoded = json.loads(envelope.success({"id": 1}, {}))
     assert not {"warning", "warnings", "forwarded"} & set(decoded)
 
 
@@ -374,7 +374,7 @@ def test_no_extras_by_default() -> None:
 
 def test_failure_bytes() -> None:
     body = {"id": 9, "command": "nope", "api_version": 2, "secret": "snoop"}
-    payload = protocol.failure(body, RPCError("unknownCmd"))
+    payload = envelope.failure(body, RPCError("unknownCmd"))
     assert json.loads(payload) == {
         "id": 9,
         "status": "error",
@@ -389,7 +389,7 @@ def test_failure_bytes() -> None:
 
 
 def test_failure_without_request_is_the_clio_bad_syntax_reply() -> None:
-    payload = protocol.failure(None, RPCError("badSyntax"))
+    payload = envelope.failure(None, RPCError("badSyntax"))
     assert payload == (
         b'{"status":"error","type":"response","error":"badSyntax","error_code":1,'
         b'"error_message":"Syntax error."}'
@@ -397,21 +397,21 @@ def test_failure_without_request_is_the_clio_bad_syntax_reply() -> None:
 
 
 def test_failure_without_id_has_no_id() -> None:
-    decoded = json.loads(protocol.failure({"command": "x"}, RPCError("unknownCmd")))
+    decoded = json.loads(envelope.failure({"command": "x"}, RPCError("unknownCmd")))
     assert "id" not in decoded
     assert "api_version" not in decoded
     assert decoded["request"] == {"command": "x"}
 
 
 def test_failure_custom_message() -> None:
-    decoded = json.loads(protocol.failure({}, RPCError("invalidParams", "Missing field 'x'.")))
+    decoded = json.loads(envelope.failure({}, RPCError("invalidParams", "Missing field 'x'.")))
     assert decoded["error_message"] == "Missing field 'x'."
     assert decoded["error_code"] == 31
 
 
 def test_failure_extra_fields_are_added_at_top_level() -> None:
     error = RPCError("lgrNotFound", first_ledger=3)
-    decoded = json.loads(protocol.failure({"id": 1, "command": "x"}, error))
+    decoded = json.loads(envelope.failure({"id": 1, "command": "x"}, error))
     assert decoded["first_ledger"] == 3
     assert decoded["error"] == "lgrNotFound"
     assert decoded["status"] == "error"
@@ -420,7 +420,7 @@ def test_failure_extra_fields_are_added_at_top_level() -> None:
 
 def test_failure_keeps_load_warning() -> None:
     """Unlike rippled (XRPLF/rippled#3268) the hub keeps ``warning`` on error replies."""
-    payload = protocol.failure({"id": 1}, RPCError("slowDown"), Extras(warning="load"))
+    payload = envelope.failure({"id": 1}, RPCError("slowDown"), Extras(warning="load"))
     assert json.loads(payload)["warning"] == "load"
 
 

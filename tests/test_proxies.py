@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from hub.clientaddr import Networks, client_address
-from hub.proxyproto import NeedMore, Parsed, ProxyParser, Result
+from hub.wire.clientaddr import Networks, client_address
+from hub.wire.proxyproto import NeedMore, Parsed, ProxyParser, Result
 from tests import proxies
 from tests.proxies import haproxy, nginx
 from tests.testca import make_ca

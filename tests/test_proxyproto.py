@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.proxyproto import (
+from hub.wire.proxyproto import (
     NEED_MORE,
     V1_MAX,
     V2_SIGNATURE,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from hub import events
-from hub.render import Frames, body_for, render_version
+from hub.core.render import Frames, body_for, render_version
+from hub.xrpl import events
 from tests.samples import iou_payment, ledger_closed, validation, xrp_payment
 
 

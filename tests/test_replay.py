@@ -16,18 +16,19 @@ from hypothesis import strategies as st
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
-from hub import Hub, events
-from hub.books import BookPage, BookQuery
-from hub.connection import Connection
-from hub.feed import Feed
-from hub.frames import frame_payload
-from hub.history import Entry, History
-from hub.outbox import Outbox
-from hub.render import Frames
-from hub.replay import Replay, owed
-from hub.session import NO_STREAM, Session
+from hub import Hub
+from hub.core.feed import Feed
+from hub.core.history import Entry, History
+from hub.core.outbox import Outbox
+from hub.core.render import Frames
+from hub.core.resume import Replay, owed
+from hub.core.session import NO_STREAM, Session
+from hub.core.subscriptions import parse_change
+from hub.edge.connection import Connection
 from hub.sources.simulator import LedgerSimulator
-from hub.subscriptions import parse_change
+from hub.wire.frames import frame_payload
+from hub.xrpl import events
+from hub.xrpl.books import BookPage, BookQuery
 from tests.conftest import eventually, make_config, open_client, start_hub
 from tests.samples import ALICE, BOB, CAROL, GATEWAY, ledger_closed, validation, xrp_payment
 from tests.test_tls import certs, tls_config  # noqa: F401  (a fixture)

@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from hub import Hub, events
-from hub.history import History
-from hub.render import Frames
+from hub import Hub
+from hub.core.history import History
+from hub.core.render import Frames
+from hub.xrpl import events
 from tests.conftest import make_config
 from tests.samples import (
     ALICE,

@@ -1,7 +1,7 @@
 """Credentials never come back, end to end: error replies over WebSocket and JSON-RPC,
 replies forwarded from an upstream, and the log of a failed handler all carry the
 request with every ``secret``/``seed``/``passphrase``/... masked, at any depth and in
-any letter case (:func:`hub.protocol.masked`)."""
+any letter case (:func:`hub.wire.envelope.masked`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import msgspec
 import pytest
 import trio
 
-from hub import methods as real
-from hub.dispatch import Call, Methods
-from hub.errors import RPCError
+from hub.core import methods as real
+from hub.core.dispatch import Call, Methods
+from hub.wire.errors import RPCError
 from tests.conftest import make_config, open_client, start_hub
 from tests.httpraw import fetch
 
@@ -98,7 +98,7 @@ async def test_a_failed_handler_logs_the_request_masked(
         raise RuntimeError("a bug")
 
     node = await start_hub(nursery, methods=table)
-    with caplog.at_level(logging.ERROR, logger="hub.dispatch"):
+    with caplog.at_level(logging.ERROR, logger="hub.core.dispatch"):
         async with open_client(node) as client:
             reply = await client.request(signing_request())
     assert reply["error"] == "internal"

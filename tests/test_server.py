@@ -16,8 +16,8 @@ from trio_websocket import ConnectionClosed
 from wsproto.events import CloseConnection, TextMessage
 
 from hub import Hub
-from hub import methods as hub_methods
-from hub.dispatch import Call, Methods
+from hub.core import methods as hub_methods
+from hub.core.dispatch import Call, Methods
 
 from .conftest import (
     ADMIN_PING,

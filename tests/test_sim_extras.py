@@ -12,12 +12,12 @@ import pytest
 import trio
 import trio.testing
 
-from hub import ctid, events
-from hub.accounts import amount_issue
-from hub.books import BookQuery
 from hub.sources.simbooks import KEPT_LEDGERS, SimulatorBooks
 from hub.sources.simextras import LOAD_BASE, ServerLoad, consensus_phase
 from hub.sources.simulator import RIPPLE_EPOCH_OFFSET, LedgerSimulator, run_simulator
+from hub.xrpl import ctid, events
+from hub.xrpl.accounts import amount_issue
+from hub.xrpl.books import BookQuery
 
 
 def test_proposing_first_changes_no_ledger() -> None:

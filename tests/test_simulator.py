@@ -12,9 +12,6 @@ import pytest
 import trio
 import trio.testing
 
-from hub import ctid
-from hub.accounts import affected_accounts, affected_books, amount_issue
-from hub.addresses import is_classic_address
 from hub.sources.simulator import (
     DEFAULT_START_TIME,
     RIPPLE_EPOCH_OFFSET,
@@ -22,6 +19,9 @@ from hub.sources.simulator import (
     book_changes,
     run_simulator,
 )
+from hub.xrpl import ctid
+from hub.xrpl.accounts import affected_accounts, affected_books, amount_issue
+from hub.xrpl.addresses import is_classic_address
 
 HEX64 = re.compile(r"[0-9A-F]{64}")
 ADDRESS_KEYS = {"Account", "Destination", "Owner", "issuer"}

@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 import trio
 
-from hub import Hub, events, spool
-from hub import feed as feed_module
-from hub.connection import write_now
-from hub.feed import Feed
-from hub.spool import Spooled
+from hub import Hub
+from hub.core import feed as feed_module
+from hub.core.feed import Feed
+from hub.edge import spool
+from hub.edge.connection import write_now
+from hub.edge.spool import Spooled
+from hub.xrpl import events
 from tests.conftest import make_config, open_client
 from tests.samples import xrp_payment
 from tests.test_writer import through_a_small_buffer

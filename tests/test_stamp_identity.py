@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from hub import ctid
-from hub.identity import (
+from hub.xrpl import ctid
+from hub.xrpl.identity import (
     RIPPLED_VERSION,
     NodeIdentity,
     UpstreamIdentity,
@@ -17,7 +17,7 @@ from hub.identity import (
     network_id,
     server_fields,
 )
-from hub.stamp import stamp
+from hub.xrpl.ids import stamp
 from tests.samples import ledger_closed, legacy, proposed, validation, xrp_payment
 
 

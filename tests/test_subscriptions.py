@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from hub.errors import RPCError
-from hub.subscriptions import Change, Subscriptions, parse_change, wants_snapshot
+from hub.core.subscriptions import Change, Subscriptions, parse_change, wants_snapshot
+from hub.wire.errors import RPCError
 from tests.samples import ALICE, BOB, GATEWAY
 
 USD = {"currency": "USD", "issuer": GATEWAY}

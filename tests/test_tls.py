@@ -21,7 +21,7 @@ import trio
 from xrpl.asyncio.clients import AsyncWebsocketClient
 from xrpl.models.requests import ServerInfo
 
-from hub.client import CallError, call
+from hub.app.tools import CallError, call
 from tests.conftest import eventually, make_config, start_hub
 from tests.samples import ledger_closed
 from tests.test_cli import HubProcess, hub_process
@@ -172,8 +172,8 @@ async def _reload(
     url: str,
     old_ca: str,
 ) -> None:
-    from hub.tls import client_context
-    from hub.wsclient import connect
+    from hub.edge.tls import client_context
+    from hub.links.connect import connect
 
     async with connect(url, ssl_context=client_context(old_ca)) as before:
         shutil.copy(new.cert, cert)

@@ -17,11 +17,8 @@ from trio_websocket import open_websocket_url
 
 from hub import Hub
 from hub.backoff import Backoff
-from hub.history import Tail
-from hub.record import record
-from hub.sources.replay import RecordingError, Replay, read_recording, run_replay
-from hub.sources.simulator import LedgerSimulator
-from hub.sources.upstream import (
+from hub.core.history import Tail
+from hub.links.upstream import (
     Action,
     Relay,
     Sequencer,
@@ -30,7 +27,10 @@ from hub.sources.upstream import (
     ledger_messages,
     run_upstream,
 )
-from hub.stamp import stamp
+from hub.sources.playback import RecordingError, Replay, read_recording, run_replay
+from hub.sources.record import record
+from hub.sources.simulator import LedgerSimulator
+from hub.xrpl.ids import stamp
 from tests.conftest import Client, eventually, make_config
 from tests.fake_rippled import FakeRippled
 from tests.samples import ledger_closed, xrp_payment
@@ -102,7 +102,7 @@ def test_rebuilt_ledger_matches_what_was_published() -> None:
     originals = [m for m in messages if m["type"] != "validationReceived"]
     closed = next(m for m in originals if m["type"] == "ledgerClosed")
     rebuilt = ledger_messages(fake.ledgers[closed["ledger_index"]], fees_of(fake.fees[index]))
-    for message in rebuilt:  # what a ledger answer lacks, the relay adds (hub.stamp)
+    for message in rebuilt:  # what a ledger answer lacks, the relay adds (hub.xrpl.ids)
         stamp(message, 0)
     assert [m["type"] for m in rebuilt] == [m["type"] for m in originals]
     expected_closed = {k: v for k, v in closed.items() if k != "validated_ledgers"}
@@ -437,7 +437,7 @@ async def test_an_upgrade_nobody_answers_times_out(autojump_clock: Any) -> None:
     must not hang a relay or a forwarding link: ``connect`` gives up."""
     from trio_websocket import HandshakeError
 
-    from hub.wsclient import connect
+    from hub.links.connect import connect
 
     accepted = trio.Event()
 

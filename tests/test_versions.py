@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub import methods as hub_methods
-from hub.dispatch import Call, Methods
-from hub.errors import RPCError
-from hub.protocol import Request
-from hub.session import NO_STREAM, Session
-from hub.versions import (
+from hub.core import methods as hub_methods
+from hub.core.dispatch import Call, Methods
+from hub.core.session import NO_STREAM, Session
+from hub.wire.envelope import Request
+from hub.wire.errors import RPCError
+from hub.wire.versions import (
     BETA_VERSION,
     MAX_VERSION,
     MIN_VERSION,

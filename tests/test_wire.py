@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import trio
 
-from hub import Hub, ctid
-from hub.accounts import affected_books, book_key, reversed_book
+from hub import Hub
 from hub.sources.simulator import LedgerSimulator
+from hub.xrpl import ctid
+from hub.xrpl.accounts import affected_books, book_key, reversed_book
 from tests.conftest import ADMIN_PING, Client, eventually, make_config, start_hub, websocket
 from tests.fake_rippled import BUILD_VERSION, FakeRippled, start_relay
 from tests.samples import GATEWAY, h, ledger_closed, legacy, offer_crossing, xrp_payment

@@ -12,9 +12,9 @@ import pytest
 import trio
 import trio.testing
 
-from hub import events
-from hub.sources.pipe import MAX_FRAME, FrameError, FrameReader, frame, run_pipe
-from hub.workers import PipeBus, Restarts, assignments
+from hub.app.workers import PipeBus, Restarts, assignments
+from hub.cluster.pipe import MAX_FRAME, FrameError, FrameReader, frame, run_pipe
+from hub.xrpl import events
 from tests.conftest import Client, eventually, expect_close, make_config, websocket
 from tests.redis_server import RedisServer
 from tests.samples import ledger_closed, xrp_payment

@@ -17,8 +17,8 @@ import pytest
 import trio
 
 from hub import Hub
-from hub.accounts import affected_books, book_key, reversed_book
 from hub.sources.simulator import LedgerSimulator
+from hub.xrpl.accounts import affected_books, book_key, reversed_book
 
 from .conftest import ADMIN_PING, IN_CI, eventually, make_config, start_hub
 from .fake_rippled import BUILD_VERSION as FAKE_BUILD_VERSION

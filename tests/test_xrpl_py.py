@@ -18,10 +18,10 @@ from xrpl.models.requests import GenericRequest, Ping, ServerInfo
 from xrpl.models.response import ResponseStatus
 
 from hub import Hub
-from hub.accounts import affected_books, book_key, reversed_book
-from hub.protocol import resume_hint
+from hub.app.workers import reuse_port_listener
 from hub.sources.simulator import LedgerSimulator
-from hub.workers import reuse_port_listener
+from hub.wire.envelope import resume_hint
+from hub.xrpl.accounts import affected_books, book_key, reversed_book
 
 from .conftest import ADMIN_PING, eventually, make_config, start_hub, websocket
 from .fake_rippled import BUILD_VERSION as FAKE_BUILD_VERSION

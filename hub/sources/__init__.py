@@ -3,14 +3,14 @@
 | ``source`` | what runs |
 | --- | --- |
 | ``simulator`` | :mod:`hub.sources.simulator`: a ledger every ``ledger_interval`` seconds |
-| ``upstream:URL[,URL...]`` | :mod:`hub.sources.upstream`: relay a rippled, Clio or hub |
-| ``replay:FILE`` | :mod:`hub.sources.replay`: a recording made by ``hub record`` |
+| ``upstream:URL[,URL...]`` | :mod:`hub.links.upstream`: relay a rippled, Clio or hub |
+| ``replay:FILE`` | :mod:`hub.sources.playback`: a recording made by ``hub record`` |
 | ``none`` | nothing (only admin ``publish`` and the in-process API) |
 
 :func:`start` is the one place that turns the setting into a running task, so a node,
 a worker's parent and a test compose sources the same way. A cluster node starts its
-source each time it becomes the leader (:mod:`hub.leader`), from the
-:class:`~hub.history.Tail` of the cluster's stream: the upstream relay publishes
+source each time it becomes the leader (:mod:`hub.cluster.leader`), from the
+:class:`~hub.core.history.Tail` of the cluster's stream: the upstream relay publishes
 nothing up to that ledger and first what it still owed; the simulator numbers its
 ledgers on from it; a replay plays its recording as always.
 """
@@ -23,10 +23,10 @@ from typing import Any
 
 import trio
 
-from ..books import BookSource
-from ..config import ConfigError, SourceConfig
-from ..history import Tail
-from .upstream import UpstreamStatus
+from hub.config import ConfigError, SourceConfig
+from hub.core.history import Tail
+from hub.links.upstream import UpstreamStatus
+from hub.xrpl.books import BookSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ async def start(
         send.close()
         return Started()
     if kind == "upstream":
-        from .upstream import Relay, run_upstream
+        from hub.links.upstream import Relay, run_upstream
 
         urls = upstream_urls(cfg.source)
         status = upstream or UpstreamStatus(urls)
@@ -86,7 +86,7 @@ async def start(
         await nursery.start(partial(run_upstream, send, relay, status, start=tail))
         return Started(upstream=status)
     if kind == "replay":
-        from .replay import Replay, run_replay
+        from hub.sources.playback import Replay, run_replay
 
         await nursery.start(partial(run_replay, send, Replay(where, cfg.speed, cfg.loop)))
         return Started()
@@ -103,9 +103,9 @@ async def _start_simulator(
     network_id: int,
     tail: Tail | None,
 ) -> Started:
-    from .simbooks import SimulatorBooks
-    from .simextras import ServerLoad
-    from .simulator import LedgerSimulator, run_simulator
+    from hub.sources.simbooks import SimulatorBooks
+    from hub.sources.simextras import ServerLoad
+    from hub.sources.simulator import LedgerSimulator, run_simulator
 
     sim = LedgerSimulator(
         seed=cfg.seed,

@@ -1,4 +1,4 @@
-"""The simulator's order books as a :class:`~hub.books.BookSource`.
+"""The simulator's order books as a :class:`~hub.xrpl.books.BookSource`.
 
 At every close the simulator keeps what its books held after that ledger — each
 resting offer as its ledger entry, and what each owner could pay with — for the last
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
-from ..accounts import Issue
-from ..books import BookPage, BookQuery, RestingOffer, page
+from hub.xrpl.accounts import Issue
+from hub.xrpl.books import BookPage, BookQuery, RestingOffer, page
 
 KEPT_LEDGERS: Final = 32
 

@@ -33,23 +33,23 @@ from typing import Any
 
 import trio
 
-from hub import ctid
-from hub.addresses import (
+from hub.sources.simbooks import KEPT_LEDGERS, BookState
+from hub.sources.simextras import ServerLoad, consensus_phase
+from hub.xrpl import ctid
+from hub.xrpl.addresses import (
     ACCOUNT_ONE,
     base58check_encode,
     decode_classic_address,
     encode_account_id,
 )
-from hub.books import RestingOffer, quality
-from hub.ledgerdata import (
+from hub.xrpl.books import RestingOffer, quality
+from hub.xrpl.ledgerdata import (
     RIPPLE_EPOCH_OFFSET,
     TES_MESSAGE,
     book_changes,
     ripple_time_iso,
     value_text,
 )
-from hub.sources.simbooks import KEPT_LEDGERS, BookState
-from hub.sources.simextras import ServerLoad, consensus_phase
 
 __all__ = [
     "DEFAULT_START_TIME",

@@ -1,0 +1,51 @@
+"""``hub record URL FILE``: write every stream message of a hub, rippled or Clio to a file.
+
+One JSON line per message, ``{"t": <unix seconds received>, "message": {...}}``, the
+format ``--source replay:FILE`` reads. Subscribes with API v2, the hub's native form.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import trio
+
+from hub.config import UPSTREAM_STREAMS
+from hub.links.connect import connect
+
+log = logging.getLogger(__name__)
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+
+async def record(
+    url: str,
+    path: str | Path,
+    *,
+    streams: Sequence[str] = UPSTREAM_STREAMS,
+    count: int | None = None,
+    duration: float | None = None,
+) -> int:
+    """Record until ``count`` messages, ``duration`` seconds, or cancellation; returns count."""
+    written = 0
+    with trio.move_on_after(duration if duration is not None else float("inf")):
+        async with connect(url, message_queue_size=10_000) as ws:
+            request = {"command": "subscribe", "streams": list(streams), "api_version": 2}
+            await ws.send_message(_encode({**request, "id": "hub-record"}).decode())
+            async with await trio.open_file(path, "wb") as out:
+                while count is None or written < count:
+                    message: dict[str, Any] = _decode(await ws.get_message())
+                    if message.get("type") == "response":
+                        if message.get("status") != "success":
+                            raise RuntimeError(f"subscribe refused: {message.get('error')}")
+                        continue
+                    await out.write(_encode({"t": time.time(), "message": message}) + b"\n")
+                    await out.flush()
+                    written += 1
+    log.info("recorded %d messages to %s", written, path)
+    return written
