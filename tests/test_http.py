@@ -85,9 +85,7 @@ async def test_api_version_is_read_from_params_and_resolved_like_websocket() -> 
     assert v1["result"]["version"] == {"first": "1.0.0", "good": "1.0.0", "last": "1.0.0"}
     assert v2["result"]["version"] == {"first": 1, "last": 2}
     assert default == v1  # [api] default_version is 1, as rippled
-    bad = body_of(
-        await handle(hub.node, post({"method": "ping", "params": [{"api_version": 9}]}))
-    )
+    bad = body_of(await handle(hub.node, post({"method": "ping", "params": [{"api_version": 9}]})))
     assert bad["result"]["error"] == "invalid_API_version"
     assert bad["result"]["error_code"] == 6000
     assert bad["result"]["status"] == "error"
@@ -111,9 +109,7 @@ async def test_id_jsonrpc_and_ripplerpc_are_echoed_at_the_top() -> None:
 async def test_credentials_are_masked_in_the_request() -> None:
     hub = Hub(make_config())
     reply = body_of(
-        await handle(
-            hub.core.node, post({"method": "nope", "params": [{"secret": "s", "seed": "x"}]})
-        )
+        await handle(hub.node, post({"method": "nope", "params": [{"secret": "s", "seed": "x"}]}))
     )
     assert reply["result"]["request"] == {
         "secret": "<masked>",
