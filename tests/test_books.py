@@ -10,16 +10,9 @@ import pytest
 from hub.core.subscriptions import parse_change
 from hub.wire.errors import RPCError
 from hub.xrpl.accounts import Issue
-from hub.xrpl.books import (
-    BookPage,
-    BookQuery,
-    RestingOffer,
-    UpstreamBooks,
-    page,
-    quality,
-    queries,
-    take_snapshot,
-)
+from hub.core.snapshots import queries, take_snapshot
+from hub.links.forward import UpstreamBooks
+from hub.xrpl.books import BookPage, BookQuery, RestingOffer, page, quality
 from tests.samples import ALICE, BOB, CAROL, GATEWAY
 
 USD: Issue = ("USD", GATEWAY)

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from hub import Hub
 from hub.core.methods import METHODS
 from hub.core.node import Identity, Node
-from hub.links.upstream import FEE_SETTINGS_INDEX
 from hub.wire import envelope, jsonrpc
 from hub.wire.errors import ERRORS
+from hub.xrpl.ledgerdata import FEE_SETTINGS_INDEX
 from tests.conftest import Client, make_config, websocket
 from tests.httpraw import http_client
 from tests.samples import ALICE, GATEWAY, h, ledger_closed, validation, xrp_payment

@@ -29,12 +29,12 @@ from hub.core.lookup import (
     wants_fee_settings,
 )
 from hub.core.render import Frames, body_for
-from hub.links.upstream import FEE_SETTINGS_INDEX, fees_of, ledger_messages
+from hub.links.upstream import fees_of, ledger_messages
 from hub.sources.simulator import LedgerSimulator
 from hub.wire.errors import ERRORS, RPCError
 from hub.xrpl import events
 from hub.xrpl.ids import stamp
-from hub.xrpl.ledgerdata import ripple_time_human, ripple_time_iso
+from hub.xrpl.ledgerdata import FEE_SETTINGS_INDEX, ripple_time_human, ripple_time_iso
 from tests.conftest import Client, eventually, make_config, websocket
 from tests.samples import ledger_closed, xrp_payment
 

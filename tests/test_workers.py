@@ -12,8 +12,9 @@ import pytest
 import trio
 import trio.testing
 
-from hub.app.workers import PipeBus, Restarts, assignments
+from hub.app.workers import Restarts, assignments
 from hub.cluster.pipe import MAX_FRAME, FrameError, FrameReader, frame, run_pipe
+from hub.cluster.pipebus import PipeBus
 from hub.xrpl import events
 from tests.conftest import Client, eventually, expect_close, make_config, websocket
 from tests.redis_server import RedisServer

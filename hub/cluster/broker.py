@@ -56,7 +56,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -217,35 +217,6 @@ def redacted(url: str) -> str:
     user = parts.username or ""
     netloc = f"{user}:***@{host}{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-class BusStatus(Protocol):
-    url: str
-    connected: bool
-
-    def as_json(self) -> dict[str, Any]: ...
-
-
-class Bus(Protocol):
-    """Where a node's published events go and its delivered events come from, in one
-    order: :class:`Broker` (Redis) or, in a worker process, its parent's pipe
-    (:class:`hub.app.workers.PipeBus`)."""
-
-    @property
-    def status(self) -> BusStatus: ...
-
-    async def submit(self, batch: list[events.Event]) -> None: ...
-
-    async def run(
-        self,
-        apply: Callable[[events.Event], None],
-        remember: Callable[[events.Event], None],
-        *,
-        task_status: Any = ...,
-    ) -> None:
-        """Deliver every event in the one order with ``apply``; ``remember`` takes what
-        was published before this node joined (its history), delivering it to nobody."""
-        ...
 
 
 @dataclass(slots=True)

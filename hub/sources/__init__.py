@@ -17,7 +17,6 @@ ledgers on from it; a replay plays its recording as always.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -25,17 +24,8 @@ import trio
 
 from hub.config import ConfigError, SourceConfig
 from hub.core.history import Tail
+from hub.core.ports import Started
 from hub.links.upstream import UpstreamStatus
-from hub.xrpl.books import BookSource
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    """What a started source reports back: ``upstream`` for a relay, ``books`` for a
-    source whose order books answer snapshots (the simulator)."""
-
-    upstream: UpstreamStatus | None = None
-    books: BookSource | None = None
 
 
 def upstream_urls(source: str) -> list[str]:
