@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from hub.core.snapshots import queries, take_snapshot
 from hub.core.subscriptions import parse_change
+from hub.links.forward import UpstreamBooks
 from hub.wire.errors import RPCError
 from hub.xrpl.accounts import Issue
-from hub.core.snapshots import queries, take_snapshot
-from hub.links.forward import UpstreamBooks
 from hub.xrpl.books import BookPage, BookQuery, RestingOffer, page, quality
 from tests.samples import ALICE, BOB, CAROL, GATEWAY
 
