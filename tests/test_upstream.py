@@ -27,10 +27,10 @@ from hub.links.upstream import (
     ledger_messages,
     run_upstream,
 )
-from hub.sources.playback import RecordingError, Replay, read_recording, run_replay
+from hub.sources.playback import Playback, RecordingError, read_recording, run_playback
 from hub.sources.record import record
 from hub.sources.simulator import LedgerSimulator
-from hub.xrpl.ids import stamp
+from hub.xrpl.ids import fill_ids
 from tests.conftest import Client, eventually, make_config
 from tests.fake_rippled import FakeRippled
 from tests.samples import ledger_closed, xrp_payment
@@ -103,7 +103,7 @@ def test_rebuilt_ledger_matches_what_was_published() -> None:
     closed = next(m for m in originals if m["type"] == "ledgerClosed")
     rebuilt = ledger_messages(fake.ledgers[closed["ledger_index"]], fees_of(fake.fees[index]))
     for message in rebuilt:  # what a ledger answer lacks, the relay adds (hub.xrpl.ids)
-        stamp(message, 0)
+        fill_ids(message, 0)
     assert [m["type"] for m in rebuilt] == [m["type"] for m in originals]
     expected_closed = {k: v for k, v in closed.items() if k != "validated_ledgers"}
     assert rebuilt[0] == expected_closed
@@ -409,7 +409,7 @@ async def test_record_then_replay_round_trip(nursery: trio.Nursery, tmp_path: Pa
     await nursery.start(replay_hub.run)
     streams = ["ledger", "transactions", "validations", "book_changes"]
     async with subscribed(replay_hub, streams) as client:
-        await nursery.start(run_replay, replay_hub.publisher(), Replay(str(path), speed=0))
+        await nursery.start(run_playback, replay_hub.publisher(), Playback(str(path), speed=0))
         got = [await client.recv() for _ in recorded]
     assert got == recorded
 

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from hub.cluster.broker import Broker, redis_client
-from hub.cluster.lease import Change, Lease, Role, holder, token
+from hub.cluster.lease import Lease, Role, Transition, holder, token
 from hub.core.history import Tail
 from hub.core.ports import Lead
 from hub.xrpl import events
@@ -259,7 +259,7 @@ class Leadership:
                 script = client.register_script(RELEASE)
                 await self._call(script, [self.broker.keys.leader], [token])
 
-    def _changed(self, change: Change | None) -> None:
+    def _changed(self, change: Transition | None) -> None:
         """Log a change: at INFO when routine, at WARNING when a term ended without being
         given back (this node or Redis stalled, or Redis lost the lease)."""
         if change is None:

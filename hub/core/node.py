@@ -56,7 +56,7 @@ from hub.wire.envelope import LOAD_WARNING, NO_EXTRAS, Extras
 from hub.wire.errors import RPCError
 from hub.wire.versions import VersionPolicy
 from hub.xrpl import events, identity
-from hub.xrpl.ids import stamp
+from hub.xrpl.ids import fill_ids
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ class Node:
         )  # fmt: skip
 
     def _take(self, event: events.Event) -> None:
-        stamp(event.body, self.network_id)
+        fill_ids(event.body, self.network_id)
         if event.kind == "ledgerClosed":
             self.ledger.update(event.body, self.clock())
             self.health.ledger_seen()

@@ -49,7 +49,7 @@ from hub.core.stats import Report
 from hub.links.connect import connect
 from hub.wire.decode import decode_object
 from hub.xrpl.identity import UpstreamIdentity, from_server_info
-from hub.xrpl.ids import stamp
+from hub.xrpl.ids import fill_ids
 from hub.xrpl.ledgerdata import FEE_SETTINGS_INDEX, TES_MESSAGE, book_changes, ripple_time_iso
 
 log = logging.getLogger(__name__)
@@ -376,7 +376,7 @@ async def _identify(link: _Link, timeout: float) -> UpstreamIdentity | None:  # 
 def _stamped(message: dict[str, Any], status: UpstreamStatus) -> dict[str, Any]:
     """A message with the ctid / network_id an older upstream leaves out (hub.xrpl.ids)."""
     if status.network_id is not None:
-        stamp(message, status.network_id)
+        fill_ids(message, status.network_id)
     return message
 
 

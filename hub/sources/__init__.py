@@ -76,9 +76,9 @@ async def start(
         await nursery.start(partial(run_upstream, send, relay, status, start=tail))
         return Started(upstream=status)
     if kind == "replay":
-        from hub.sources.playback import Replay, run_replay
+        from hub.sources.playback import Playback, run_playback
 
-        await nursery.start(partial(run_replay, send, Replay(where, cfg.speed, cfg.loop)))
+        await nursery.start(partial(run_playback, send, Playback(where, cfg.speed, cfg.loop)))
         return Started()
     if cfg.source == "simulator":
         return await _start_simulator(cfg, send, nursery, network_id, tail)
