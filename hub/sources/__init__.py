@@ -93,9 +93,9 @@ async def _start_simulator(
     network_id: int,
     tail: Tail | None,
 ) -> Started:
+    from hub.sources.rounds import ServerLoad, run_simulator
     from hub.sources.simbooks import SimulatorBooks
-    from hub.sources.simextras import ServerLoad
-    from hub.sources.simulator import LedgerSimulator, run_simulator
+    from hub.sources.simulator import LedgerSimulator
 
     sim = LedgerSimulator(
         seed=cfg.seed,
