@@ -7,7 +7,7 @@ import socket
 import pytest
 import trio
 
-from hub.edge.connection import send_frames, write_now
+from hub.edge.writer import send_frames, write_now
 
 
 async def read_exactly(sock: trio.socket.SocketType, n: int) -> bytes:

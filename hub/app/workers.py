@@ -59,6 +59,7 @@ from hub.app import gcpolicy
 from hub.cluster.pipe import FrameError, FrameReader, frame, read_frames, run_pipe
 from hub.core.node import Node
 from hub.core.stats import Report
+from hub.edge import spool
 from hub.edge.server import Hub, netloc
 from hub.links import forward
 from hub.xrpl import events
@@ -450,6 +451,7 @@ async def _worker(
         bus=PipeBus(stdout, stdin, reader, parent_gone) if plan.pipe else None,
         forwarder=forward.from_config(cfg.source, plan.upstream),
         worker={"index": plan.index, "pid": os.getpid(), "workers": plan.workers},
+        join=spool.JOIN,
     )
     hub = Hub(node=node)
     listener = reuse_port_listener(cfg.server.host, cfg.server.port)
