@@ -105,3 +105,15 @@ def test_no_module_touches_another_objects_private_names() -> None:
             ):
                 found.append(f"{name}:{node.lineno} {ast.unparse(node)}")
     assert found == []
+
+
+def test_the_core_imports_nothing_of_the_edge() -> None:
+    """The node knows no socket: no module of ``hub.core`` imports ``hub.edge``."""
+    found = sorted(
+        f"{name} imports {dep}"
+        for name, tree in MODULES.items()
+        if name.startswith("hub.core")
+        for dep in _runtime_imports(name, ast.parse(ast.unparse(tree)))
+        if dep == "hub.edge" or dep.startswith("hub.edge.")
+    )
+    assert found == []

@@ -17,8 +17,8 @@ import trio
 from hub import Hub
 from hub.core.feed import Feed
 from hub.edge import spool
-from hub.edge.writer import write_now
 from hub.edge.spool import Spooled
+from hub.edge.writer import write_now
 from hub.xrpl import events
 from tests.conftest import make_config, open_client
 from tests.samples import xrp_payment

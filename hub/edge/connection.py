@@ -51,8 +51,7 @@ _READ_SIZE = 65536
 _BINARY = RPCError("badSyntax", "Syntax error: binary frames are not supported.")
 _ENDS = (Closed, Failed)
 _OPEN: Final = State.OPEN
-_WRITING: Final = frozenset({State.OPEN, State.CLOSING})
-"""The states in which there may be something to write."""
+_CLOSING: Final = State.CLOSING
 
 
 def _kind(exc: BaseException) -> str:
@@ -190,8 +189,10 @@ class Connection:
 
     def flush(self) -> float | None:
         """Write what is due now (the writer's :meth:`~hub.edge.writer.Writer.flush`);
-        the stamp of what went out whole, for the flush loop to observe."""
-        if self._life.state not in _WRITING:
+        the stamp of what went out whole, for the flush loop to observe. Only open or
+        closing is there anything to write."""
+        state = self._life.state
+        if state is not _OPEN and state is not _CLOSING:
             return None
         try:
             return self._writer.flush()
