@@ -165,7 +165,8 @@ class Writer:
         self._stopped = False
 
     def start(self, nursery: trio.Nursery) -> None:
-        """The writer task, when one is needed, runs in ``nursery`` (its connection's)."""
+        """The writer task, when one is needed, runs in ``nursery`` (its connection's,
+        given before it reads anything)."""
         self._nursery = nursery
 
     def flush(self) -> float | None:
@@ -186,7 +187,8 @@ class Writer:
             return None
         frames, nbytes, stamp = due
         if not frames:
-            self._sent_if_asked()
+            if self._sent is not None:
+                self._sent_if_asked()
             return None
         return self._write(sock, frames, nbytes, stamp)
 
@@ -282,7 +284,7 @@ class Writer:
         lot = self._lot
         if lot is None:
             if self._nursery is None:
-                return  # not started: nothing is written before the connection runs
+                return  # before start(): its connection has read nothing, nothing is due
             self._lot = lot = trio.lowlevel.ParkingLot()
             self._nursery.start_soon(self._run, lot)
         elif lot:
