@@ -15,11 +15,10 @@ import pytest
 import trio
 
 from hub import Hub
-from hub.core import feed as feed_module
 from hub.core.feed import Feed
 from hub.edge import spool
-from hub.edge.connection import write_now
 from hub.edge.spool import Spooled
+from hub.edge.writer import write_now
 from hub.xrpl import events
 from tests.conftest import make_config, open_client
 from tests.samples import xrp_payment
@@ -197,7 +196,7 @@ def test_write_now_keeps_what_a_full_socket_did_not_take_of_a_spooled_batch(
 
 
 def test_a_feed_spools_for_several_readers_and_closes_when_it_moves_on() -> None:
-    feed = Feed(frozenset({"transactions"}), 2, None)
+    feed = Feed(frozenset({"transactions"}), 2, None, spool.JOIN)
     feed.readers.add(object())  # type: ignore[arg-type]
     feed.append(BIG, None)
     alone = feed.joined(0)
@@ -222,14 +221,15 @@ async def test_subscribers_share_one_spooled_batch_and_no_pipe_is_left_open(
     nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made: list[Spooled] = []
+    real = spool.spool
 
     def spooling(data: bytes) -> bytes:
-        out = spool.spool(data)
+        out = real(data)
         if type(out) is Spooled:
             made.append(out)
         return out
 
-    monkeypatch.setattr(feed_module, "spool", spooling)
+    monkeypatch.setattr(spool, "spool", spooling)
     node = Hub(make_config())
     await nursery.start(node.run)
     batch = [events.parse(xrp_payment(1, seq)) for seq in range(1, 61)]
