@@ -100,6 +100,16 @@ async def test_a_missing_replay_file(tmp_path: Path) -> None:
     assert "hub record URL FILE" in line
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_replay_file_that_is_not_a_recording(tmp_path: Path, workers: str) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("not a recording\n")
+    done = await hub_cli("serve", "--port", "0", "--workers", workers, "--source", f"replay:{path}")
+    assert done.returncode == 2
+    line = one_line(done, f"hub: [source] source replay:{path}: not a recording ({path}:1: ")
+    assert line.endswith("give a file written by `hub record URL FILE`\n")
+
+
 async def test_an_upstream_that_is_not_a_websocket_url() -> None:
     done = await hub_cli("serve", "--port", "0", "--source", "upstream:http://127.0.0.1:1")
     assert done.returncode == 2

@@ -128,10 +128,11 @@ async def coredis_lines(redis: RedisServer, level: str) -> list[str]:
     redis.start()
     await redis.ready()
     try:
-        args = ("serve", "--port", "0", "--source", "none", "--broker", redis.url)
-        async with hub_process(*args, "--log-level", level) as hub:
+        args = ("serve", "--port", "0", "--broker", redis.url, "--log-level", level)
+        async with hub_process(*args) as hub:
             await hub.listening()
-            await eventually(lambda: b"connected, reading on" in hub.stderr, timeout=10)
+            # The lease's script has answered (its first call is one coredis retries).
+            await eventually(lambda: b"leadership: node " in hub.stderr, timeout=10)
             hub.proc.send_signal(signal.SIGTERM)
             assert await hub.exit_code(within=5) == 0
     finally:

@@ -264,12 +264,34 @@ def _serve_main(args: argparse.Namespace) -> int:
     check(cfg)
     logsetup.configure(cfg.server.log_level, cfg.server.log_format)
     raise_open_files()  # worker processes inherit it
-    if cfg.cluster.workers > 1:
-        from hub.app.workers import serve_workers
+    try:
+        if cfg.cluster.workers > 1:
+            from hub.app.workers import serve_workers
 
-        return serve_workers(cfg)
-    trio.run(_serve, Hub(cfg))
+            return serve_workers(cfg)
+        trio.run(_serve, Hub(cfg))
+    except BaseExceptionGroup as group:
+        _not_a_recording(group, cfg.source.source)
+        raise
     return 0
+
+
+def _not_a_recording(group: BaseExceptionGroup[Any], source: str) -> None:
+    """Raise the usage Failure for a replay file that is not a recording, when that is
+    all that went wrong (it is found as the source starts, inside the hub's nurseries)."""
+    from hub.sources.playback import RecordingError
+
+    found, rest = group.split(RecordingError)
+    if found is None or rest is not None:
+        return
+    leaf: BaseException = found
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    raise Failure(
+        f"[source] source {source}: not a recording ({leaf}); give a file written by "
+        "`hub record URL FILE`",
+        USAGE,
+    ) from None
 
 
 def _record(args: argparse.Namespace) -> int:
