@@ -35,6 +35,8 @@ class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: Port = 6006
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # text: one human line per record; json: one JSON object per line, for log shippers.
+    log_format: Literal["text", "json"] = "text"
     max_message_size: Positive = 1_000_000
     max_in_flight: Positive = 16
     ping_interval: Seconds = 30.0
@@ -47,8 +49,9 @@ class ServerConfig(_Section):
     # reloads them for new connections.
     tls_cert: str | None = None
     tls_key: str | None = None
-    # On SIGTERM/SIGINT: keep serving existing clients this long, then close them
-    # with 1001 spread over drain_spread seconds (docs/deploy/rolling-restarts.md).
+    # On SIGTERM: keep serving existing clients this long, then close them with 1001
+    # spread over drain_spread seconds (docs/deploy/rolling-restarts.md). SIGINT closes
+    # them at once.
     drain_seconds: NonNegative = 10.0
     drain_spread: NonNegative = 2.0
     # Peers (addresses or CIDRs) whose Forwarded / X-Forwarded-For / X-Real-IP headers,

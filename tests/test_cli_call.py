@@ -96,7 +96,7 @@ async def test_call_with_params_and_admin_token(nursery: trio.Nursery) -> None:
     assert json.loads(done.stdout) == {"result": {"published": 1, "status": "success"}}
 
 
-async def test_call_usage_errors_exit_2(hub: Hub) -> None:
+async def test_call_usage_errors_exit_2_and_no_connection_1(hub: Hub) -> None:
     bad = await hub_cli("call", "ping", "{not json", "--url", hub.url)
     assert bad.returncode == 2
     assert b"params must be a JSON object" in bad.stderr
@@ -105,7 +105,7 @@ async def test_call_usage_errors_exit_2(hub: Hub) -> None:
     port = listener.getsockname()[1]
     listener.close()  # nobody listens there now
     nobody = await hub_cli("call", "ping", "--url", f"ws://127.0.0.1:{port}")
-    assert nobody.returncode == 2
+    assert nobody.returncode == 1
     assert b"cannot connect" in nobody.stderr
     assert nobody.stdout == b""
 

@@ -282,9 +282,13 @@ async def test_a_killed_worker_is_started_again_and_the_others_serve_on() -> Non
 
 
 async def test_workers_that_cannot_start_fail_fast_in_one_line(tmp_path: Path) -> None:
-    missing = str(tmp_path / "missing.pem")
-    args = workers("--source", "none", "--tls-cert", missing, "--tls-key", missing)
-    async with hub_process(*args) as hub:
+    """Each worker process dies as it starts (a ``sitecustomize`` that ends every
+    ``python -m hub.app.workers``): the settings the parent checks are all fine."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\nif sys.orig_argv[-1:] == ['hub.app.workers']:\n    sys.exit(3)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    async with hub_process(*workers("--source", "none"), env=env) as hub:
         assert await hub.exit_code(within=30) == 1
     assert hub.stdout == b""
     assert b"did not start" in hub.stderr

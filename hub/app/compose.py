@@ -24,10 +24,21 @@ from hub.core.dispatch import Methods
 from hub.core.history import Tail
 from hub.core.node import Node
 from hub.core.ports import Bus, Started
-from hub.edge import spool
+from hub.edge import spool, tls
 from hub.edge.server import Server
 from hub.links.forward import Forwarder, UpstreamBooks
 from hub.links.upstream import UpstreamStatus
+
+
+def check(config: _config.Config) -> None:
+    """Raise :class:`~hub.config.ConfigError` for what would keep a hub built from
+    ``config`` from starting: a source it does not know or cannot read, TLS files it
+    cannot load, a broker without the Redis client installed. ``hub serve`` asks
+    before it starts anything, so that its parent of workers refuses as one hub does."""
+    sources.check(config.source.source)
+    tls.server_context(config.server)
+    if config.cluster.broker is not None:
+        _broker.require_client()
 
 
 def build_node(
@@ -106,4 +117,4 @@ class Hub(Server):
         super().__init__(config, node=node or build_node(config, methods=methods))
 
 
-__all__ = ["Hub", "build_node"]
+__all__ = ["Hub", "build_node", "check"]

@@ -22,5 +22,5 @@ def raise_open_files() -> int:
             soft = hard
         except (ValueError, OSError) as exc:
             log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
-    log.info("open-file limit: %d", soft)
+    log.debug("open-file limit: %d", soft)
     return soft

@@ -4,14 +4,15 @@
 line format of the XRPL docs' "Response Formatting" page — the JSON-RPC shape,
 ``{"result": {..., "status": ...}}``, indented by three spaces as rippled prints it — at
 the latest API version unless ``--api-version`` says otherwise (rippled's command line
-does the same). It exits 0 on success, 1 on an error reply, 2 when it cannot ask (bad
-arguments, no connection).
+does the same). It exits 0 on success, 1 on an error reply or when it cannot ask (no
+connection, no answer), 2 on a usage error (bad arguments, not a WebSocket URL).
 
 ``hub tail [STREAMS...] [--accounts ...]`` subscribes and prints every stream message
 as one JSON line (``--pretty``: one short human-readable line). When the connection
 drops it reconnects with backoff and resumes where it left off (``since_ledger``,
 served from the hub's history), printing nothing twice; where the history no longer
-reaches, it subscribes afresh and says on stderr which ledgers it missed.
+reaches, it subscribes afresh and says on stderr which ledgers it missed. A first
+connection that fails ends it (exit 1): there is nothing yet to follow.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -35,6 +37,7 @@ from trio_websocket import (
     WebSocketConnection,
 )
 
+from hub.app.failures import EXIT_STATUS, USAGE, Failure, check_ws_url, connect_error
 from hub.backoff import Backoff
 from hub.edge.tls import client_context
 from hub.links.connect import connect
@@ -52,23 +55,34 @@ _encode = msgspec.json.Encoder().encode
 Emit = Callable[[str], None]
 
 
-class CallError(Exception):
+class CallError(Failure):
     """The request could not be asked: no connection, or no reply in time."""
 
 
 def add_parsers(sub: Any) -> None:
     """Add ``call`` and ``tail`` to the ``hub`` command's subparsers."""
     call = sub.add_parser(
-        "call", help="send one request and print the answer (JSON-RPC / command line shape)"
+        "call",
+        help="send one request and print the answer (JSON-RPC / command line shape)",
+        description="Send one request to a hub (or rippled, or Clio) over WebSocket and\n"
+        "print the answer as rippled's command line does: the JSON-RPC shape, indented.",
+        epilog=EXIT_STATUS,
     )
     call.add_argument("method", help="method name, e.g. server_info")
     call.add_argument("params", nargs="?", help="JSON object of parameters, e.g. '{\"x\": 1}'")
     _common(call)
-    call.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (10)")
+    call.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
 
-    tail = sub.add_parser("tail", help="subscribe and print stream messages as they come")
+    tail = sub.add_parser(
+        "tail",
+        help="subscribe and print stream messages as they come",
+        description="Subscribe and print every stream message as one JSON line (--pretty:\n"
+        "one readable line). When the connection drops, it reconnects and resumes where\n"
+        "it left off, printing nothing twice; a first connection that fails ends it.",
+        epilog=EXIT_STATUS,
+    )
     tail.add_argument(
-        "streams", nargs="*", help=f"streams to follow ({' '.join(DEFAULT_STREAMS)} by default)"
+        "streams", nargs="*", help=f"streams to follow (default: {' '.join(DEFAULT_STREAMS)})"
     )
     tail.add_argument("--accounts", nargs="+", default=[], help="accounts to follow")
     tail.add_argument("--pretty", action="store_true", help="one readable line per message")
@@ -77,18 +91,17 @@ def add_parsers(sub: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"the hub to ask ({DEFAULT_URL})")
+    parser.add_argument("--url", default=DEFAULT_URL, help="the hub's ws:// or wss:// URL")
     parser.add_argument(
-        "--api-version",
-        type=int,
-        default=MAX_VERSION,
-        help=f"API version of the request ({MAX_VERSION}, the latest)",
+        "--api-version", type=int, default=MAX_VERSION, help="API version of the request"
     )
     parser.add_argument("--token", help="admin bearer token ([admin] token)")
     parser.add_argument("--cafile", help="PEM file of the CAs to trust for a wss:// URL")
 
 
 def main(args: argparse.Namespace) -> int:
+    """``hub call`` or ``hub tail``: the exit status; raises Failure for its one line."""
+    check_ws_url(args.url)
     try:
         if args.command == "call":
             return _call_main(args)
@@ -100,6 +113,11 @@ def main(args: argparse.Namespace) -> int:
         return 0
 
 
+def ssl_context(url: str, cafile: str | None) -> ssl.SSLContext | None:
+    """The context that verifies a ``wss://`` ``url``: ``cafile``'s CAs, or the system's."""
+    return client_context(cafile) if url.startswith("wss:") else None
+
+
 # ---- hub call ---------------------------------------------------------------------------
 
 
@@ -107,21 +125,16 @@ def _call_main(args: argparse.Namespace) -> int:
     try:
         params = _params(args.params)
     except ValueError as exc:
-        print(f"hub call: {exc}", file=sys.stderr)
-        return 2
-    try:
-        reply = trio.run(
-            partial(call, cafile=args.cafile),
-            args.url,
-            args.method,
-            params,
-            args.api_version,
-            args.token,
-            args.timeout,
-        )
-    except CallError as exc:
-        print(f"hub call: {exc}", file=sys.stderr)
-        return 2
+        raise Failure(f'{exc}; e.g. \'{{"ledger_index": "validated"}}\'', USAGE) from None
+    reply = trio.run(
+        partial(call, cafile=args.cafile),
+        args.url,
+        args.method,
+        params,
+        args.api_version,
+        args.token,
+        args.timeout,
+    )
     print(format_reply(reply))
     return 1 if reply.get("status") == "error" or "error" in reply else 0
 
@@ -172,17 +185,18 @@ async def call(
                 except ConnectionClosed as exc:
                     raise CallError(f"{url} closed the connection: {exc.reason}") from None
     except (OSError, HandshakeError) as exc:
-        raise CallError(f"cannot connect to {url}: {exc.__cause__ or exc!r}") from None
+        raise CallError(str(connect_error(url, exc))) from None
     except trio.TooSlowError:
-        raise CallError(f"no answer from {url} within {timeout} s") from None
+        raise CallError(
+            f"no answer from {url} within {timeout} s; try a longer --timeout"
+        ) from None
 
 
 def _websocket(
     url: str, token: str | None, cafile: str | None
 ) -> AbstractAsyncContextManager[WebSocketConnection]:
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
-    context = client_context(cafile) if url.startswith("wss:") else None
-    return connect(url, extra_headers=headers, ssl_context=context)
+    return connect(url, extra_headers=headers, ssl_context=ssl_context(url, cafile))
 
 
 # ---- hub tail ---------------------------------------------------------------------------
@@ -250,13 +264,16 @@ async def tail(
     """Print stream messages until ``count`` of them (forever if None); 1 if refused.
 
     Reconnects with backoff and subscribes again whenever the connection drops; a
-    subscribe the hub refuses (bad stream name, bad account) ends it with 1.
+    subscribe the hub refuses (bad stream name, bad account) ends it with 1. Raises
+    :class:`~hub.app.failures.Failure` when the first connection cannot be opened.
     """
     follower = _Follower(url, streams, accounts, api_version, pretty, count, emit, note)
     backoff = backoff or Backoff(initial=0.5, maximum=10.0)
+    connected = False
     while True:
         try:
             async with _websocket(url, token, cafile) as ws:
+                connected = True
                 try:
                     done = await follower.follow(ws, backoff)
                 except ConnectionClosed as exc:
@@ -267,7 +284,9 @@ async def tail(
                 else:
                     return done
         except (OSError, HandshakeError) as exc:
-            note(f"cannot connect to {url}: {exc.__cause__ or exc!r}")
+            if not connected:
+                raise connect_error(url, exc) from None
+            note(str(connect_error(url, exc)))
         delay = backoff.next()
         note(f"reconnecting in {delay:.1f} s")
         await trio.sleep(delay)

@@ -27,8 +27,9 @@ workers), and ``server_info``'s figures, which name the worker that answered
 
 Lifecycle: the parent prints ``listening on ws://HOST:PORT`` once every worker
 listens; if one cannot start then, it says so in one line, stops the others and
-exits 1. SIGINT or SIGTERM to the parent is passed to every worker as SIGTERM; each
-closes its clients with 1001 and exits, and the parent exits 0. A worker that dies
+exits 1. SIGINT or SIGTERM to the parent is passed on to every worker, which acts on
+it as one hub does: SIGINT closes its clients at once, SIGTERM drains first, each
+with 1001; a second signal to the parent passes SIGINT on. The parent exits 0. A worker that dies
 (a crash, a kill, an OOM kill) is logged once with its exit status and started again,
 at once or, while it keeps dying soon after starting, after a delay that doubles up
 to 30 s (:class:`Restarts`); the others serve on throughout, and the parent stays.
@@ -55,8 +56,9 @@ import trio
 
 from hub import config as _config
 from hub import sources
-from hub.app import gcpolicy
+from hub.app import gcpolicy, logsetup
 from hub.app.compose import Hub, build_node
+from hub.app.failures import listen_error
 from hub.cluster.pipe import FrameError, FrameReader, frame, read_frames, run_pipe
 from hub.cluster.pipebus import PipeBus
 from hub.edge.server import netloc
@@ -128,8 +130,7 @@ def serve_workers(cfg: _config.Config) -> int:
     try:
         reserved = reuse_port_socket(cfg.server.host, cfg.server.port)
     except OSError as exc:
-        print(f"hub: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc}", file=sys.stderr)
-        return 2
+        raise listen_error(cfg.server.host, cfg.server.port, exc) from None
     with reserved:
         return trio.run(_parent, cfg, reserved.getsockname()[1])
 
@@ -180,7 +181,7 @@ async def _parent(cfg: _config.Config, port: int) -> int:
             if pipe:
                 nursery.start_soon(_relay, receive, workers)
             print(f"listening on ws://{netloc(cfg.server.host, port)}", flush=True)
-            await _supervise(workers, signals, send if pipe else None, _stop_timeout(cfg))
+            await _supervise(workers, signals, send if pipe else None, cfg)
             nursery.cancel_scope.cancel()
     return 0
 
@@ -228,17 +229,35 @@ async def _supervise(
     workers: list[_Worker],
     signals: AsyncIterator[int],
     uploads: trio.MemorySendChannel[Any] | None,
-    grace: float,
+    cfg: _config.Config,
 ) -> None:
-    """Keep every worker running until SIGINT or SIGTERM, then stop them all."""
+    """Keep every worker running until SIGINT or SIGTERM, then pass it on to them all
+    and wait for them (a second signal passes SIGINT on: close at once)."""
     async with trio.open_nursery() as nursery:
         for worker in workers:
             nursery.start_soon(_keep, worker, uploads)
-        async for signum in signals:
-            log.info("%s: stopping the workers", signal.Signals(signum).name)
-            break
+        signum = await anext(signals)
         nursery.cancel_scope.cancel()
-    await _stop([worker.proc for worker in workers if worker.proc is not None], grace)
+    quick = signum == signal.SIGINT
+    log.info(
+        "%s: stopping the workers%s",
+        signal.Signals(signum).name,
+        " now" if quick else " after their drain",
+    )
+    procs = [worker.proc for worker in workers if worker.proc is not None]
+    async with trio.open_nursery() as stopping:
+
+        async def hurry() -> None:
+            async for _ in signals:
+                log.info("a second signal: the workers close their clients now")
+                for proc in procs:
+                    if proc.returncode is None:
+                        proc.send_signal(signal.SIGINT)
+
+        stopping.start_soon(hurry)
+        grace = _stop_timeout(cfg, quick)
+        await _stop(procs, grace, signal.SIGINT if quick else signal.SIGTERM)
+        stopping.cancel_scope.cancel()
 
 
 async def _keep(worker: _Worker, uploads: trio.MemorySendChannel[Any] | None) -> None:
@@ -280,8 +299,11 @@ def _exit_status(code: int) -> str:
     return f"exited with status {code}"
 
 
-def _stop_timeout(cfg: _config.Config) -> float:
-    return cfg.server.drain_seconds + cfg.server.drain_spread + STOP_GRACE
+def _stop_timeout(cfg: _config.Config, quick: bool = False) -> float:
+    """Seconds a worker may take to stop: its closes (and its drain, unless ``quick``)."""
+    server = cfg.server
+    closes = 2 * server.close_timeout + STOP_GRACE
+    return closes if quick else server.drain_seconds + server.drain_spread + closes
 
 
 def _pipes(proc: trio.Process) -> tuple[trio.abc.SendStream, trio.abc.ReceiveStream]:
@@ -300,12 +322,15 @@ async def _read_exactly(stream: trio.abc.ReceiveStream, size: int) -> bytes:
     return data
 
 
-async def _stop(procs: list[trio.Process], grace: float = STOP_GRACE) -> None:
-    """SIGTERM every worker still running (each drains) and wait for each; SIGKILL
-    after ``grace`` seconds. Their pipes are closed."""
+async def _stop(
+    procs: list[trio.Process], grace: float = STOP_GRACE, signum: int = signal.SIGTERM
+) -> None:
+    """Send ``signum`` to every worker still running (SIGTERM: each drains; SIGINT: each
+    closes at once) and wait for each; SIGKILL after ``grace`` seconds. Their pipes are
+    closed."""
     for proc in procs:
         if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signum)
     with trio.move_on_after(grace):
         for proc in procs:
             await proc.wait()
@@ -366,11 +391,7 @@ def _worker_main() -> int:
             return 1
         plan = msgspec.convert(frames[0], Assignment)
         cfg = msgspec.convert(plan.config, _config.Config)
-        logging.basicConfig(
-            level=cfg.server.log_level.upper(),
-            format=f"%(asctime)s %(levelname)s worker {plan.index} %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+        logsetup.configure(cfg.server.log_level, cfg.server.log_format, worker=plan.index)
         await _worker(plan, cfg, stdin, stdout, reader)
         return 0
 
@@ -405,8 +426,10 @@ async def _worker(
                 nursery.cancel_scope.cancel()
 
             async def on_signal() -> None:
-                async for _ in signals:
+                async for signum in signals:
                     hub.shutdown()
+                    if signum == signal.SIGINT:
+                        hub.shutdown()  # a second call skips the drain
 
             async def until_parent_goes() -> None:
                 while await stdin.receive_some(65536):

@@ -63,7 +63,7 @@ import msgspec
 import trio
 
 from hub.backoff import Backoff
-from hub.config import ClusterConfig
+from hub.config import ClusterConfig, ConfigError
 from hub.core.stats import Report
 from hub.xrpl import events
 
@@ -250,6 +250,20 @@ class _Pending:
 _Queued = tuple[str | None, list[events.Event]]
 
 
+INSTALL: Final = "pip install 'xrpl-stream-hub[redis]'"
+"""What installs the Redis client: coredis comes with the ``redis`` extra only."""
+
+
+def require_client() -> None:
+    """Raise ConfigError, naming the extra to install, when coredis is missing."""
+    try:
+        import coredis  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            f"[cluster] broker needs the Redis client coredis, which is not installed: {INSTALL}"
+        ) from None
+
+
 def redis_client(url: str, timeout: float) -> coredis.Redis[bytes]:
     """A coredis client that never retries on its own: callers retry with backoff."""
     import coredis  # imported here: a node without a broker never loads it
@@ -296,6 +310,8 @@ class Broker:
         self._held: _Queued | None = None
         self._refused_term: str | None = None
         self._batches = 0
+        self._reached = False
+        self._said_unreachable = False
 
     async def submit(self, batch: list[events.Event], fence: str | None = None) -> None:
         """Queue events to append, back to back; waits while the writer is backed up.
@@ -334,9 +350,20 @@ class Broker:
             task_status.started()
 
     def _failed(self, what: str, exc: BaseException) -> None:
+        """Say once that Redis went away, or that it was not there to begin with (a
+        node starts and serves anyway, and keeps trying)."""
         if self.status.connected:
             self.status.reconnects += 1
             log.warning("broker %s: %s failed: %s", self.status.url, what, exc or type(exc))
+        elif not self._reached and not self._said_unreachable:
+            self._said_unreachable = True
+            log.warning(
+                "broker %s: Redis does not answer (%s); serving without the cluster's events "
+                "and retrying until it does: check [cluster] broker (--broker) and that "
+                "redis-server runs there",
+                self.status.url,
+                exc or type(exc).__name__,
+            )
         self.status.connected = False
 
     async def _read(
@@ -375,6 +402,9 @@ class Broker:
         if why == "start":
             await self._backfill(client, epoch, start, remember)
         status.epoch, status.last_seq = epoch, start
+        if not status.connected:
+            log.info("broker %s: connected, reading on from sequence %d", status.url, start)
+        self._reached = True
         status.connected = True
         self._positioned.set()
         self._advanced()
@@ -543,6 +573,7 @@ def from_config(cluster: ClusterConfig) -> Broker | None:
     """The broker ``[cluster]`` asks for, or None for a hub on its own."""
     if cluster.broker is None:
         return None
+    require_client()
     return Broker(
         cluster.broker,
         prefix=cluster.key_prefix,

@@ -21,7 +21,11 @@ def server_context(cfg: ServerConfig) -> ssl.SSLContext | None:
     try:
         context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"[server] tls_cert/tls_key: {exc}") from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(
+            f"[server] tls_cert/tls_key: cannot load {cfg.tls_cert!r} and {cfg.tls_key!r} "
+            f"({why}); give a PEM certificate (chain) and its private key"
+        ) from None
     return context
 
 

@@ -17,8 +17,10 @@ ledgers on from it; a replay plays its recording as always.
 
 from __future__ import annotations
 
+import os
 from functools import partial
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 import trio
 
@@ -35,18 +37,36 @@ def upstream_urls(source: str) -> list[str]:
         return []
     urls = [url.strip() for url in where.split(",") if url.strip()]
     if not urls:
-        raise ConfigError("upstream: needs at least one ws:// or wss:// URL")
+        raise ConfigError("[source] source upstream: needs at least one ws:// or wss:// URL")
     return urls
 
 
+KINDS: Final = "simulator, none, upstream:ws://HOST:PORT[,ws://…] or replay:FILE"
+
+
 def check(source: str) -> None:
-    """Raise ConfigError unless ``source`` names a source :func:`start` can run."""
-    kind = source.partition(":")[0]
-    if source in ("none", "simulator") or kind == "replay":
+    """Raise ConfigError unless ``source`` names a source :func:`start` can run: a
+    known kind, WebSocket URLs for a relay, a file it can read for a replay."""
+    kind, _, where = source.partition(":")
+    if source in ("none", "simulator"):
+        return
+    if kind == "replay":
+        if not os.path.isfile(where) or not os.access(where, os.R_OK):
+            why = "not a file" if os.path.exists(where) else "no such file"
+            raise ConfigError(
+                f"[source] source {source}: cannot read {where!r} ({why}); "
+                "record one with `hub record URL FILE`"
+            )
         return
     if kind != "upstream":
-        raise ConfigError(f"unknown source {source!r}")
-    upstream_urls(source)
+        raise ConfigError(f"unknown source {source!r} ([source] source, --source): use {KINDS}")
+    for url in upstream_urls(source):
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ConfigError(
+                f"[source] source {source}: {url!r} is not a WebSocket URL; "
+                "give ws://HOST:PORT or wss://HOST:PORT"
+            )
 
 
 async def start(
