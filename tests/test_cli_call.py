@@ -21,19 +21,10 @@ from hub.wire.jsonrpc import from_websocket
 from tests.conftest import eventually, make_config, start_hub
 from tests.httpraw import rpc
 from tests.samples import ALICE, BOB, ledger_closed, xrp_payment
+from tests.helpers.processes import STARTUP, hub_cli
 
-STARTUP = 15  # seconds for a cold interpreter
 
 
-async def hub_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
-    with trio.fail_after(STARTUP):
-        return await trio.run_process(
-            [sys.executable, "-m", "hub", *args],
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
 
 
 # ---- hub call ---------------------------------------------------------------------------

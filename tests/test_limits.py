@@ -20,6 +20,7 @@ from benchmarks.slow_consumer import silent_subscriber
 from hub import Hub
 from tests.conftest import Client, make_config
 from tests.samples import ledger_closed, xrp_payment
+from tests.helpers.hubs import client_from
 
 TOKEN = "t0ken"
 ADMIN = [("Authorization", f"Bearer {TOKEN}")]
@@ -32,19 +33,6 @@ async def start(nursery: trio.Nursery, **sections: dict[str, Any]) -> Hub:
     return node
 
 
-@asynccontextmanager
-async def client_from(node: Hub, source_ip: str) -> AsyncIterator[Client]:
-    """A WebSocket client whose socket is bound to ``source_ip`` (any 127.x address)."""
-    stream = await trio.open_tcp_stream("127.0.0.1", node.port, local_address=source_ip)
-    try:
-        async with trio.open_nursery() as nursery:
-            ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/")
-            try:
-                yield Client(ws)
-            finally:
-                await ws.aclose()
-    finally:
-        await stream.aclose()
 
 
 async def refusal(node: Hub, source_ip: str, headers: Any = ()) -> ConnectionRejected:

@@ -29,18 +29,13 @@ from tests.test_cli_call import hub_cli
 from tests.test_xrpl_js import JS_DIR, node_binary  # noqa: F401  (a fixture)
 from tests.test_xrpl_py import in_asyncio
 from tests.testca import Certificates, make_ca
+from tests.helpers.testca import tls_config
 
 TOKEN = "tls-token"
 
 
-@pytest.fixture
-def certs(tmp_path: Path) -> Certificates:
-    return make_ca(tmp_path / "ca")
 
 
-def tls_config(certs: Certificates, **sections: dict[str, Any]) -> Any:
-    server = {"tls_cert": str(certs.cert), "tls_key": str(certs.key), **sections.pop("server", {})}
-    return make_config(server=server, **sections)
 
 
 async def https(port: int, context: ssl.SSLContext, request: bytes) -> bytes:

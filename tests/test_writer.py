@@ -8,35 +8,11 @@ import pytest
 import trio
 
 from hub.edge.connection import send_frames, write_now
+from tests.helpers.sockets import through_a_small_buffer
 
 
-async def read_exactly(sock: trio.socket.SocketType, n: int) -> bytes:
-    out = bytearray()
-    while len(out) < n:
-        chunk = await sock.recv(65536)
-        assert chunk, "peer closed early"
-        out += chunk
-    return bytes(out)
 
 
-async def through_a_small_buffer(frames: list[bytes]) -> bytes:
-    """What arrives when ``frames`` go through a 4 KiB send buffer, read as they come."""
-    left, right = socket.socketpair()
-    left.setblocking(False)
-    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    reader = trio.socket.from_stdlib_socket(right)
-    got: list[bytes] = []
-
-    async def drain() -> None:
-        got.append(await read_exactly(reader, sum(map(len, frames))))
-
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(drain)
-            await send_frames(left, frames)
-    left.close()
-    reader.close()
-    return got[0]
 
 
 async def test_frames_arrive_whole_and_in_order_through_a_small_buffer() -> None:

@@ -26,58 +26,16 @@ from .fake_rippled import start_relay
 from .readme import docs_code
 from .samples import ALICE, GATEWAY, ledger_closed, offer_create
 from .test_xrpl_py import HISTORY, drain_into_a_successor, first_hub
-
-JS_DIR = Path(__file__).parent / "js"
-NODE_MIN = (20, 19)  # xrpl 5.3.0's engines field
+from tests.helpers.peers import JS_DIR, run_client
 
 
-def unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI must be able to run the xrpl.js check)")
-    pytest.skip(reason)
 
 
-def find_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        unavailable(f"{name} not found: install Node.js >= 20.19 to run the xrpl.js check")
-    assert path is not None
-    return path
 
 
-@pytest.fixture(scope="module")
-def node_binary() -> str:
-    node = find_tool("node")
-    out = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
-    match = re.match(r"v(\d+)\.(\d+)", out.stdout)
-    if not match or (int(match[1]), int(match[2])) < NODE_MIN:
-        unavailable(f"Node.js {out.stdout.strip()} is older than xrpl 5.3.0 needs (20.19)")
-    if not (JS_DIR / "node_modules" / "xrpl").is_dir():
-        npm = find_tool("npm")
-        install = subprocess.run(
-            [npm, "ci", "--prefix", str(JS_DIR), "--no-audit", "--no-fund"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if install.returncode != 0:
-            unavailable(f"npm ci failed in {JS_DIR}:\n{install.stderr[-2000:]}")
-    return node
 
 
-async def run_client(node: str, url: str, script: str = "client.mjs", *args: str) -> dict[str, Any]:
-    with trio.fail_after(60):
-        done = await trio.run_process(
-            [node, str(JS_DIR / script), url, *args],
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
-    stdout = done.stdout.decode()
-    assert done.returncode == 0, f"client.mjs failed:\n{stdout}\n{done.stderr.decode()}"
-    summary: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
-    return summary
+
 
 
 def test_lock_file_pins_xrpl_5_3_0() -> None:

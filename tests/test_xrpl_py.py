@@ -28,23 +28,14 @@ from .fake_rippled import BUILD_VERSION as FAKE_BUILD_VERSION
 from .fake_rippled import start_relay
 from .readme import docs_code
 from .samples import ALICE, BOB, GATEWAY, ledger_closed, offer_create, xrp_payment
+from tests.helpers.handover import HISTORY, drain_into_a_successor, first_hub
+from tests.helpers.peers import in_asyncio, run_xrpl_py
 
 ACCOUNT = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh"
 
 
-def in_asyncio(url: str, session: Any) -> Any:
-    """Run ``session(client)`` against ``url`` with xrpl-py, in a fresh asyncio loop."""
-
-    async def main() -> Any:
-        async with asyncio.timeout(10), AsyncWebsocketClient(url) as client:
-            return await session(client)
-
-    return asyncio.run(main())
 
 
-async def run_xrpl_py(node: Hub, session: Any) -> Any:
-    with trio.fail_after(15):
-        return await trio.to_thread.run_sync(in_asyncio, node.url, session)
 
 
 async def test_server_info_and_ping(hub: Hub) -> None:
@@ -182,54 +173,12 @@ async def test_xrpl_py_reconnect_loop_resumes(nursery: trio.Nursery) -> None:
 
 # --- the documented reconnect loops through a drain ---------------------------------------
 
-HISTORY: list[dict[str, Any]] = [
-    ledger_closed(5, txn_count=1),
-    xrp_payment(5, 0, ALICE, BOB),
-    ledger_closed(6, txn_count=1),
-    xrp_payment(6, 0, BOB, ALICE),
-]
-NEXT: list[dict[str, Any]] = [ledger_closed(7, txn_count=1), xrp_payment(7, 0, ALICE, BOB)]
 
 
-async def first_hub(nursery: trio.Nursery) -> Hub:
-    """Hub A, on a port a successor can share (SO_REUSEPORT, as in a rolling restart)."""
-    node = Hub(make_config(server={"drain_seconds": 0, "drain_spread": 0}))
-    listener = reuse_port_listener("127.0.0.1", 0)
-    await nursery.start(partial(node.run, listeners=[listener]))
-    return node
 
 
-async def drain_into_a_successor(nursery: trio.Nursery, first: Hub) -> tuple[int, Hub]:
-    """Hub A drains; hub B takes its port with the same history and ledger 7 more.
-
-    Returns the ``since_ledger`` of A's close reason, as a plain client of A saw it, and B.
-    """
-    port = first.port
-    assert port is not None
-    async with websocket(first.url) as witness:  # before B listens: surely on A
-        await witness.send_message('{"command": "ping"}')
-        await witness.get_message()
-        second = Hub(make_config())
-        for message in HISTORY + NEXT:
-            await second.publish(message)
-        listener = reuse_port_listener("127.0.0.1", port)
-        await nursery.start(partial(second.run, listeners=[listener]))
-        await eventually(lambda: second.node.history.latest == 7)
-        first.shutdown()
-        with trio.fail_after(5):
-            code, reason = await _close_of(witness)
-    assert code == 1001
-    hint = resume_hint(reason)
-    assert hint is not None
-    return hint, second
 
 
-async def _close_of(ws: Any) -> tuple[int, str]:
-    try:
-        while True:
-            await ws.get_message()
-    except ConnectionClosed as exc:
-        return exc.reason.code, exc.reason.reason or ""
 
 
 async def test_the_readme_xrpl_py_loop_resumes_across_a_drain(nursery: trio.Nursery) -> None:

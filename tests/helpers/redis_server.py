@@ -6,33 +6,18 @@ under CI (``CI=true``) they fail instead, since ``.ci/run`` installs it.
 
 from __future__ import annotations
 
-import shutil
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
-import pytest
 import trio
 
-from tests.conftest import IN_CI
-
-REDIS_SERVER = shutil.which("redis-server")
+from tests.helpers.programs import free_port, need_program
 
 
 def need_redis() -> str:
-    if REDIS_SERVER is None:
-        message = "redis-server is not installed (apt-get install redis-server)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return REDIS_SERVER
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """The path of ``redis-server``; skip (or under CI fail) when it is not installed."""
+    return need_program("redis-server", "redis-server")
 
 
 class RedisServer:

@@ -11,8 +11,11 @@ import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tests.proxies import need_program
+from hub import Config
+from tests.helpers.hubs import make_config
+from tests.helpers.programs import need_program
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,9 @@ def make_ca(directory: Path) -> Certificates:
     chain = directory / "chain.pem"
     chain.write_bytes((directory / "server.pem").read_bytes() + (directory / "ca.pem").read_bytes())
     return Certificates(ca_cert=directory / "ca.pem", cert=chain, key=directory / "server.key")
+
+
+def tls_config(certs: Certificates, **sections: dict[str, Any]) -> Config:
+    """Test settings (:func:`make_config`) serving TLS with ``certs``'s chain."""
+    server = {"tls_cert": str(certs.cert), "tls_key": str(certs.key), **sections.pop("server", {})}
+    return make_config(server=server, **sections)

@@ -9,33 +9,20 @@ since ``.ci/run`` installs ``nginx-light``, ``haproxy`` and ``openssl``.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 
-from tests.conftest import IN_CI
-from tests.redis_server import free_port
+from tests.helpers.programs import free_port, need_program
+from tests.helpers.testca import make_ca
 
-DEPLOY = Path(__file__).resolve().parent.parent / "docs" / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "docs" / "deploy"
 UPSTREAM = "127.0.0.1:6006"
 """The hub's address as the deployment files write it."""
-
-
-def need_program(name: str, package: str) -> str:
-    """The path of ``name``; skip (or under CI fail) when it is not installed."""
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    if path is None:
-        message = f"{name} is not installed (apt-get install {package})"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def deploy_file(name: str, replacements: dict[str, str]) -> str:
@@ -136,8 +123,6 @@ async def nginx(directory: Path, upstream_port: int) -> AsyncIterator[Proxy]:
     """nginx with ``docs/deploy/nginx.conf`` proxying to ``127.0.0.1:upstream_port``:
     plain HTTP on ``proxy.port``, TLS on ``proxy.tls_port`` with a certificate of a test
     CA (``proxy.certificates``) for 127.0.0.1 and localhost."""
-    from tests.testca import make_ca
-
     binary = need_program("nginx", "nginx-light")
     certificates = make_ca(directory / "ca")
     port, tls_port = free_port(), free_port()
