@@ -21,8 +21,8 @@ from hub.core import methods as real
 from hub.core.dispatch import Call, Methods
 from hub.links.upstream import FEE_SETTINGS_INDEX
 from hub.wire.errors import RPCError
-from tests.conftest import eventually, make_config, start_hub
-from tests.samples import ledger_closed
+from tests.helpers.hubs import eventually, make_config, start_hub
+from tests.helpers.samples import ledger_closed
 
 BUILD_VERSION: Final = "2.4.0"
 

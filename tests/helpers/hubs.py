@@ -8,7 +8,12 @@ from typing import Any
 
 import msgspec
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from trio_websocket import (
+    ConnectionClosed,
+    WebSocketConnection,
+    open_websocket_url,
+    wrap_client_stream,
+)
 
 from hub import Config, Hub
 from hub import config as hub_config
@@ -109,3 +114,13 @@ async def eventually(condition: Callable[[], bool], timeout: float = 5) -> None:
     with trio.fail_after(timeout):
         while not condition():  # noqa: ASYNC110
             await trio.sleep(0.005)
+
+
+@asynccontextmanager
+async def subscriber(node: Hub, streams: list[str]) -> AsyncIterator[Client]:
+    """A client subscribed to ``streams`` (API v2), with room for a long backlog."""
+    async with open_websocket_url(node.url, message_queue_size=10_000) as ws:
+        client = Client(ws)
+        reply = await client.request({"command": "subscribe", "streams": streams, "api_version": 2})
+        assert reply["status"] == "success"
+        yield client

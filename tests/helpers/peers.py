@@ -12,16 +12,16 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import trio
 from xrpl.asyncio.clients import AsyncWebsocketClient
 
 from hub import Hub
+from tests.helpers.paths import TESTS
 from tests.helpers.programs import missing
 
-JS_DIR = Path(__file__).resolve().parents[1] / "interop" / "js"
+JS_DIR = TESTS / "interop" / "js"
 NODE_MIN = (20, 19)  # xrpl 5.3.0's engines field
 
 

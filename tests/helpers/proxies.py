@@ -17,10 +17,11 @@ from typing import Any
 
 import trio
 
+from tests.helpers.paths import DOCS
 from tests.helpers.programs import free_port, need_program
 from tests.helpers.testca import make_ca
 
-DEPLOY = Path(__file__).resolve().parents[2] / "docs" / "deploy"
+DEPLOY = DOCS / "deploy"
 UPSTREAM = "127.0.0.1:6006"
 """The hub's address as the deployment files write it."""
 

@@ -14,6 +14,8 @@ def account(n: int) -> str:
 
 
 ALICE, BOB, CAROL, GATEWAY, DAN = (account(i) for i in range(5))
+USD = {"currency": "USD", "issuer": GATEWAY}
+"""The gateway's USD, as a book side or a subscription names it."""
 
 
 def h(*parts: object) -> str:
@@ -215,3 +217,22 @@ def validation(index: int, n: int = 0) -> dict[str, Any]:
         "signing_time": 800_000_000 + index,
         "network_id": 0,
     }
+
+
+def small_ledger(index: int) -> list[dict[str, Any]]:
+    """A validation, ledgerClosed and two payments (Alice's first, then Carol's)."""
+    return [
+        validation(index, 0),
+        ledger_closed(index, 2),
+        xrp_payment(index, 0, ALICE, BOB),
+        xrp_payment(index, 1, CAROL, BOB),
+    ]
+
+
+def published_ledger(index: int, txs: int = 3) -> list[dict[str, Any]]:
+    """One ledger as rippled publishes it: validations, ledgerClosed, transactions."""
+    return [
+        validation(index, 0),
+        ledger_closed(index, txs),
+        *(xrp_payment(index, s, ALICE if s % 2 else CAROL, BOB) for s in range(txs)),
+    ]

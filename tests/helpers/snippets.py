@@ -3,11 +3,10 @@ reader copies."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
-DOCS = ROOT / "docs"
+from tests.helpers.paths import DOCS, README
 
 
 def code_block(path: Path, language: str, containing: str) -> str:
@@ -28,3 +27,15 @@ def readme_code(language: str, containing: str) -> str:
 def docs_code(page: str, language: str, containing: str) -> str:
     """The one fenced ``language`` block of ``docs/<page>`` that contains ``containing``."""
     return code_block(DOCS / page, language, containing)
+
+
+MARKED = re.compile(r"<!-- test: (\S+) -->\n```(\w+)\n(.*?)\n```\n", re.DOTALL)
+
+
+def marked_blocks() -> dict[str, tuple[str, str]]:
+    """The README's marked blocks: name -> (language, code)."""
+    found: dict[str, tuple[str, str]] = {}
+    for name, language, code in MARKED.findall(README.read_text()):
+        assert name not in found, f"two README blocks are marked {name!r}"
+        found[name] = (language, code + "\n")
+    return found

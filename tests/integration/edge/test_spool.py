@@ -1,0 +1,234 @@
+"""Spooled buffers: one pipe per shared batch, tee'd and spliced to each socket, closed
+by its feed."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import random
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import trio
+
+from hub import Hub
+from hub.core import feed as feed_module
+from hub.edge import spool
+from hub.edge.connection import write_now
+from hub.edge.spool import Spooled
+from hub.xrpl import events
+from tests.helpers.hubs import make_config, open_client
+from tests.helpers.samples import xrp_payment
+from tests.helpers.sockets import through_a_small_buffer
+
+pytestmark = pytest.mark.skipif(not spool.available, reason="tee/splice are Linux-only")
+
+
+BIG = random.Random(15).randbytes(102_400)  # over spool.MIN_BYTES; no period to hide a shift
+
+
+Pair = tuple[socket.socket, socket.socket]
+
+
+@pytest.fixture
+def open_pair() -> Iterator[Callable[[int], Pair]]:
+    """Opens a non-blocking socket pair whose left end has a ``sndbuf``-byte send
+    buffer (the kernel doubles it); all are closed after the test."""
+    opened: list[socket.socket] = []
+
+    def make(sndbuf: int = 1 << 20) -> Pair:
+        left, right = socket.socketpair()
+        left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        for end in (left, right):
+            end.setblocking(False)
+            opened.append(end)
+        return left, right
+
+    yield make
+    for end in opened:
+        end.close()
+
+
+@pytest.fixture
+def pair(open_pair: Callable[[int], Pair]) -> Pair:
+    return open_pair(1 << 20)
+
+
+def drain(sock: socket.socket) -> bytes:
+    out = bytearray()
+    while True:
+        try:
+            chunk = sock.recv(1 << 20)
+        except BlockingIOError:
+            return bytes(out)
+        out += chunk
+
+
+def test_every_socket_gets_the_whole_buffer_spliced_from_the_same_pipe(
+    monkeypatch: pytest.MonkeyPatch, open_pair: Callable[[int], Pair]
+) -> None:
+    data = spool.spool(BIG)
+    assert type(data) is Spooled
+    assert data == BIG
+    assert data.covered == len(BIG)
+    into: list[int] = []
+    real = os.splice
+
+    def splice(src: int, dst: int, count: int, *args: Any, **kwargs: Any) -> int:
+        into.append(dst)
+        return real(src, dst, count, *args, **kwargs)
+
+    monkeypatch.setattr(os, "splice", splice)
+    pairs = [open_pair(1 << 20) for _ in range(3)]
+    for left, right in pairs:
+        assert data.send(left) == len(BIG)  # taking the pipe's pages does not use them up
+        assert drain(right) == BIG
+    assert into == [left.fileno() for left, _ in pairs]
+    data.close()
+
+
+def test_what_a_full_socket_did_not_take_is_not_sent_to_the_next(
+    open_pair: Callable[[int], Pair],
+) -> None:
+    small, small_peer = open_pair(4096)
+    data = spool.spool(BIG)
+    assert type(data) is Spooled
+    part = data.send(small)
+    assert 0 < part < len(BIG)
+    with pytest.raises(BlockingIOError):
+        data.send(small)
+    assert drain(small_peer) == BIG[:part]
+    big, big_peer = open_pair(1 << 20)
+    assert data.send(big) == len(BIG)
+    assert drain(big_peer) == BIG  # from the start: nothing left over in the staging pipe
+    data.close()
+
+
+def test_a_gone_peer_raises_and_the_next_socket_still_gets_it_all(
+    pair: Pair,
+) -> None:
+    left, right = pair
+    gone, gone_peer = socket.socketpair()
+    gone_peer.close()
+    data = spool.spool(BIG)
+    assert type(data) is Spooled
+    with pytest.raises((BrokenPipeError, ConnectionResetError)):
+        data.send(gone)
+    gone.close()
+    other = spool.spool(BIG[::-1])
+    assert type(other) is Spooled
+    assert other.send(left) == len(BIG)
+    assert drain(right) == BIG[::-1]  # nothing of the failed send left in the staging pipe
+    data.close()
+    other.close()
+
+
+def test_what_a_socket_holds_survives_the_pipe_being_closed(
+    pair: Pair,
+) -> None:
+    left, right = pair
+    data = spool.spool(BIG)
+    assert type(data) is Spooled
+    fd = data.fd
+    sent = data.send(left)
+    assert sent > 0
+    data.close()
+    assert data.fd == -1
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(fd)
+    assert drain(right) == BIG[:sent]
+
+
+def test_a_closed_spool_still_sends_its_bytes(pair: Pair) -> None:
+    left, right = pair
+    data = spool.spool(BIG)
+    assert type(data) is Spooled
+    data.close()
+    sent = spool.send(left, data)
+    assert sent > 0
+    assert drain(right) == BIG[:sent]
+
+
+async def test_a_buffer_longer_than_a_pipe_holds_is_spooled_in_part_and_arrives_whole() -> None:
+    long = BIG * 30  # 3 MB: over the 1 MiB a pipe holds by default
+    data = spool.spool(long)
+    assert type(data) is Spooled
+    assert spool.MIN_BYTES <= data.covered < len(long)
+    assert await through_a_small_buffer([data]) == long
+    data.close()
+
+
+async def test_a_spooled_batch_arrives_whole_through_a_small_buffer() -> None:
+    data = spool.spool(BIG * 3)
+    assert type(data) is Spooled
+    assert await through_a_small_buffer([data]) == BIG * 3
+    data.close()
+
+
+def test_write_now_keeps_what_a_full_socket_did_not_take_of_a_spooled_batch(
+    open_pair: Callable[[int], Pair],
+) -> None:
+    left, right = open_pair(4096)
+    data = spool.spool(BIG)
+    rest = write_now(left, [data])
+    assert rest
+    assert drain(right) + b"".join(rest) == BIG
+    data.close()
+
+
+async def test_subscribers_share_one_spooled_batch_and_no_pipe_is_left_open(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[Spooled] = []
+
+    def spooling(data: bytes) -> bytes:
+        out = spool.spool(data)
+        if type(out) is Spooled:
+            made.append(out)
+        return out
+
+    monkeypatch.setattr(feed_module, "spool", spooling)
+    node = Hub(make_config())
+    await nursery.start(node.run)
+    batch = [events.parse(xrp_payment(1, seq)) for seq in range(1, 61)]
+    async with open_client(node) as a, open_client(node) as b, open_client(node) as c:
+        clients = (a, b, c)
+        for client in clients:
+            reply = await client.request({"command": "subscribe", "streams": ["transactions"]})
+            assert reply["status"] == "success"
+        latency = node.node.metrics.latency
+        observed = sum(latency.counts)
+        await node.publish_batch(batch)
+        for client in clients:
+            got: list[Any] = [await client.recv() for _ in batch]
+            assert [m["transaction"]["Sequence"] for m in got] == list(range(1, 61))
+        assert len(made) == 1, "a 60-transaction batch to three subscribers is spooled once"
+        assert made[0].fd == -1, "and its pipe closed once all three have it"
+        assert sum(latency.counts) == observed + 3  # one write each, each observed
+
+
+def test_a_host_that_allows_only_small_pipes_still_spools_what_they_hold(
+    monkeypatch: pytest.MonkeyPatch, pair: Pair
+) -> None:
+    real = fcntl.fcntl
+
+    def strict(fd: int, cmd: int, arg: int = 0) -> int:
+        if cmd == fcntl.F_SETPIPE_SZ and arg > 1 << 16:
+            raise PermissionError(errno.EPERM, "over pipe-max-size")
+        return real(fd, cmd, arg)
+
+    monkeypatch.setattr(fcntl, "fcntl", strict)
+    stage = spool._Stage()
+    assert stage.capacity == 1 << 16
+    for fd in (stage.read, stage.write, stage.null):
+        os.close(fd)
+    data = spool.spool(BIG)
+    assert type(data) is Spooled
+    assert data.covered == 1 << 16  # a pipe's default size
+    left, right = pair
+    rest = write_now(left, [data])
+    assert drain(right) + b"".join(rest) == BIG
+    data.close()
