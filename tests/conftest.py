@@ -16,6 +16,7 @@ import pytest
 import trio
 
 from hub import Hub
+from hub.edge import spool
 from tests.helpers.hubs import Client, make_config, websocket
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.testca import Certificates, make_ca
@@ -58,6 +59,19 @@ async def client(hub: Hub) -> AsyncIterator[Client]:
 def certs(tmp_path: Path) -> Certificates:
     """A new test CA and a server chain for 127.0.0.1 and localhost (``openssl``)."""
     return make_ca(tmp_path / "ca")
+
+
+@pytest.fixture(params=["splice", "portable"])
+def spool_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test on each path of :mod:`hub.edge.spool`: ``splice`` (tee and splice,
+    Linux only: skipped elsewhere) and ``portable`` (plain ``send``, as on a host without
+    them), forced here by turning off ``spool.available``, which :func:`spool.spool`
+    consults on every call."""
+    if request.param == "portable":
+        monkeypatch.setattr(spool, "available", False)
+    elif not spool.available:
+        pytest.skip("tee and splice are Linux-only")
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")

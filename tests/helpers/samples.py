@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from typing import Any
 
 from hub.xrpl import ctid
@@ -236,3 +237,8 @@ def published_ledger(index: int, txs: int = 3) -> list[dict[str, Any]]:
         ledger_closed(index, txs),
         *(xrp_payment(index, s, ALICE if s % 2 else CAROL, BOB) for s in range(txs)),
     ]
+
+
+SPOOLABLE = random.Random(15).randbytes(102_400)
+"""A batch worth spooling (over ``hub.edge.spool.MIN_BYTES``), with no period to hide a
+shifted byte."""

@@ -1,12 +1,12 @@
-"""Spooled buffers: one pipe per shared batch, tee'd and spliced to each socket, closed
-by its feed."""
+"""Spooled buffers on real sockets: one pipe per shared batch, tee'd and spliced to each
+socket and closed by its feed; and the portable path (plain ``send``) giving every socket
+the same bytes. Tests taking ``spool_path`` run both ways, on Linux too."""
 
 from __future__ import annotations
 
 import errno
 import fcntl
 import os
-import random
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,14 +21,11 @@ from hub.edge.connection import write_now
 from hub.edge.spool import Spooled
 from hub.xrpl import events
 from tests.helpers.hubs import make_config, open_client
+from tests.helpers.samples import SPOOLABLE as BIG
 from tests.helpers.samples import xrp_payment
 from tests.helpers.sockets import through_a_small_buffer
 
-pytestmark = pytest.mark.skipif(not spool.available, reason="tee/splice are Linux-only")
-
-
-BIG = random.Random(15).randbytes(102_400)  # over spool.MIN_BYTES; no period to hide a shift
-
+linux_only = pytest.mark.skipif(not spool.available, reason="tee and splice are Linux-only")
 
 Pair = tuple[socket.socket, socket.socket]
 
@@ -67,12 +64,35 @@ def drain(sock: socket.socket) -> bytes:
         out += chunk
 
 
-def test_every_socket_gets_the_whole_buffer_spliced_from_the_same_pipe(
+def spooled(data: bytes, spool_path: str) -> bytes:
+    """``spool.spool(data)``, checked to be spooled on the splice path and not otherwise."""
+    out = spool.spool(data)
+    assert out == data
+    assert (type(out) is Spooled) == (spool_path == "splice")
+    return out
+
+
+def release(data: bytes) -> None:
+    if type(data) is Spooled:
+        data.close()
+
+
+def test_every_socket_gets_the_whole_buffer(
+    spool_path: str, open_pair: Callable[[int], Pair]
+) -> None:
+    data = spooled(BIG, spool_path)
+    for left, right in [open_pair(1 << 20) for _ in range(3)]:
+        assert spool.send(left, data) == len(BIG)  # sending does not use the buffer up
+        assert drain(right) == BIG
+    release(data)
+
+
+@linux_only
+def test_every_socket_is_spliced_from_the_same_pipe(
     monkeypatch: pytest.MonkeyPatch, open_pair: Callable[[int], Pair]
 ) -> None:
     data = spool.spool(BIG)
     assert type(data) is Spooled
-    assert data == BIG
     assert data.covered == len(BIG)
     into: list[int] = []
     real = os.splice
@@ -84,51 +104,47 @@ def test_every_socket_gets_the_whole_buffer_spliced_from_the_same_pipe(
     monkeypatch.setattr(os, "splice", splice)
     pairs = [open_pair(1 << 20) for _ in range(3)]
     for left, right in pairs:
-        assert data.send(left) == len(BIG)  # taking the pipe's pages does not use them up
+        assert data.send(left) == len(BIG)
         assert drain(right) == BIG
     assert into == [left.fileno() for left, _ in pairs]
     data.close()
 
 
 def test_what_a_full_socket_did_not_take_is_not_sent_to_the_next(
-    open_pair: Callable[[int], Pair],
+    spool_path: str, open_pair: Callable[[int], Pair]
 ) -> None:
     small, small_peer = open_pair(4096)
-    data = spool.spool(BIG)
-    assert type(data) is Spooled
-    part = data.send(small)
+    data = spooled(BIG, spool_path)
+    part = spool.send(small, data)
     assert 0 < part < len(BIG)
     with pytest.raises(BlockingIOError):
-        data.send(small)
+        spool.send(small, data)
     assert drain(small_peer) == BIG[:part]
     big, big_peer = open_pair(1 << 20)
-    assert data.send(big) == len(BIG)
+    assert spool.send(big, data) == len(BIG)
     assert drain(big_peer) == BIG  # from the start: nothing left over in the staging pipe
-    data.close()
+    release(data)
 
 
 def test_a_gone_peer_raises_and_the_next_socket_still_gets_it_all(
-    pair: Pair,
+    spool_path: str, pair: Pair
 ) -> None:
     left, right = pair
     gone, gone_peer = socket.socketpair()
     gone_peer.close()
-    data = spool.spool(BIG)
-    assert type(data) is Spooled
+    data = spooled(BIG, spool_path)
     with pytest.raises((BrokenPipeError, ConnectionResetError)):
-        data.send(gone)
+        spool.send(gone, data)
     gone.close()
-    other = spool.spool(BIG[::-1])
-    assert type(other) is Spooled
-    assert other.send(left) == len(BIG)
+    other = spooled(BIG[::-1], spool_path)
+    assert spool.send(left, other) == len(BIG)
     assert drain(right) == BIG[::-1]  # nothing of the failed send left in the staging pipe
-    data.close()
-    other.close()
+    release(data)
+    release(other)
 
 
-def test_what_a_socket_holds_survives_the_pipe_being_closed(
-    pair: Pair,
-) -> None:
+@linux_only
+def test_what_a_socket_holds_survives_the_pipe_being_closed(pair: Pair) -> None:
     left, right = pair
     data = spool.spool(BIG)
     assert type(data) is Spooled
@@ -142,6 +158,7 @@ def test_what_a_socket_holds_survives_the_pipe_being_closed(
     assert drain(right) == BIG[:sent]
 
 
+@linux_only
 def test_a_closed_spool_still_sends_its_bytes(pair: Pair) -> None:
     left, right = pair
     data = spool.spool(BIG)
@@ -152,35 +169,61 @@ def test_a_closed_spool_still_sends_its_bytes(pair: Pair) -> None:
     assert drain(right) == BIG[:sent]
 
 
-async def test_a_buffer_longer_than_a_pipe_holds_is_spooled_in_part_and_arrives_whole() -> None:
+@linux_only
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP])
+def test_a_socket_splice_cannot_write_to_gets_plain_send(
+    monkeypatch: pytest.MonkeyPatch, pair: Pair, code: int
+) -> None:
+    left, right = pair
+    data = spool.spool(BIG)
+    assert type(data) is Spooled
+
+    real = os.splice
+
+    def unsupported(src: int, dst: int, count: int, *args: Any, **kwargs: Any) -> int:
+        if dst == left.fileno():
+            raise OSError(code, os.strerror(code))
+        return real(src, dst, count, *args, **kwargs)  # into /dev/null: what was staged
+
+    monkeypatch.setattr(os, "splice", unsupported)
+    assert spool.send(left, data) == len(BIG)
+    monkeypatch.undo()
+    assert drain(right) == BIG
+    other = spool.spool(BIG[::-1])  # and the staging pipe holds nothing of it
+    assert spool.send(left, other) == len(BIG)
+    assert drain(right) == BIG[::-1]
+    data.close()
+    release(other)
+
+
+async def test_a_buffer_longer_than_a_pipe_holds_arrives_whole(spool_path: str) -> None:
     long = BIG * 30  # 3 MB: over the 1 MiB a pipe holds by default
-    data = spool.spool(long)
-    assert type(data) is Spooled
-    assert spool.MIN_BYTES <= data.covered < len(long)
+    data = spooled(long, spool_path)
+    if type(data) is Spooled:
+        assert spool.MIN_BYTES <= data.covered < len(long)  # spooled in part
     assert await through_a_small_buffer([data]) == long
-    data.close()
+    release(data)
 
 
-async def test_a_spooled_batch_arrives_whole_through_a_small_buffer() -> None:
-    data = spool.spool(BIG * 3)
-    assert type(data) is Spooled
+async def test_a_shared_batch_arrives_whole_through_a_small_buffer(spool_path: str) -> None:
+    data = spooled(BIG * 3, spool_path)
     assert await through_a_small_buffer([data]) == BIG * 3
-    data.close()
+    release(data)
 
 
-def test_write_now_keeps_what_a_full_socket_did_not_take_of_a_spooled_batch(
-    open_pair: Callable[[int], Pair],
+def test_write_now_keeps_what_a_full_socket_did_not_take_of_a_shared_batch(
+    spool_path: str, open_pair: Callable[[int], Pair]
 ) -> None:
     left, right = open_pair(4096)
-    data = spool.spool(BIG)
+    data = spooled(BIG, spool_path)
     rest = write_now(left, [data])
     assert rest
     assert drain(right) + b"".join(rest) == BIG
-    data.close()
+    release(data)
 
 
-async def test_subscribers_share_one_spooled_batch_and_no_pipe_is_left_open(
-    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+async def test_subscribers_share_one_batch_and_no_pipe_is_left_open(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch, spool_path: str
 ) -> None:
     made: list[Spooled] = []
 
@@ -205,11 +248,15 @@ async def test_subscribers_share_one_spooled_batch_and_no_pipe_is_left_open(
         for client in clients:
             got: list[Any] = [await client.recv() for _ in batch]
             assert [m["transaction"]["Sequence"] for m in got] == list(range(1, 61))
+        assert sum(latency.counts) == observed + 3  # one write each, each observed
+        if spool_path == "portable":
+            assert made == []
+            return
         assert len(made) == 1, "a 60-transaction batch to three subscribers is spooled once"
         assert made[0].fd == -1, "and its pipe closed once all three have it"
-        assert sum(latency.counts) == observed + 3  # one write each, each observed
 
 
+@linux_only
 def test_a_host_that_allows_only_small_pipes_still_spools_what_they_hold(
     monkeypatch: pytest.MonkeyPatch, pair: Pair
 ) -> None:
