@@ -1,7 +1,7 @@
 """``python -m benchmarks report``: result JSON to markdown tables and a PNG chart.
 
 The reference figures the documentation and the README show are this tool's output for
-``benchmarks/results/*.json``; tests/test_docs.py checks they are current."""
+``benchmarks/results/*.json``; the last tests here check they are current."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Wire parity with rippled end to end (issue 12): book streams and snapshots, ctid and
-network_id on what the hub passes on, subscribe to ``server``, admin ``ping``, and
-``server_info`` relayed from the upstream. Real hubs on port 0, real WebSocket clients."""
+"""Wire parity with rippled end to end: book streams and snapshots, ctid and network_id
+on what the hub passes on, subscribe to ``server``, admin ``ping``, and ``server_info``
+relayed from the upstream. Real hubs on port 0, real WebSocket clients."""
 
 from __future__ import annotations
 

@@ -1,5 +1,11 @@
-"""Real nginx and haproxy in front of a real hub, with the deployment files the
-documentation ships."""
+"""Real nginx and haproxy, with the deployment files the documentation ships.
+
+First the harness itself: each proxy runs its ``docs/deploy`` file in front of a tiny
+trio server started here, clients connect from their own loopback addresses (127.0.0.2,
+...), and the test CA verifies; so the deployment files and the hub's header and PROXY
+parsers are checked against what real nginx and haproxy send. Then a real hub behind
+them: who is admin, who is limited, and TLS ended at nginx.
+"""
 
 from __future__ import annotations
 

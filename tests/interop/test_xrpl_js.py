@@ -1,7 +1,9 @@
-"""TLS on the hub's own port: wss:// and https:// with a certificate chain from a test CA.
+"""xrpl.js, the XRPL Foundation's JavaScript client, talks to the hub unmodified, over
+ws:// and wss://.
 
-The CA and the server's chain are made with ``openssl`` (tests/testca.py); clients
-trust only that CA, as an operator's would with ``--cafile``."""
+``tests/interop/js`` pins xrpl 5.3.0 with a lock file; ``npm ci`` installs it on first
+use. Without Node.js or npm the test is skipped locally, but fails when ``CI`` is set.
+"""
 
 from __future__ import annotations
 

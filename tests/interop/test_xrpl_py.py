@@ -1,7 +1,9 @@
-"""TLS on the hub's own port: wss:// and https:// with a certificate chain from a test CA.
+"""xrpl-py, the XRPL Foundation's Python client, talks to the hub unmodified, over ws://
+and wss://.
 
-The CA and the server's chain are made with ``openssl`` (tests/testca.py); clients
-trust only that CA, as an operator's would with ``--cafile``."""
+xrpl-py is asyncio and the hub is trio: the hub runs in this test's trio loop and xrpl-py
+runs in its own ``asyncio.run`` on a worker thread (``trio.to_thread.run_sync``).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The documentation keeps up with the code: every setting, every metric, the example
-configuration, the systemd unit, the generated benchmark figures, and no work diary."""
+configuration, the README's tested snippets on the getting-started page, and no work
+diary."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Costs follow the work a request causes: per account, per book, for unsubscribe and for
-failures up to where they failed; limits before the expensive part; long parses paced;
-plain HTTP charged like requests; ``/metrics`` rendered at most once a second."""
+"""Costs follow the work a request causes, end to end: per account, per book, for
+unsubscribe and for failures up to where they failed; limits before the expensive part;
+plain HTTP charged like requests."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
-"""``ledger``, ``tx`` and ``ledger_entry`` from the history, as rippled shapes them.
-
-Sans-IO first (hub.lookup over a History fed like a live hub feeds it), then against
-real hubs: answers byte-compatible with the stream messages they came from at v1 and
-v2, the ledgerClosed-then-ask race (XRPLF/clio#1697), not-found and forwarding, and a
-hub chain that mends a gap from a hub upstream."""
+"""``ledger``, ``tx`` and ``ledger_entry`` against real hubs: answers byte-compatible
+with the stream messages they came from at v1 and v2, the ledgerClosed-then-ask race
+(XRPLF/clio#1697), not-found and forwarding, and a hub chain that mends a gap from a hub
+upstream."""
 
 from __future__ import annotations
 

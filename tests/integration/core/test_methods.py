@@ -1,8 +1,6 @@
-"""Every field of every method, filled with arbitrary JSON: a well-formed answer each time,
-never ``internal`` for a client's mistake, and a hub that serves everyone afterwards.
-
-Two levels: the node itself (no sockets, many examples), and a real hub on port 0 fed
-the same requests over WebSocket and JSON-RPC while a neighbour keeps its stream."""
+"""Every field of every method, filled with arbitrary JSON, sent to a real hub on port 0
+over WebSocket and JSON-RPC: a well-formed answer each time, never ``internal`` for a
+client's mistake, while a neighbour keeps its stream."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Keepalive over real sockets on trio's virtual clock: the hub pings idle clients, cuts
 the ones that never answer (1001 "ping timeout") and answers clients' pings.
 
-The raw wsproto client of :mod:`tests.wsraw` answers nothing by itself, so it plays the
+The raw wsproto client of :mod:`tests.helpers.wsraw` answers nothing by itself, so it plays the
 silent client; trio-websocket answers pings on its own, so it plays the healthy one."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Admin is out of reach of web pages, end to end: real WebSocket handshakes and HTTP
 requests from 127.0.0.1 that carry what a browser would (the rules themselves:
-``tests/test_admission.py``; in a real browser: ``tests/test_dashboard.py``).
+``tests/unit/wire/test_admission.py``; in a real browser:
+``tests/interop/test_dashboard.py``).
 
 The attack they stop: 127.0.0.1 is admin by the default ``[admin] ips``, and a page
 from another origin, opened in a browser on the hub's machine, reaches it."""

@@ -1,6 +1,6 @@
 """TLS on the hub's own port: wss:// and https:// with a certificate chain from a test CA.
 
-The CA and the server's chain are made with ``openssl`` (tests/testca.py); clients
+The CA and the server's chain are made with ``openssl`` (tests/helpers/testca.py); clients
 trust only that CA, as an operator's would with ``--cafile``."""
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""Every field of every method, filled with arbitrary JSON: a well-formed answer each time,
-never ``internal`` for a client's mistake, and a hub that serves everyone afterwards.
-
-Two levels: the node itself (no sockets, many examples), and a real hub on port 0 fed
-the same requests over WebSocket and JSON-RPC while a neighbour keeps its stream."""
+"""The methods (:mod:`hub.core.methods`): every field of every method, filled with
+arbitrary JSON, gets a well-formed answer from the node itself (no sockets, many
+examples), never ``internal`` for a client's mistake; and ``version`` at each API
+version."""
 
 from __future__ import annotations
 

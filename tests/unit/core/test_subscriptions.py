@@ -1,6 +1,5 @@
-"""Costs follow the work a request causes: per account, per book, for unsubscribe and for
-failures up to where they failed; limits before the expensive part; long parses paced;
-plain HTTP charged like requests; ``/metrics`` rendered at most once a second."""
+"""Subscribe/unsubscribe parsing (all-or-nothing), the subscription index, and a long
+parse paced in chunks so that everyone else runs between them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The simulator beyond ledgers: proposed transactions, consensus phases, serverStatus,
-its network ID, and the books it keeps for snapshots."""
+"""The simulator beyond ledgers: proposed transactions, consensus phases, serverStatus
+and its network ID."""
 
 from __future__ import annotations
 

@@ -1,3 +1,5 @@
+"""The ledger simulator: deterministic by seed, rippled's shapes and order, state that adds up."""
+
 from __future__ import annotations
 
 import json

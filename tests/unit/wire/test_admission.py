@@ -1,5 +1,6 @@
 """Admin is out of reach of web pages: the ``Origin``, ``Host`` and ``Content-Type``
-rules of :mod:`hub.wire.admission` as a table (end to end: ``tests/test_origin.py``).
+rules of :mod:`hub.wire.admission` as a table (end to end:
+``tests/integration/edge/test_origin.py``).
 
 A page from any site, opened in a browser on the hub's machine, reaches 127.0.0.1 (an
 ``[admin] ips`` address by default); the rules read the marks browsers put on what a

@@ -1,3 +1,5 @@
+"""Accounts and books a transaction touches, read from its metadata as rippled does."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,3 +1,5 @@
+"""Classic addresses: base58check with the XRPL alphabet, against known vectors and xrpl-py."""
+
 from __future__ import annotations
 
 import hashlib
