@@ -18,11 +18,9 @@ import trio
 from hub import Hub
 from hub.edge import spool
 from tests.helpers.hubs import Client, make_config, websocket
+from tests.helpers.paths import LAYERS, TESTS
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.testca import Certificates, make_ca
-
-TESTS = Path(__file__).resolve().parent
-LAYERS = ("unit", "integration", "interop", "benchmarks")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,5 +9,7 @@ ROOT = TESTS.parent
 HUB = ROOT / "hub"
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
+LAYERS = ("unit", "integration", "interop", "benchmarks")
+"""The folders of tests, fastest first: ``testpaths`` in pyproject.toml, in this order."""
 SAMPLE_RECORDING = TESTS / "data" / "sample.jsonl"
 """The recording ``hub serve --source replay:`` is shown with (a few ledgers, JSON lines)."""

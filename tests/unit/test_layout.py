@@ -14,9 +14,11 @@
 from __future__ import annotations
 
 import ast
+import functools
 import socket
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import pytest
 import trio
 
 from tests.helpers.isolation import GUARD, IOForbidden
-from tests.helpers.paths import HUB, TESTS
+from tests.helpers.paths import HUB, LAYERS, ROOT, TESTS
 
 UNTESTED_BY_IMPORT: dict[str, str] = {
     "hub.__main__": "two lines that call hub.app.cli.main: every test that runs `python -m hub`",
@@ -83,6 +85,7 @@ def _lazy_names() -> dict[str, str]:
 LAZY = _lazy_names()
 
 
+@functools.cache
 def imported_modules(path: Path) -> set[str]:
     """The modules of ``hub`` that the file at ``path`` imports, anywhere in it."""
     found: set[str] = set()
@@ -101,8 +104,21 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def all_test_files() -> Iterator[Path]:
-    for layer in ("unit", "integration", "interop", "benchmarks"):
+    for layer in LAYERS:
         yield from sorted((TESTS / layer).rglob("test_*.py"))
+
+
+def test_every_test_file_is_in_a_layer_that_pytest_runs() -> None:
+    """``testpaths`` names the layers: a test file anywhere else would never run."""
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    assert settings["ini_options"]["testpaths"] == [f"tests/{layer}" for layer in LAYERS]
+    layers = {TESTS / layer for layer in LAYERS}
+    astray = [
+        str(path.relative_to(TESTS))
+        for path in sorted(TESTS.rglob("test_*.py"))
+        if "node_modules" not in path.parts and not layers & set(path.parents)
+    ]
+    assert astray == []
 
 
 def test_every_module_of_hub_is_imported_by_a_test() -> None:

@@ -7,18 +7,11 @@ import logging
 import pytest
 
 from hub.logs import MAX_BRIEF, Throttle, brief, throttled
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clocks import ManualClock
 
 
 def test_a_burst_per_interval_then_the_count_of_what_was_held_back() -> None:
-    clock = Clock()
+    clock = ManualClock()
     throttle = Throttle(interval=10, burst=3, clock=clock)
     assert [throttle.allow("bad") for _ in range(5)] == [0, 0, 0, None, None]
     assert throttle.allow("other") == 0, "kinds are counted apart"
@@ -30,7 +23,7 @@ def test_a_burst_per_interval_then_the_count_of_what_was_held_back() -> None:
 
 
 def test_throttled_lines_say_how_many_were_suppressed(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = ManualClock()
     throttle = Throttle(interval=1, burst=1, clock=clock)
     log = logging.getLogger("test.throttled")
     caplog.set_level(logging.INFO)
@@ -45,7 +38,7 @@ def test_throttled_lines_say_how_many_were_suppressed(caplog: pytest.LogCaptureF
 
 
 def test_a_disabled_level_costs_no_allowance(caplog: pytest.LogCaptureFixture) -> None:
-    throttle = Throttle(interval=60, burst=1, clock=Clock())
+    throttle = Throttle(interval=60, burst=1, clock=ManualClock())
     log = logging.getLogger("test.quiet")
     caplog.set_level(logging.WARNING)
     throttled(log, logging.DEBUG, "k", "hidden", throttle=throttle)

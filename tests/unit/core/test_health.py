@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from hub.core.health import Health
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clocks import ManualClock
 
 
 def test_a_node_is_fresh_for_max_ledger_age_after_it_starts_then_stale() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     health = Health(max_ledger_age=30, clock=clock)
     assert not health.stale()  # not serving yet: nothing to be stale about
     assert not health.healthy()
@@ -28,7 +21,7 @@ def test_a_node_is_fresh_for_max_ledger_age_after_it_starts_then_stale() -> None
 
 
 def test_each_ledger_makes_it_fresh_again_and_its_age_counts_from_receipt() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     health = Health(max_ledger_age=10, clock=clock)
     health.start()
     clock.now += 50
@@ -43,7 +36,7 @@ def test_each_ledger_makes_it_fresh_again_and_its_age_counts_from_receipt() -> N
 
 
 def test_draining_and_stopped_are_unhealthy_whatever_the_ledger() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     health = Health(max_ledger_age=10, clock=clock)
     health.start()
     health.ledger_seen()

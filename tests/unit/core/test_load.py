@@ -7,22 +7,15 @@ import math
 import pytest
 
 from hub.core.load import LoadPolicy, LoadTracker, Verdict
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clocks import ManualClock
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
-def tracker(clock: FakeClock, **policy: float) -> LoadTracker:
+def tracker(clock: ManualClock, **policy: float) -> LoadTracker:
     return LoadTracker(LoadPolicy(**policy), clock)  # type: ignore[arg-type]
 
 
@@ -35,7 +28,7 @@ def test_rippled_figures_are_the_defaults() -> None:
     assert policy.cost("account", 10) == 10 * policy.costs["account"]
 
 
-def test_balance_decays_exponentially_over_the_window(clock: FakeClock) -> None:
+def test_balance_decays_exponentially_over_the_window(clock: ManualClock) -> None:
     t = tracker(clock)
     t.charge("ip", 32_000, warned=False)
     assert t.balance("ip") == pytest.approx(1000)
@@ -46,7 +39,7 @@ def test_balance_decays_exponentially_over_the_window(clock: FakeClock) -> None:
 
 
 def test_a_callers_reading_of_the_clock_is_used_and_never_moves_a_balance_back(
-    clock: FakeClock,
+    clock: ManualClock,
 ) -> None:
     t = tracker(clock)
     clock.now = 1000.0  # the tracker's own clock is not read when a reading is given
@@ -58,7 +51,7 @@ def test_a_callers_reading_of_the_clock_is_used_and_never_moves_a_balance_back(
     assert same.balance("ip") == pytest.approx(t.balance("ip"))
 
 
-def test_steady_rate_settles_at_cost_per_second(clock: FakeClock) -> None:
+def test_steady_rate_settles_at_cost_per_second(clock: ManualClock) -> None:
     t = tracker(clock)
     for _ in range(100 * 300):
         clock.now += 0.01
@@ -66,7 +59,7 @@ def test_steady_rate_settles_at_cost_per_second(clock: FakeClock) -> None:
     assert t.balance("ip") == pytest.approx(2000, rel=0.02)
 
 
-def test_burst_from_zero_warns_after_about_8000_requests(clock: FakeClock) -> None:
+def test_burst_from_zero_warns_after_about_8000_requests(clock: ManualClock) -> None:
     t = tracker(clock)
     verdicts = [t.charge("ip", 20, warned=False) for _ in range(8001)]
     first_warn = verdicts.index(Verdict.WARN)
@@ -74,13 +67,13 @@ def test_burst_from_zero_warns_after_about_8000_requests(clock: FakeClock) -> No
     assert set(verdicts[:first_warn]) == {Verdict.OK}
 
 
-def test_drop_needs_a_warning_first(clock: FakeClock) -> None:
+def test_drop_needs_a_warning_first(clock: ManualClock) -> None:
     t = tracker(clock, warning=10, drop=20)
     assert t.charge("ip", 32 * 30, warned=False) is Verdict.WARN
     assert t.charge("ip", 32, warned=True) is Verdict.DROP
 
 
-def test_warning_then_drop_sequence(clock: FakeClock) -> None:
+def test_warning_then_drop_sequence(clock: ManualClock) -> None:
     t = tracker(clock)
     warned = False
     seen = []
@@ -97,14 +90,14 @@ def test_warning_then_drop_sequence(clock: FakeClock) -> None:
     assert len(seen) == 25_000 * 32 // 20
 
 
-def test_keys_are_independent(clock: FakeClock) -> None:
+def test_keys_are_independent(clock: ManualClock) -> None:
     t = tracker(clock, warning=1, drop=2)
     t.charge("a", 32 * 5, warned=True)
     assert t.charge("b", 1, warned=False) is Verdict.OK
     assert t.balance("b") < 1
 
 
-def test_idle_balances_are_forgotten(clock: FakeClock) -> None:
+def test_idle_balances_are_forgotten(clock: ManualClock) -> None:
     t = tracker(clock)
     t.attach("a")
     t.charge("a", 32 * 100, warned=False)
@@ -116,7 +109,7 @@ def test_idle_balances_are_forgotten(clock: FakeClock) -> None:
 
 
 def test_a_close_forgets_its_idle_balance_and_a_later_close_the_decayed_ones(
-    clock: FakeClock,
+    clock: ManualClock,
 ) -> None:
     t = tracker(clock)
     for key in "abc":
@@ -131,7 +124,7 @@ def test_a_close_forgets_its_idle_balance_and_a_later_close_the_decayed_ones(
     assert len(t) == 0
 
 
-def test_attached_balances_stay(clock: FakeClock) -> None:
+def test_attached_balances_stay(clock: ManualClock) -> None:
     t = tracker(clock)
     t.attach("a")
     clock.now = 10_000
@@ -139,7 +132,7 @@ def test_attached_balances_stay(clock: FakeClock) -> None:
     assert len(t) == 1
 
 
-def test_top_lists_highest_balances(clock: FakeClock) -> None:
+def test_top_lists_highest_balances(clock: ManualClock) -> None:
     t = tracker(clock)
     for i, key in enumerate("abc"):
         t.charge(key, 32 * (i + 1), warned=False)
