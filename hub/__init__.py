@@ -3,7 +3,7 @@
 The public names are imported on first use, so that importing one part of the package
 (a parser, say) does not load the server, trio's I/O, Redis or Prometheus:
 
-- :class:`Hub`: run a hub in your own trio nursery (:mod:`hub.edge.server`);
+- :class:`Hub`: run a hub in your own trio nursery (:mod:`hub.app.compose`);
 - :class:`Config` and :func:`load_config`: its settings (:mod:`hub.config`);
 - :class:`RPCError`: a request's error, one of the tokens of :data:`hub.wire.errors.ERRORS`.
 """
@@ -14,9 +14,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hub.app.compose import Hub
     from hub.config import Config
     from hub.config import load as load_config
-    from hub.edge.server import Hub
     from hub.wire.errors import RPCError
 
 __all__ = ["Config", "Hub", "RPCError", "load_config"]
@@ -24,7 +24,7 @@ __all__ = ["Config", "Hub", "RPCError", "load_config"]
 _WHERE = {
     "Config": ("hub.config", "Config"),
     "load_config": ("hub.config", "load"),
-    "Hub": ("hub.edge.server", "Hub"),
+    "Hub": ("hub.app.compose", "Hub"),
     "RPCError": ("hub.wire.errors", "RPCError"),
 }
 

@@ -13,8 +13,8 @@ import trio
 
 from hub import config as _config
 from hub.app import gcpolicy, tools
+from hub.app.compose import Hub
 from hub.app.rlimit import raise_open_files
-from hub.edge.server import Hub
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ Events:
   source, and each worker sends what is published on it (admin ``publish``) up its
   stdout; the parent puts both into one order and writes each batch as one frame
   (:mod:`hub.cluster.pipe`) to every worker's stdin. A worker delivers only what
-  comes down its pipe (:class:`PipeBus`, the worker's :class:`~hub.cluster.broker.Bus`), so
+  comes down its pipe (:class:`~hub.cluster.pipebus.PipeBus`, the worker's bus), so
   a publish on one worker reaches the clients of all of them, in the same order. An
   upstream source also gives each worker a forwarding pool for the methods the hub
   does not answer itself.
@@ -46,7 +46,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,12 +56,10 @@ import trio
 from hub import config as _config
 from hub import sources
 from hub.app import gcpolicy
+from hub.app.compose import Hub, build_node
 from hub.cluster.pipe import FrameError, FrameReader, frame, read_frames, run_pipe
-from hub.core.node import Node
-from hub.core.stats import Report
-from hub.edge.server import Hub, netloc
-from hub.links import forward
-from hub.xrpl import events
+from hub.cluster.pipebus import PipeBus
+from hub.edge.server import netloc
 
 log = logging.getLogger(__name__)
 
@@ -357,62 +355,6 @@ def _messages(item: Any) -> list[Any]:
 # --- the worker process ---------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class PipeStatus(Report):
-    url: str = "pipe:parent"
-    connected: bool = True
-    sent: int = 0
-    applied: int = 0
-    rejected: int = 0
-
-
-class PipeBus:
-    """A worker's :class:`~hub.cluster.broker.Bus` in pipe mode: events published here go up
-    to the parent; events the parent sends down, from every worker and the source, are
-    the only ones delivered. The end of the pipe down (the parent is gone) calls
-    ``on_close``."""
-
-    def __init__(
-        self,
-        up: trio.abc.SendStream,
-        down: trio.abc.ReceiveStream,
-        reader: FrameReader,
-        on_close: Callable[[], None],
-    ) -> None:
-        self._up = up
-        self._down = down
-        self._reader = reader
-        self._on_close = on_close
-        self.status = PipeStatus()
-
-    async def submit(self, batch: list[events.Event]) -> None:
-        if batch:
-            await self._up.send_all(frame([event.body for event in batch]))
-            self.status.sent += len(batch)
-
-    async def run(
-        self,
-        apply: Callable[[events.Event], None],
-        remember: Callable[[events.Event], None],
-        *,
-        task_status: Any = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Apply what the parent sends down; a worker has no history from before it."""
-        task_status.started()
-        try:
-            while frames := await read_frames(self._down, self._reader):
-                for messages in frames:
-                    for event in events.parse_valid(messages, self._rejected):
-                        self.status.applied += 1
-                        apply(event)
-        finally:
-            self.status.connected = False
-            self._on_close()
-
-    def _rejected(self, error: events.EventError) -> None:
-        self.status.rejected += 1
-
-
 def _worker_main() -> int:
     stdin = trio.lowlevel.FdStream(os.dup(0))
     stdout = trio.lowlevel.FdStream(os.dup(1))
@@ -445,10 +387,10 @@ async def _worker(
     def parent_gone() -> None:
         hub.shutdown()
 
-    node = Node(
+    node = build_node(
         cfg,
         bus=PipeBus(stdout, stdin, reader, parent_gone) if plan.pipe else None,
-        forwarder=forward.from_config(cfg.source, plan.upstream),
+        upstream_urls=plan.upstream or None,
         worker={"index": plan.index, "pid": os.getpid(), "workers": plan.workers},
     )
     hub = Hub(node=node)

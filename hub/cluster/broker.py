@@ -56,7 +56,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -164,12 +164,14 @@ def seq_of(entry_id: bytes | str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class StreamEntry:
     seq: int
     payload: bytes
 
 
-def merge(reply: Mapping[Any, Sequence[tuple[bytes | str, bytes]]], count: int) -> list[Entry]:
+def merge(
+    reply: Mapping[Any, Sequence[tuple[bytes | str, bytes]]], count: int
+) -> list[StreamEntry]:
     """The entries of one multi-stream ``XREAD ... COUNT count`` safe to apply now, in order.
 
     A stream that returned ``count`` entries may hold more; an entry of another stream
@@ -177,14 +179,14 @@ def merge(reply: Mapping[Any, Sequence[tuple[bytes | str, bytes]]], count: int) 
     waits for the next read (which starts from the last entry applied).
     """
     horizon: int | None = None
-    entries: list[Entry] = []
+    entries: list[StreamEntry] = []
     for items in reply.values():
         if not items:
             continue
         seqs = [seq_of(entry_id) for entry_id, _ in items]
         if len(items) >= count:
             horizon = seqs[-1] if horizon is None else min(horizon, seqs[-1])
-        entries.extend(Entry(s, payload) for s, (_, payload) in zip(seqs, items, strict=True))
+        entries.extend(StreamEntry(s, payload) for s, (_, payload) in zip(seqs, items, strict=True))
     entries.sort(key=lambda entry: entry.seq)
     if horizon is not None:
         entries = [entry for entry in entries if entry.seq <= horizon]
@@ -217,35 +219,6 @@ def redacted(url: str) -> str:
     user = parts.username or ""
     netloc = f"{user}:***@{host}{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-class BusStatus(Protocol):
-    url: str
-    connected: bool
-
-    def as_json(self) -> dict[str, Any]: ...
-
-
-class Bus(Protocol):
-    """Where a node's published events go and its delivered events come from, in one
-    order: :class:`Broker` (Redis) or, in a worker process, its parent's pipe
-    (:class:`hub.app.workers.PipeBus`)."""
-
-    @property
-    def status(self) -> BusStatus: ...
-
-    async def submit(self, batch: list[events.Event]) -> None: ...
-
-    async def run(
-        self,
-        apply: Callable[[events.Event], None],
-        remember: Callable[[events.Event], None],
-        *,
-        task_status: Any = ...,
-    ) -> None:
-        """Deliver every event in the one order with ``apply``; ``remember`` takes what
-        was published before this node joined (its history), delivering it to nobody."""
-        ...
 
 
 @dataclass(slots=True)

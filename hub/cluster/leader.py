@@ -40,16 +40,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
 from hub.cluster.broker import Broker, redis_client
-from hub.cluster.lease import Change, Lease, Role, holder, token
-from hub.core.history import History, Tail
-from hub.core.ledger import LedgerState
+from hub.cluster.lease import Lease, Role, Transition, holder, token
+from hub.core.history import Tail
+from hub.core.ports import Lead
 from hub.xrpl import events
 
 if TYPE_CHECKING:
@@ -87,9 +87,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-SourceStarter = Callable[[trio.Nursery, trio.MemorySendChannel[Any], Tail | None], Awaitable[None]]
-"""Starts the source in a nursery, sending into a channel, from a tail (or the start)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +130,11 @@ class Leadership:
     def leading(self) -> bool:
         return self.lease.role is Role.LEADER
 
+    @property
+    def changes(self) -> int:
+        """Times this node became or stopped being the leader."""
+        return self.lease.changes
+
     def as_json(self) -> dict[str, Any]:
         """What ``server_info`` reports as ``hub.cluster``."""
         lease = self.lease
@@ -145,9 +147,7 @@ class Leadership:
             "changes": lease.changes,
         }
 
-    async def run(
-        self, start_source: SourceStarter, *, task_status: Any = trio.TASK_STATUS_IGNORED
-    ) -> None:
+    async def run(self, start_source: Lead, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Ask for the lease; run the source while holding it; forever."""
         try:
             async with redis_client(self.broker.url, self.timeout) as client:
@@ -180,9 +180,7 @@ class Leadership:
                 return term
             self._changed(lease.held_by(holder(_text(answer[1])), trio.current_time()))
 
-    async def _lead(
-        self, client: coredis.Redis[bytes], term: Term, start_source: SourceStarter
-    ) -> None:
+    async def _lead(self, client: coredis.Redis[bytes], term: Term, start_source: Lead) -> None:
         """One term: the source runs in a scope that ends no later than ``stop_by``."""
         with trio.CancelScope(deadline=self.lease.stop_by) as scope:
             async with trio.open_nursery() as nursery:
@@ -261,7 +259,7 @@ class Leadership:
                 script = client.register_script(RELEASE)
                 await self._call(script, [self.broker.keys.leader], [token])
 
-    def _changed(self, change: Change | None) -> None:
+    def _changed(self, change: Transition | None) -> None:
         """Log a change: at INFO when routine, at WARNING when a term ended without being
         given back (this node or Redis stalled, or Redis lost the lease)."""
         if change is None:
@@ -275,28 +273,6 @@ class Leadership:
             log.log(level, "leadership: node %s leads; node %s follows", leader, node)
         else:
             log.log(level, "leadership: node %s stopped leading: %s", node, change.why)
-
-
-def for_node(
-    broker: object,
-    source: str,
-    lease: float,
-    tail: Callable[[], Tail | None],
-    parse: Callable[[Any], list[events.Event]],
-) -> Leadership | None:
-    """The leadership of a node on Redis with a source; None for any other node."""
-    if not isinstance(broker, Broker) or source == "none":
-        return None
-    return Leadership(broker, lease=lease, tail=tail, parse=parse)
-
-
-def tail_of(history: History, ledger: LedgerState) -> Tail | None:
-    """Where this node's stream stands: its history's tail, or with no history kept the
-    latest ledger (its transactions then count as all published)."""
-    tail = history.tail()
-    if tail is None and ledger.index is not None:
-        return Tail(ledger.index)
-    return tail
 
 
 def _text(value: Any) -> str:

@@ -74,7 +74,7 @@ class LeaseError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class Transition:
     """What a transition changed: this node's role, or (``news``) only the leader it
     knows of. ``ended``: this node's term ended without being given back."""
 
@@ -111,7 +111,7 @@ class Lease:
         """The lease key's value while this node leads: its node id and term id."""
         return token(self.node_id, self.term)
 
-    def acquired(self, term: str, sent_at: float) -> Change:
+    def acquired(self, term: str, sent_at: float) -> Transition:
         """Redis set the lease to this node's token for ``term`` (asked at ``sent_at``)."""
         self._expect(Role.FOLLOWER, "acquired")
         token(self.node_id, term)  # a term id that makes a token, or LeaseError
@@ -119,40 +119,40 @@ class Lease:
         self.stop_by = sent_at + self.lease - self.margin
         self.next_at = sent_at + self.renew_every
         self.changes += 1
-        return Change(Role.LEADER, self.node_id, f"acquired the lease (term {term})")
+        return Transition(Role.LEADER, self.node_id, f"acquired the lease (term {term})")
 
     def renewed(self, sent_at: float) -> None:
         self._expect(Role.LEADER, "renewed")
         self.stop_by = max(self.stop_by, sent_at + self.lease - self.margin)
         self.next_at = sent_at + self.renew_every
 
-    def held_by(self, holder: str | None, now: float) -> Change | None:
+    def held_by(self, holder: str | None, now: float) -> Transition | None:
         """Redis names another holder (or none): a lost term, or news of the leader."""
         self.next_at = now + self.renew_every
         if self.role is Role.LEADER:
             self.role, self.leader, self.stop_by = Role.FOLLOWER, holder, -math.inf
             self.changes += 1
-            return Change(Role.FOLLOWER, holder, "the lease was lost", ended=True)
+            return Transition(Role.FOLLOWER, holder, "the lease was lost", ended=True)
         if holder == self.leader:
             return None
         self.leader = holder
-        return Change(Role.FOLLOWER, holder, "another node leads", news=True)
+        return Transition(Role.FOLLOWER, holder, "another node leads", news=True)
 
     def failed(self, now: float) -> None:
         """No answer from Redis: ask again soon; a leader stays one until ``stop_by``."""
         wait = self.renew_every / 2 if self.role is Role.LEADER else self.renew_every
         self.next_at = now + wait
 
-    def expire(self, now: float) -> Change | None:
+    def expire(self, now: float) -> Transition | None:
         """End the term once ``stop_by`` has passed by this node's clock."""
         if self.role is not Role.LEADER or now < self.stop_by:
             return None
         self.role, self.leader, self.stop_by = Role.FOLLOWER, None, -math.inf
         self.next_at = now
         self.changes += 1
-        return Change(Role.FOLLOWER, None, "the lease ran out by this node's clock", ended=True)
+        return Transition(Role.FOLLOWER, None, "the lease ran out by this node's clock", ended=True)
 
-    def stopped(self, now: float) -> Change | None:
+    def stopped(self, now: float) -> Transition | None:
         """The source's scope ended while leading (its deadline passed, perhaps as a
         renewal was being answered): the term is over either way."""
         if self.role is not Role.LEADER:
@@ -160,14 +160,14 @@ class Lease:
         self.stop_by = min(self.stop_by, now)
         return self.expire(now)
 
-    def resign(self, now: float) -> Change | None:
+    def resign(self, now: float) -> Transition | None:
         """This node gave the lease back (it is shutting down)."""
         if self.role is not Role.LEADER:
             return None
         self.role, self.leader, self.stop_by = Role.FOLLOWER, None, -math.inf
         self.next_at = now + self.renew_every
         self.changes += 1
-        return Change(Role.FOLLOWER, None, "gave the lease back")
+        return Transition(Role.FOLLOWER, None, "gave the lease back")
 
     def _expect(self, role: Role, event: str) -> None:
         if self.role is not role:

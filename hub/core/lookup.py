@@ -34,10 +34,9 @@ import trio
 
 from hub.core.history import Entry, History
 from hub.core.render import body_for
-from hub.links.upstream import FEE_SETTINGS_INDEX
 from hub.wire.errors import RPCError
 from hub.xrpl.events import Event
-from hub.xrpl.ledgerdata import ripple_time_human, ripple_time_iso
+from hub.xrpl.ledgerdata import FEE_SETTINGS_INDEX, ripple_time_human, ripple_time_iso
 
 ARRIVAL_WAIT: Final = 5.0
 """Seconds a lookup waits for a ledger that is due (its transactions still arriving, or

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import trio
 
-from hub.core import lookup
+from hub.core import lookup, snapshots
 from hub.core.dispatch import Call as _Call
 from hub.core.dispatch import Later, Methods
 from hub.core.load import Verdict
@@ -26,7 +26,7 @@ from hub.core.resume import Replay, owed
 from hub.core.subscriptions import Change, Work, change_steps, drive, heavy, too_many
 from hub.wire.envelope import Forwarded
 from hub.wire.errors import RPCError
-from hub.xrpl import books, events, identity
+from hub.xrpl import events, identity
 
 if TYPE_CHECKING:
     from hub.core.node import Node
@@ -225,7 +225,7 @@ async def _subscribe_after_snapshot(
 
 
 def _go_live(
-    call: Call, change: Change, since: int | None, snapshot: books.Snapshot | None
+    call: Call, change: Change, since: int | None, snapshot: snapshots.Snapshot | None
 ) -> dict[str, Any]:
     node, session = call.node, call.session
     node.subscriptions.subscribe(session, change)
@@ -254,13 +254,13 @@ def _within_limit(call: Call, change: Change) -> None:
         raise too_many(limit)
 
 
-async def _snapshot(call: Call, change: Change) -> books.Snapshot:
+async def _snapshot(call: Call, change: Change) -> snapshots.Snapshot:
     source = call.node.book_source
     if source is None:
         raise RPCError(
             "notSupported", "Book snapshots need a source that holds books (simulator, upstream)."
         )
-    return await books.take_snapshot(source, change.snapshots, call.node.ledger.index)
+    return await snapshots.take_snapshot(source, change.snapshots, call.node.ledger.index)
 
 
 def _catch_up(call: Call, change: Change, read_at: int) -> None:

@@ -28,14 +28,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from hub.cluster.broker import Broker
-
 if TYPE_CHECKING:
-    from hub.cluster.broker import Bus
-    from hub.cluster.leader import Leadership
     from hub.config import Config
     from hub.core.health import Health
     from hub.core.ledger import LedgerState
+    from hub.core.ports import Bus, Leadership
     from hub.core.session import Session
     from hub.core.stats import Stats
     from hub.core.subscriptions import Subscriptions
@@ -213,9 +210,9 @@ def _cluster(node: Observed) -> Iterable[Metric]:
         yield _counter(
             "hub_cluster_leadership_changes",
             "Times this node became or stopped being the leader.",
-            leadership.lease.changes,
+            leadership.changes,
         )
-    if isinstance(node.bus, Broker):
+    if node.bus is not None:
         yield _counter(
             "hub_broker_fenced_events",
             "Events of an ended leadership term that Redis refused to append.",

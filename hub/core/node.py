@@ -22,8 +22,7 @@ from typing import Any
 import trio
 
 from hub import config as _config
-from hub import logs, sources
-from hub.cluster import broker, leader
+from hub import logs
 from hub.core import lookup
 from hub.core.dispatch import Method, Methods, Outcome, Pending, begin
 from hub.core.fanout import deliver, place
@@ -36,13 +35,19 @@ from hub.core.load import DEFAULT_COSTS, LoadPolicy, LoadTracker, Verdict
 from hub.core.methods import METHODS
 from hub.core.metrics import Metrics
 from hub.core.occupancy import Occupancy, Slot
+from hub.core.ports import (
+    BookSource,
+    Bus,
+    Forwarder,
+    Leadership,
+    SourceStarter,
+    Started,
+    Upstream,
+)
 from hub.core.render import Frames
 from hub.core.session import NO_STREAM, Session, Sink
 from hub.core.stats import Stats
 from hub.core.subscriptions import Subscriptions
-from hub.links import forward
-from hub.links.forward import Forwarder
-from hub.links.upstream import UpstreamStatus
 from hub.wire import admission
 from hub.wire.admission import Identity
 from hub.wire.clientaddr import UNKNOWN, ClientAddress
@@ -51,8 +56,7 @@ from hub.wire.envelope import LOAD_WARNING, NO_EXTRAS, Extras
 from hub.wire.errors import RPCError
 from hub.wire.versions import VersionPolicy
 from hub.xrpl import events, identity
-from hub.xrpl.books import BookSource, UpstreamBooks
-from hub.xrpl.ids import stamp
+from hub.xrpl.ids import fill_ids
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +71,12 @@ OVERLOADED = (503, "Server is overloaded")
 class Node:
     """A hub node's state and policy; run its tasks with :meth:`run`.
 
-    ``bus`` and ``forwarder`` default to what ``config`` asks for (a Redis broker for
-    ``[cluster] broker``, a forwarding pool for an ``upstream:`` source); a worker
-    process passes its own (:mod:`hub.app.workers`).
+    It is handed its adapters (:mod:`hub.core.ports`) and builds none: the bus it
+    publishes through, the forwarder for methods it does not answer, the source it
+    runs, where book snapshots come from, and after construction the leadership that
+    decides when a cluster node runs its source (:meth:`lead_with`). Without them it is
+    a node on its own that only publishes what it is given. :mod:`hub.app.compose`
+    builds them from the configuration.
     """
 
     def __init__(
@@ -77,9 +84,13 @@ class Node:
         config: _config.Config | None = None,
         *,
         methods: Methods[Node] | None = None,
-        bus: broker.Bus | None = None,
+        bus: Bus | None = None,
         forwarder: Forwarder | None = None,
+        source: SourceStarter | None = None,
+        upstream: Upstream | None = None,
+        book_source: BookSource | None = None,
         worker: dict[str, int] | None = None,
+        hostname: str = "",
     ) -> None:
         self.config = config = config or _config.Config()
         self.clock: Callable[[], float] = trio.current_time
@@ -100,16 +111,16 @@ class Node:
         self.load = LoadTracker(_load_policy(config.load), clock=self._now)
         self.health = Health(config.health.max_ledger_age, self._now)
         self.metrics = Metrics(self)
-        self.upstream: UpstreamStatus | None = None
-        self.bus = bus if bus is not None else broker.from_config(config.cluster)
-        self.forwarder = forwarder or forward.from_config(config.source)
+        self.bus = bus
+        self.forwarder = forwarder
+        self.leadership: Leadership | None = None
+        self.upstream: Upstream | None = None
+        self._source = source
         self.worker = worker
-        self.identity = identity.NodeIdentity.create(config.source.seed)
-        # What book snapshots are read from: the upstream's book_offers when there is
-        # one, the simulator's books once it runs (sources.Started.books).
-        self.book_source: BookSource | None = (
-            UpstreamBooks(self.forwarder.forward) if self.forwarder is not None else None
-        )
+        self.identity = identity.NodeIdentity.create(config.source.seed, hostname)
+        self.book_source = book_source
+        """Where book snapshots are read from: the upstream's book_offers when there is
+        one, the simulator's books once it runs (:attr:`Started.books`)."""
         self._policy = admission.AdminPolicy.from_config(config)
         self._proxy_warned = False
         self._withheld_warned = False
@@ -119,16 +130,16 @@ class Node:
             config.limits.max_connections, config.limits.max_connections_per_ip
         )
         self._send, self._receive = trio.open_memory_channel[Message](config.source.publish_queue)
-        if self.bus is not None:
-            status = self.bus.status
+        if bus is not None:
+            status = bus.status
             self.metrics.probe("broker", status.url, lambda: status.connected)
-        self.leadership = leader.for_node(
-            self.bus,
-            config.source.source,
-            config.cluster.lease_seconds,
-            partial(leader.tail_of, self.history, self.ledger),
-            self._parsed,
-        )
+        if upstream is not None:
+            self._watch_upstream(upstream)
+
+    def lead_with(self, leadership: Leadership) -> None:
+        """Run the source only while ``leadership`` holds the cluster's lease (it is
+        made after the node, since it reads the node's :meth:`tail`)."""
+        self.leadership = leadership
 
     def _now(self) -> float:
         return self.clock()
@@ -137,7 +148,7 @@ class Node:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Run the bus, the fan-out, the forwarding pool and the source until cancelled;
-        reports started once all of them run. Raises ConfigError for a bad source."""
+        reports started once all of them run."""
         async with trio.open_nursery() as nursery:
             if self.bus is not None:
                 await nursery.start(self.bus.run, self.apply, self.remember)
@@ -145,40 +156,41 @@ class Node:
             nursery.start_soon(self._flush_loop)
             if self.forwarder is not None:
                 await nursery.start(self.forwarder.run)
-            await self._start_source(nursery)
+            if self.leadership is not None:
+                await nursery.start(self.leadership.run, self._lead)
+            elif self._source is not None:
+                self._took(await self._source(nursery, self.publisher(), None))
             self.started = self.clock()
             self.health.start()
             task_status.started()
 
-    async def _start_source(self, nursery: trio.Nursery) -> None:
-        """The source, or on a cluster node the candidacy that runs it while leading."""
-        cfg, network_id = self.config.source, self.config.server.network_id or 0
-        if self.leadership is None:
-            self._took(await sources.start(cfg, self.publisher(), nursery, network_id))
-            return
-        sources.check(cfg.source)
-        urls = sources.upstream_urls(cfg.source)
-        status = UpstreamStatus(urls) if urls else None
-        if status is not None:
-            self._watch_upstream(status)
+    async def _lead(
+        self, nursery: trio.Nursery, send: trio.MemorySendChannel[Any], tail: Tail | None
+    ) -> None:
+        """What the leadership runs while this node leads: the source, from ``tail``."""
+        if self._source is not None:
+            self._took(await self._source(nursery, send, tail))
 
-        async def lead(nursery: trio.Nursery, send: Any, tail: Tail | None) -> None:
-            self._took(await sources.start(cfg, send, nursery, network_id, tail=tail,
-                                           upstream=status))  # fmt: skip
-
-        await nursery.start(self.leadership.run, lead)
-
-    def _took(self, started: sources.Started) -> None:
+    def _took(self, started: Started) -> None:
         """What a started source offers the node: its relay's status, its books."""
-        if started.upstream is not None:
+        if started.upstream is not None and started.upstream is not self.upstream:
             self._watch_upstream(started.upstream)
         if started.books is not None:
             self.book_source = started.books
 
-    def _watch_upstream(self, upstream: UpstreamStatus) -> None:
+    def _watch_upstream(self, upstream: Upstream) -> None:
         self.upstream = upstream
         for url in upstream.urls:  # hub_component_up{component="upstream", name=url}
             self.metrics.probe("upstream", url, partial(upstream.linked, url))
+
+    def tail(self) -> Tail | None:
+        """Where this node's stream stands: its history's tail, or with no history kept
+        the latest ledger (its transactions then count as all published). A new leader
+        starts the source from here."""
+        tail = self.history.tail()
+        if tail is None and self.ledger.index is not None:
+            return Tail(self.ledger.index)
+        return tail
 
     async def _fan_out(self) -> None:
         """Apply published events in order; writers run only once the queue is drained.
@@ -190,11 +202,11 @@ class Node:
         receive = self._receive
         if self.bus is not None:
             async for item in receive:
-                await self.bus.submit(self._parsed(item))
+                await self.bus.submit(self.parsed(item))
             return
         async for item in receive:
             while True:
-                for event in self._parsed(item):
+                for event in self.parsed(item):
                     self.apply(event)
                 try:
                     item = receive.receive_nowait()
@@ -225,7 +237,8 @@ class Node:
             for stamp, count in written.items():
                 self.metrics.latency.observe(now - stamp, count)
 
-    def _parsed(self, item: Message) -> list[events.Event]:
+    def parsed(self, item: Message) -> list[events.Event]:
+        """The valid events of what a source or publisher sent; the rest are counted."""
         messages = item if isinstance(item, Sequence) else (item,)
         return events.parse_valid(messages, self._rejected)
 
@@ -286,7 +299,7 @@ class Node:
         )  # fmt: skip
 
     def _take(self, event: events.Event) -> None:
-        stamp(event.body, self.network_id)
+        fill_ids(event.body, self.network_id)
         if event.kind == "ledgerClosed":
             self.ledger.update(event.body, self.clock())
             self.health.ledger_seen()

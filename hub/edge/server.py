@@ -1,13 +1,14 @@
 """The trio edge: listeners, handshakes, one task tree per connection, graceful shutdown.
 
-:class:`Hub` is also the in-process API: run it in your own nursery with
-``port = await nursery.start(hub.run)`` and stop it with :meth:`Hub.shutdown`. Its
-state and policy are its :class:`~hub.core.node.Node` (``hub.core.node``); the edge only moves
-bytes between sockets and the node.
+A :class:`Server` serves one :class:`~hub.core.node.Node`, which holds the state and the
+policy; the edge only moves bytes between sockets and the node. (The in-process API,
+``from hub import Hub``, is a server on a node built from a configuration:
+:class:`hub.app.compose.Hub`.)
 
-One port serves everything: the first request's head is parsed with h11; a WebSocket
-upgrade goes on to wsproto with the same bytes, anything else is plain HTTP served by
-:mod:`hub.edge.httpd` (JSON-RPC, health, metrics, dashboard).
+One port serves everything: the first request's head is parsed with h11
+(:mod:`hub.edge.httpd`); a WebSocket upgrade is checked by :mod:`hub.wire.handshake`
+and served by :class:`~hub.edge.connection.Connection`, anything else is plain HTTP
+answered by :mod:`hub.edge.routes` (JSON-RPC, health, metrics, dashboard).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Every:
         return True
 
 
-class Hub:
+class Server:
     """A node and the listeners, handshakes and connections that serve it.
 
     Shutdown is a drain (:meth:`shutdown`): ``/health`` turns 503 ``draining`` and new
@@ -84,6 +85,7 @@ class Hub:
         node: Node | None = None,
     ) -> None:
         self.node = node or Node(config, methods=methods)
+        """Without one, a node on its own: no source, no bus, no upstream."""
         self.config = self.node.config
         self.host = self.config.server.host
         self.port: int | None = None

@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
-from hub import sources
 from hub.backoff import Backoff
-from hub.config import SourceConfig
 from hub.core.dispatch import Call, Method
 from hub.links.connect import connect
 from hub.wire.decode import JSONError, decode_object
 from hub.wire.envelope import Forwarded
-from hub.wire.errors import RPCError
+from hub.wire.errors import ERRORS, RPCError
+from hub.xrpl.books import BookPage, BookQuery, issue_json
 from hub.xrpl.identity import UpstreamIdentity, from_server_info
 
 log = logging.getLogger(__name__)
@@ -192,9 +191,47 @@ def forwarding_headers(client: str) -> list[tuple[bytes, bytes]]:
     return [(b"forwarded", f"for={node}".encode()), (b"x-forwarded-for", client.encode())]
 
 
-def from_config(cfg: SourceConfig, urls: Sequence[str] | None = None) -> Forwarder | None:
-    """The pool for an ``upstream:`` source (or for ``urls``); None without an upstream."""
-    urls = sources.upstream_urls(cfg.source) if urls is None else urls
-    if not urls:
-        return None
-    return Forwarder(urls, cfg.forward_pool, cfg.forward_timeout, client_ip=cfg.forward_client_ip)
+Forward = Callable[[dict[str, Any], int], Awaitable[dict[str, Any]]]
+
+
+class UpstreamBooks:
+    """Book pages from the upstream a relay follows: its ``book_offers`` at the ledger
+    the hub published last (``validated`` before the first), answered as it answers.
+
+    ``forward`` is :meth:`hub.links.forward.Forwarder.forward`: a request and an API version
+    in, the upstream's whole reply out.
+    """
+
+    def __init__(self, forward: Forward) -> None:
+        self._forward = forward
+
+    async def book_page(self, query: BookQuery) -> BookPage:
+        request: dict[str, Any] = {
+            "command": "book_offers",
+            "taker_gets": issue_json(query.taker_gets),
+            "taker_pays": issue_json(query.taker_pays),
+            "limit": query.limit,
+            "ledger_index": query.ledger_index if query.ledger_index is not None else "validated",
+        }
+        if query.taker is not None:
+            request["taker"] = query.taker
+        if query.domain:
+            request["domain"] = query.domain
+        reply = await self._forward(request, 2)
+        result = reply.get("result")
+        if reply.get("status") != "success" or not isinstance(result, dict):
+            raise _upstream_error(reply)
+        offers = result.get("offers")
+        if not isinstance(offers, list):
+            raise RPCError("failedToForward", "The upstream's book_offers had no offers.")
+        index = result.get("ledger_index")
+        return BookPage(offers, index if type(index) is int else None)
+
+
+def _upstream_error(reply: Mapping[str, Any]) -> RPCError:
+    token = reply.get("error")
+    message = reply.get("error_message")
+    text = f"The upstream answered book_offers with {token}: {message}"
+    if isinstance(token, str) and token in ERRORS:
+        return RPCError(token, text)
+    return RPCError("failedToForward", text)

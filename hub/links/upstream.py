@@ -49,12 +49,11 @@ from hub.core.stats import Report
 from hub.links.connect import connect
 from hub.wire.decode import decode_object
 from hub.xrpl.identity import UpstreamIdentity, from_server_info
-from hub.xrpl.ids import stamp
-from hub.xrpl.ledgerdata import TES_MESSAGE, book_changes, ripple_time_iso
+from hub.xrpl.ids import fill_ids
+from hub.xrpl.ledgerdata import FEE_SETTINGS_INDEX, TES_MESSAGE, book_changes, ripple_time_iso
 
 log = logging.getLogger(__name__)
 
-FEE_SETTINGS_INDEX: Final = "4BC50C9B0D8515D3EAAE1E74B29A95804346C491EE1A95BF25E4AAB854A6A651"
 # rippled's result codes for the results a validated ledger can hold (TER.h).
 RESULT_CODES: Final = {
     "tesSUCCESS": 0,
@@ -377,7 +376,7 @@ async def _identify(link: _Link, timeout: float) -> UpstreamIdentity | None:  # 
 def _stamped(message: dict[str, Any], status: UpstreamStatus) -> dict[str, Any]:
     """A message with the ctid / network_id an older upstream leaves out (hub.xrpl.ids)."""
     if status.network_id is not None:
-        stamp(message, status.network_id)
+        fill_ids(message, status.network_id)
     return message
 
 

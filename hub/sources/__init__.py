@@ -17,7 +17,6 @@ ledgers on from it; a replay plays its recording as always.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -25,17 +24,8 @@ import trio
 
 from hub.config import ConfigError, SourceConfig
 from hub.core.history import Tail
+from hub.core.ports import Started
 from hub.links.upstream import UpstreamStatus
-from hub.xrpl.books import BookSource
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    """What a started source reports back: ``upstream`` for a relay, ``books`` for a
-    source whose order books answer snapshots (the simulator)."""
-
-    upstream: UpstreamStatus | None = None
-    books: BookSource | None = None
 
 
 def upstream_urls(source: str) -> list[str]:
@@ -86,9 +76,9 @@ async def start(
         await nursery.start(partial(run_upstream, send, relay, status, start=tail))
         return Started(upstream=status)
     if kind == "replay":
-        from hub.sources.playback import Replay, run_replay
+        from hub.sources.playback import Playback, run_playback
 
-        await nursery.start(partial(run_replay, send, Replay(where, cfg.speed, cfg.loop)))
+        await nursery.start(partial(run_playback, send, Playback(where, cfg.speed, cfg.loop)))
         return Started()
     if cfg.source == "simulator":
         return await _start_simulator(cfg, send, nursery, network_id, tail)
@@ -103,9 +93,9 @@ async def _start_simulator(
     network_id: int,
     tail: Tail | None,
 ) -> Started:
+    from hub.sources.rounds import ServerLoad, run_simulator
     from hub.sources.simbooks import SimulatorBooks
-    from hub.sources.simextras import ServerLoad
-    from hub.sources.simulator import LedgerSimulator, run_simulator
+    from hub.sources.simulator import LedgerSimulator
 
     sim = LedgerSimulator(
         seed=cfg.seed,

@@ -1,4 +1,4 @@
-"""Replay a recording made by ``hub record``: one JSON line per stream message.
+"""Playback a recording made by ``hub record``: one JSON line per stream message.
 
 Each line is ``{"t": <unix seconds received>, "message": {...}}``. Messages are
 published at the recorded pace divided by ``speed`` (0: as fast as the hub takes
@@ -42,15 +42,15 @@ def read_recording(path: str | Path) -> list[Record]:
 
 
 @dataclass(frozen=True, slots=True)
-class Replay:
+class Playback:
     path: str
     speed: float = 1.0
     loop: bool = False
 
 
-async def run_replay(
+async def run_playback(
     send: trio.MemorySendChannel[Any],
-    replay: Replay,
+    replay: Playback,
     *,
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:

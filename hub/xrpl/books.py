@@ -1,47 +1,30 @@
-"""Order-book snapshots: what ``subscribe`` answers for ``books`` with ``snapshot: true``.
+"""Order-book pages: what a book snapshot holds, computed without I/O.
 
-rippled reads the page from its last published ledger (``NetworkOPs::getBookPage``,
-called by ``doSubscribe``); the hub has no ledger of its own, so it asks whichever
-source holds books through one small :class:`BookSource` protocol, and the method does
-not know which source answers: the simulator from the books it keeps
-(:mod:`hub.sources.simbooks`), an upstream relay by asking the upstream's
-``book_offers`` (:class:`UpstreamBooks`). With neither, snapshots are ``notSupported``.
+A ``subscribe`` with ``snapshot: true`` answers the current page of each book
+(:mod:`hub.core.snapshots`), read from whichever source holds books: the simulator from
+the books it keeps (:mod:`hub.sources.simbooks`, with :func:`page`), an upstream by its
+``book_offers`` (:class:`hub.links.forward.UpstreamBooks`).
 
-The page is rippled's: the offers whose TakerGets is the entry's ``taker_gets`` and
-TakerPays its ``taker_pays`` (the book_offers convention, the opposite of what the
-stream matches), best quality first, each with ``quality``, the first offer of each
-owner with ``owner_funds``, and ``taker_gets_funded``/``taker_pays_funded`` where the
-owner cannot fund the whole offer. :func:`page` computes it without I/O. ``both``
-answers ``bids`` (that book) and ``asks`` (the reverse one) instead of ``offers``; the
-pages of several entries are appended in request order, as rippled does.
+The page is rippled's (``NetworkOPs::getBookPage``): the offers whose TakerGets is the
+entry's ``taker_gets`` and TakerPays its ``taker_pays`` (the book_offers convention, the
+opposite of what the stream matches), best quality first, each with ``quality``, the
+first offer of each owner with ``owner_funds``, and ``taker_gets_funded`` /
+``taker_pays_funded`` where the owner cannot fund the whole offer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from msgspec import Struct
 
-from hub.core.subscriptions import BookSub
-from hub.wire.errors import ERRORS, RPCError
 from hub.xrpl.accounts import XRP, Issue, amount_issue
 from hub.xrpl.ledgerdata import value_text
 
-__all__ = [
-    "BookPage",
-    "BookQuery",
-    "BookSource",
-    "RestingOffer",
-    "Snapshot",
-    "UpstreamBooks",
-    "page",
-    "quality",
-    "queries",
-    "take_snapshot",
-]
+__all__ = ["BookPage", "BookQuery", "RestingOffer", "issue_json", "page", "quality"]
 
 _QUALITY = Context(prec=16, rounding=ROUND_HALF_UP)
 _VALUE = Context(prec=16, rounding=ROUND_DOWN)
@@ -66,60 +49,6 @@ class BookPage(Struct):
 
     offers: list[dict[str, Any]]
     ledger_index: int | None = None
-
-
-class BookSource(Protocol):
-    """Anything that can answer a book page: the simulator's books, an upstream."""
-
-    async def book_page(self, query: BookQuery) -> BookPage | None:
-        """The page, or None while the source has no ledger yet (rippled then answers
-        the entry with no offers field at all)."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """What a subscribe's snapshots add to its result, and the oldest ledger read."""
-
-    result: dict[str, list[dict[str, Any]]]
-    ledger_index: int | None
-
-
-def queries(sub: BookSub, ledger_index: int | None) -> list[tuple[str, BookQuery]]:
-    """The result fields and pages one ``books`` entry's snapshot is made of."""
-    in_cur, in_iss, out_cur, out_iss, domain = sub.book
-
-    def query(gets: Issue, pays: Issue) -> BookQuery:
-        return BookQuery(
-            taker_gets=gets,
-            taker_pays=pays,
-            domain=domain,
-            taker=sub.taker,
-            limit=sub.limit,
-            ledger_index=ledger_index,
-        )
-
-    bids = query((out_cur, out_iss), (in_cur, in_iss))
-    if not sub.both:
-        return [("offers", bids)]
-    return [("bids", bids), ("asks", query((in_cur, in_iss), (out_cur, out_iss)))]
-
-
-async def take_snapshot(
-    source: BookSource, subs: Sequence[BookSub], ledger_index: int | None
-) -> Snapshot:
-    """Every snapshot a subscribe asked for, fields merged in request order."""
-    result: dict[str, list[dict[str, Any]]] = {}
-    read: list[int] = []
-    for sub in subs:
-        for field, query in queries(sub, ledger_index):
-            got = await source.book_page(query)
-            if got is None:
-                continue
-            result.setdefault(field, []).extend(got.offers)
-            if got.ledger_index is not None:
-                read.append(got.ledger_index)
-    return Snapshot(result, min(read) if read else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,49 +154,3 @@ def issue_json(issue: Issue) -> dict[str, str]:
     """An issue as a book_offers side: ``{"currency": "XRP"}`` or currency and issuer."""
     currency, issuer = issue
     return {"currency": currency} if currency == XRP else {"currency": currency, "issuer": issuer}
-
-
-Forward = Callable[[dict[str, Any], int], Awaitable[dict[str, Any]]]
-
-
-class UpstreamBooks:
-    """Book pages from the upstream a relay follows: its ``book_offers`` at the ledger
-    the hub published last (``validated`` before the first), answered as it answers.
-
-    ``forward`` is :meth:`hub.links.forward.Forwarder.forward`: a request and an API version
-    in, the upstream's whole reply out.
-    """
-
-    def __init__(self, forward: Forward) -> None:
-        self._forward = forward
-
-    async def book_page(self, query: BookQuery) -> BookPage:
-        request: dict[str, Any] = {
-            "command": "book_offers",
-            "taker_gets": issue_json(query.taker_gets),
-            "taker_pays": issue_json(query.taker_pays),
-            "limit": query.limit,
-            "ledger_index": query.ledger_index if query.ledger_index is not None else "validated",
-        }
-        if query.taker is not None:
-            request["taker"] = query.taker
-        if query.domain:
-            request["domain"] = query.domain
-        reply = await self._forward(request, 2)
-        result = reply.get("result")
-        if reply.get("status") != "success" or not isinstance(result, dict):
-            raise _upstream_error(reply)
-        offers = result.get("offers")
-        if not isinstance(offers, list):
-            raise RPCError("failedToForward", "The upstream's book_offers had no offers.")
-        index = result.get("ledger_index")
-        return BookPage(offers, index if type(index) is int else None)
-
-
-def _upstream_error(reply: Mapping[str, Any]) -> RPCError:
-    token = reply.get("error")
-    message = reply.get("error_message")
-    text = f"The upstream answered book_offers with {token}: {message}"
-    if isinstance(token, str) and token in ERRORS:
-        return RPCError(token, text)
-    return RPCError("failedToForward", text)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -68,13 +67,15 @@ class NodeIdentity:
     """The hub's node public key (rippled's ``pubkey_node``) and the names it gives."""
 
     public_key: bytes
+    hostname: str = ""
+    """The machine's name, told to admins only (the composition root reads it)."""
 
     @classmethod
-    def create(cls, seed: int | None = None) -> NodeIdentity:
+    def create(cls, seed: int | None = None, hostname: str = "") -> NodeIdentity:
         """A compressed secp256k1-shaped key: random, or derived from ``seed``."""
         material = secrets.token_bytes(32) if seed is None else f"node:{seed}".encode()
         digest = hashlib.sha256(material).digest()
-        return cls(bytes([2 + (digest[0] & 1)]) + digest)
+        return cls(bytes([2 + (digest[0] & 1)]) + digest, hostname)
 
     @property
     def pubkey_node(self) -> str:
@@ -84,8 +85,8 @@ class NodeIdentity:
         """rippled's ``getHostId``: the machine's name for an admin, otherwise one
         short word derived from the node key, so clients can tell servers apart
         without learning host names."""
-        if admin:
-            return socket.gethostname()
+        if admin and self.hostname:
+            return self.hostname
         letters = (_CONSONANTS, _VOWELS) * 2
         digest = hashlib.sha256(self.public_key).digest()
         pairs = zip(letters, digest, strict=False)

@@ -16,7 +16,7 @@ from typing import Any
 from hub.xrpl import ctid
 
 
-def stamp(body: dict[str, Any], network_id: int) -> None:
+def fill_ids(body: dict[str, Any], network_id: int) -> None:
     """Add the missing ``ctid`` or ``network_id`` to one message, in place."""
     kind = body.get("type")
     if kind == "ledgerClosed" and "network_id" not in body:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from typing import Any
+from typing import Any, Final
 
 RIPPLE_EPOCH_OFFSET = 946_684_800
 """Seconds from the Unix epoch to the Ripple epoch (2000-01-01T00:00:00Z)."""
@@ -159,3 +159,7 @@ def book_changes(
             }
         )
     return changes
+
+
+FEE_SETTINGS_INDEX: Final = "4BC50C9B0D8515D3EAAE1E74B29A95804346C491EE1A95BF25E4AAB854A6A651"
+"""The ledger index of the FeeSettings object (one per ledger, at a fixed index)."""

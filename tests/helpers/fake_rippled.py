@@ -19,8 +19,8 @@ import trio
 from hub import Hub
 from hub.core import methods as real
 from hub.core.dispatch import Call, Methods
-from hub.links.upstream import FEE_SETTINGS_INDEX
 from hub.wire.errors import RPCError
+from hub.xrpl.ledgerdata import FEE_SETTINGS_INDEX
 from tests.helpers.hubs import eventually, make_config, start_hub
 from tests.helpers.samples import ledger_closed
 

@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from hub.core.methods import METHODS
-from hub.links.upstream import FEE_SETTINGS_INDEX
 from hub.wire.errors import ERRORS
+from hub.xrpl.ledgerdata import FEE_SETTINGS_INDEX
 from tests.helpers.samples import ALICE, GATEWAY, USD, h, ledger_closed, validation, xrp_payment
 
 scalars = (

@@ -30,6 +30,10 @@ from tests.helpers.paths import HUB, LAYERS, ROOT, TESTS
 
 UNTESTED_BY_IMPORT: dict[str, str] = {
     "hub.__main__": "two lines that call hub.app.cli.main: every test that runs `python -m hub`",
+    "hub.core.ports": (
+        "the protocols the node's adapters implement, checked by mypy; exercised through "
+        "the adapters (tests/unit/cluster, tests/unit/links, tests/unit/sources)"
+    ),
     "hub.app.rlimit": (
         "raises the process's own open-file limit, which a test process must keep: "
         "run by `hub serve` in tests/integration/edge/test_drain.py"

@@ -14,7 +14,7 @@ import trio
 import trio.testing
 
 from hub import Hub
-from hub.links.upstream import FEE_SETTINGS_INDEX
+from hub.xrpl.ledgerdata import FEE_SETTINGS_INDEX
 from tests.helpers.hubs import Client, eventually, make_config, websocket
 from tests.helpers.samples import ledger_closed, xrp_payment
 

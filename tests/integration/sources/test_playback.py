@@ -7,7 +7,7 @@ from pathlib import Path
 import trio
 
 from hub import Hub
-from hub.sources.playback import Replay, read_recording, run_replay
+from hub.sources.playback import Playback, read_recording, run_playback
 from hub.sources.record import record
 from tests.helpers.hubs import make_config, subscriber
 from tests.helpers.paths import SAMPLE_RECORDING
@@ -25,7 +25,7 @@ async def test_record_then_replay_round_trip(nursery: trio.Nursery, tmp_path: Pa
     await nursery.start(replay_hub.run)
     streams = ["ledger", "transactions", "validations", "book_changes"]
     async with subscriber(replay_hub, streams) as client:
-        await nursery.start(run_replay, replay_hub.publisher(), Replay(str(path), speed=0))
+        await nursery.start(run_playback, replay_hub.publisher(), Playback(str(path), speed=0))
         got = [await client.recv() for _ in recorded]
     assert got == recorded
 

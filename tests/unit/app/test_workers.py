@@ -5,8 +5,9 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from hub.app.workers import PipeBus, Restarts, assignments
+from hub.app.workers import Restarts, assignments
 from hub.cluster.pipe import FrameReader, frame
+from hub.cluster.pipebus import PipeBus
 from hub.xrpl import events
 from tests.helpers.hubs import make_config
 from tests.helpers.samples import ledger_closed, xrp_payment

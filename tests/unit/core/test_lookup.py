@@ -21,12 +21,12 @@ from hub.core.lookup import (
     wants_fee_settings,
 )
 from hub.core.render import body_for
-from hub.links.upstream import FEE_SETTINGS_INDEX, fees_of, ledger_messages
+from hub.links.upstream import fees_of, ledger_messages
 from hub.sources.simulator import LedgerSimulator
 from hub.wire.errors import ERRORS, RPCError
 from hub.xrpl import events
-from hub.xrpl.ids import stamp
-from hub.xrpl.ledgerdata import ripple_time_human, ripple_time_iso
+from hub.xrpl.ids import fill_ids
+from hub.xrpl.ledgerdata import FEE_SETTINGS_INDEX, ripple_time_human, ripple_time_iso
 from tests.helpers.history import keep
 from tests.helpers.samples import ledger_closed, xrp_payment
 
@@ -122,7 +122,7 @@ def test_ledger_v2_expanded_rebuilds_exactly_what_was_published() -> None:
     fees = fees_of(fee_settings_result(history, index)["node"])
     rebuilt = ledger_messages(header, fees)
     for message in rebuilt:  # what a ledger answer lacks, the relay adds (hub.xrpl.ids)
-        stamp(message, 0)
+        fill_ids(message, 0)
     published = [m for m in messages if m["type"] != "validationReceived"]
     assert rebuilt[0] == {k: v for k, v in closed.items() if k != "validated_ledgers"}
     assert rebuilt[1:] == published[1:]

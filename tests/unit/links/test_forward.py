@@ -1,13 +1,17 @@
 """Forwarding to the upstream without connecting: the headers that name the client, and
-the pool an ``upstream:`` source gets."""
+book pages asked of the upstream with ``book_offers``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from hub.config import ConfigError
-from hub.links.forward import forwarding_headers, from_config
-from tests.helpers.hubs import make_config
+from hub.links.forward import UpstreamBooks, forwarding_headers
+from hub.wire.errors import RPCError
+from hub.xrpl.books import BookPage, BookQuery
+from tests.helpers.books import SELL_USD, USD, USD_SPEC, XRP, XRP_SPEC
+from tests.helpers.samples import ALICE, BOB
 
 
 def test_the_client_is_named_in_both_headers_ipv6_quoted() -> None:
@@ -21,20 +25,52 @@ def test_the_client_is_named_in_both_headers_ipv6_quoted() -> None:
     ]
 
 
-def test_only_an_upstream_source_gets_a_pool() -> None:
-    assert from_config(make_config().source) is None
-    assert from_config(make_config(source={"source": "simulator"}).source) is None
-    source = make_config(
-        source={"source": "upstream:ws://127.0.0.1:1, ws://127.0.0.1:2", "forward_pool": 3}
-    ).source
-    pool = from_config(source)
-    assert pool is not None
-    assert list(pool.urls) == ["ws://127.0.0.1:1", "ws://127.0.0.1:2"]
-    assert pool.size == 3
-    assert from_config(make_config().source, urls=["ws://127.0.0.1:3"]) is not None
+async def test_upstream_books_asks_book_offers() -> None:
+    sent: list[tuple[dict[str, Any], int]] = []
+
+    async def forward(body: dict[str, Any], version: int) -> dict[str, Any]:
+        sent.append((body, version))
+        result = {"offers": [{"Account": ALICE}], "ledger_index": 12, "validated": True}
+        return {"status": "success", "type": "response", "result": result}
+
+    query = BookQuery(taker_gets=USD, taker_pays=XRP, taker=BOB, limit=5, ledger_index=12)
+    got = await UpstreamBooks(forward).book_page(query)
+    assert got == BookPage([{"Account": ALICE}], 12)
+    assert sent == [
+        (
+            {
+                "command": "book_offers",
+                "taker_gets": USD_SPEC,
+                "taker_pays": XRP_SPEC,
+                "limit": 5,
+                "ledger_index": 12,
+                "taker": BOB,
+            },
+            2,
+        )
+    ]
+    domain = BookQuery(taker_gets=XRP, taker_pays=USD, domain="AB" * 32)
+    await UpstreamBooks(forward).book_page(domain)
+    assert sent[-1][0]["ledger_index"] == "validated"
+    assert sent[-1][0]["domain"] == "AB" * 32
+    assert "taker" not in sent[-1][0]
 
 
-def test_an_upstream_source_without_a_url_is_refused() -> None:
-    source = make_config(source={"source": "upstream: , "}).source
-    with pytest.raises(ConfigError, match="at least one"):
-        from_config(source)
+@pytest.mark.parametrize(
+    ("reply", "token"),
+    [
+        (
+            {"status": "error", "error": "lgrNotFound", "error_message": "ledgerNotFound"},
+            "lgrNotFound",
+        ),
+        ({"status": "error", "error": "noNetwork"}, "failedToForward"),
+        ({"status": "success", "result": {"offers": "none"}}, "failedToForward"),
+    ],
+)
+async def test_upstream_books_errors(reply: dict[str, Any], token: str) -> None:
+    async def forward(body: dict[str, Any], version: int) -> dict[str, Any]:
+        return reply
+
+    with pytest.raises(RPCError) as info:
+        await UpstreamBooks(forward).book_page(SELL_USD)
+    assert info.value.token == token

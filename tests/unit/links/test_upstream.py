@@ -9,7 +9,7 @@ from hub.links.upstream import (
     ledger_messages,
 )
 from hub.sources.simulator import LedgerSimulator
-from hub.xrpl.ids import stamp
+from hub.xrpl.ids import fill_ids
 from tests.helpers.fake_rippled import FakeRippled
 from tests.helpers.samples import ledger_closed, xrp_payment
 
@@ -66,7 +66,7 @@ def test_rebuilt_ledger_matches_what_was_published() -> None:
     closed = next(m for m in originals if m["type"] == "ledgerClosed")
     rebuilt = ledger_messages(fake.ledgers[closed["ledger_index"]], fees_of(fake.fees[index]))
     for message in rebuilt:  # what a ledger answer lacks, the relay adds (hub.xrpl.ids)
-        stamp(message, 0)
+        fill_ids(message, 0)
     assert [m["type"] for m in rebuilt] == [m["type"] for m in originals]
     expected_closed = {k: v for k, v in closed.items() if k != "validated_ledgers"}
     assert rebuilt[0] == expected_closed

@@ -14,12 +14,12 @@ import pytest
 import trio
 import trio.testing
 
+from hub.sources.rounds import run_simulator
 from hub.sources.simulator import (
     DEFAULT_START_TIME,
     RIPPLE_EPOCH_OFFSET,
     LedgerSimulator,
     book_changes,
-    run_simulator,
 )
 from hub.xrpl import ctid
 from hub.xrpl.accounts import affected_accounts, affected_books, amount_issue

@@ -1,31 +1,18 @@
-"""Book snapshots without I/O: rippled's getBookPage and Book_test.cpp's cases."""
+"""Book pages without I/O: rippled's getBookPage and Book_test.cpp's cases."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
-from hub.core.subscriptions import parse_change
-from hub.wire.errors import RPCError
-from hub.xrpl.accounts import Issue
 from hub.xrpl.books import (
-    BookPage,
     BookQuery,
     RestingOffer,
-    UpstreamBooks,
     page,
     quality,
-    queries,
-    take_snapshot,
 )
+from tests.helpers.books import SELL_USD, USD, XRP
 from tests.helpers.samples import ALICE, BOB, CAROL, GATEWAY
-
-USD: Issue = ("USD", GATEWAY)
-
-
-XRP: Issue = ("XRP", "")
 
 
 def usd(value: str) -> dict[str, str]:
@@ -50,9 +37,6 @@ def offer(owner: str, gets: Any, pays: Any, sequence: int = 5, **extra: Any) -> 
 
 def holdings(table: dict[str, str]) -> Any:
     return lambda owner, issue: Decimal(table[owner])
-
-
-SELL_USD = BookQuery(taker_gets=USD, taker_pays=XRP, taker=CAROL)
 
 
 def test_track_offers() -> None:
@@ -149,122 +133,3 @@ def test_negative_funds_count_as_none() -> None:
     (only,) = page([offer(ALICE, usd("1"), "4")], SELL_USD, holdings({ALICE: "-3"}))
     assert only["owner_funds"] == "0"
     assert only["taker_gets_funded"] == usd("0")
-
-
-def _entries(*books: dict[str, Any]) -> Any:
-    return parse_change({"books": list(books)}, admin=False).books
-
-
-XRP_SPEC = {"currency": "XRP"}
-
-
-USD_SPEC = {"currency": "USD", "issuer": GATEWAY}
-
-
-def test_queries_one_side_and_both() -> None:
-    """Book_test.cpp: a snapshot of taker_gets XRP / taker_pays USD lists the offers
-    whose TakerGets is XRP (the bids); with ``both`` the asks are the reverse book."""
-    (one,) = _entries({"taker_gets": XRP_SPEC, "taker_pays": USD_SPEC, "taker": ALICE})
-    ((field, query),) = queries(one, 7)
-    assert field == "offers"
-    assert (query.taker_gets, query.taker_pays) == (XRP, USD)
-    assert (query.taker, query.limit, query.ledger_index) == (ALICE, 60, 7)
-    (both,) = _entries({"taker_gets": XRP_SPEC, "taker_pays": USD_SPEC, "both": True})
-    (bids, bid_query), (asks, ask_query) = queries(both, None)
-    assert (bids, bid_query.taker_gets, bid_query.taker_pays) == ("bids", XRP, USD)
-    assert (asks, ask_query.taker_gets, ask_query.taker_pays) == ("asks", USD, XRP)
-
-
-class FakeSource:
-    def __init__(self, pages: dict[tuple[Issue, Issue], BookPage | None]) -> None:
-        self.pages = pages
-        self.asked: list[BookQuery] = []
-
-    async def book_page(self, query: BookQuery) -> BookPage | None:
-        self.asked.append(query)
-        return self.pages[(query.taker_gets, query.taker_pays)]
-
-
-async def test_snapshots_of_several_books_are_appended_in_order() -> None:
-    """Book_test.cpp testMultipleBooksBothSidesOffersInBook: two books with ``both``
-    give two bids and two asks, each in the order the books were asked."""
-    cny = {"currency": "CNY", "issuer": ALICE}
-    jpy = {"currency": "JPY", "issuer": ALICE}
-    source = FakeSource(
-        {
-            (XRP, USD): BookPage([{"n": "xrp-bid"}], 9),
-            (USD, XRP): BookPage([{"n": "usd-ask"}], 9),
-            (("CNY", ALICE), ("JPY", ALICE)): BookPage([{"n": "cny-bid"}], 8),
-            (("JPY", ALICE), ("CNY", ALICE)): BookPage([{"n": "jpy-ask"}], 9),
-        }
-    )
-    subs = _entries(
-        {"taker_gets": XRP_SPEC, "taker_pays": USD_SPEC, "both": True},
-        {"taker_gets": cny, "taker_pays": jpy, "both": True},
-    )
-    snap = await take_snapshot(source, subs, 9)
-    assert snap.result == {
-        "bids": [{"n": "xrp-bid"}, {"n": "cny-bid"}],
-        "asks": [{"n": "usd-ask"}, {"n": "jpy-ask"}],
-    }
-    assert snap.ledger_index == 8
-    assert all(query.ledger_index == 9 for query in source.asked)
-
-
-async def test_a_source_without_a_ledger_adds_no_field() -> None:
-    source = FakeSource({(XRP, USD): None})
-    subs = _entries({"taker_gets": XRP_SPEC, "taker_pays": USD_SPEC})
-    snap = await take_snapshot(source, subs, None)
-    assert snap.result == {}
-    assert snap.ledger_index is None
-
-
-async def test_upstream_books_asks_book_offers() -> None:
-    sent: list[tuple[dict[str, Any], int]] = []
-
-    async def forward(body: dict[str, Any], version: int) -> dict[str, Any]:
-        sent.append((body, version))
-        result = {"offers": [{"Account": ALICE}], "ledger_index": 12, "validated": True}
-        return {"status": "success", "type": "response", "result": result}
-
-    query = BookQuery(taker_gets=USD, taker_pays=XRP, taker=BOB, limit=5, ledger_index=12)
-    got = await UpstreamBooks(forward).book_page(query)
-    assert got == BookPage([{"Account": ALICE}], 12)
-    assert sent == [
-        (
-            {
-                "command": "book_offers",
-                "taker_gets": USD_SPEC,
-                "taker_pays": XRP_SPEC,
-                "limit": 5,
-                "ledger_index": 12,
-                "taker": BOB,
-            },
-            2,
-        )
-    ]
-    domain = BookQuery(taker_gets=XRP, taker_pays=USD, domain="AB" * 32)
-    await UpstreamBooks(forward).book_page(domain)
-    assert sent[-1][0]["ledger_index"] == "validated"
-    assert sent[-1][0]["domain"] == "AB" * 32
-    assert "taker" not in sent[-1][0]
-
-
-@pytest.mark.parametrize(
-    ("reply", "token"),
-    [
-        (
-            {"status": "error", "error": "lgrNotFound", "error_message": "ledgerNotFound"},
-            "lgrNotFound",
-        ),
-        ({"status": "error", "error": "noNetwork"}, "failedToForward"),
-        ({"status": "success", "result": {"offers": "none"}}, "failedToForward"),
-    ],
-)
-async def test_upstream_books_errors(reply: dict[str, Any], token: str) -> None:
-    async def forward(body: dict[str, Any], version: int) -> dict[str, Any]:
-        return reply
-
-    with pytest.raises(RPCError) as info:
-        await UpstreamBooks(forward).book_page(SELL_USD)
-    assert info.value.token == token

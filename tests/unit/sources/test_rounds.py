@@ -11,8 +11,8 @@ import pytest
 import trio
 import trio.testing
 
-from hub.sources.simextras import LOAD_BASE, ServerLoad, consensus_phase
-from hub.sources.simulator import RIPPLE_EPOCH_OFFSET, LedgerSimulator, run_simulator
+from hub.sources.rounds import LOAD_BASE, ServerLoad, consensus_phase, run_simulator
+from hub.sources.simulator import RIPPLE_EPOCH_OFFSET, LedgerSimulator
 from hub.xrpl import ctid, events
 
 
