@@ -24,6 +24,7 @@ from hub.core.dispatch import Methods
 from hub.core.history import Tail
 from hub.core.node import Node
 from hub.core.ports import Bus, Started
+from hub.edge import spool
 from hub.edge.server import Server
 from hub.links.forward import Forwarder, UpstreamBooks
 from hub.links.upstream import UpstreamStatus
@@ -58,6 +59,7 @@ def build_node(
         book_source=UpstreamBooks(forwarder.forward) if forwarder is not None else None,
         worker=worker,
         hostname=socket.gethostname(),
+        join=spool.JOIN,
     )
     if bus is None and redis is not None and cfg.source != "none":
         node.lead_with(

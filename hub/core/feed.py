@@ -10,15 +10,18 @@ each subscriber's own queue, merged in order by its outbox.
 
 A feed forgets the frames every reader has taken (:meth:`Feed.trim`); a reader too far
 behind is cut by its outbox's bounds, so no reader holds a feed's memory for long.
+
+How the frames due to readers at one position become one buffer is the feeds' :class:`Join`:
+a plain ``b"".join`` here; the edge hands in one that also spools a buffer several
+readers share (:mod:`hub.edge.spool`), so the kernel does not copy it once per socket.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Final, Protocol
 
 from hub.core.render import render_version
-from hub.edge.spool import Spooled, spool
 from hub.wire.deflate import DeflateParams
 
 FeedKey = tuple[frozenset[str], int, DeflateParams | None]
@@ -32,9 +35,35 @@ class Reader(Protocol):
         """The feed position of the first frame it has not taken."""
         ...
 
-    def flush(self) -> None:
-        """Write what is due now without waiting (or hand it to a writer task)."""
+    def flush(self) -> float | None:
+        """Write what is due now without waiting (or hand it to a writer task); the
+        fan-out stamp of the oldest stream message in what went out whole now."""
         ...
+
+
+class Join(Protocol):
+    """How a feed makes one buffer of the frames due to its readers at one position."""
+
+    def __call__(self, frames: list[bytes], readers: int) -> bytes:
+        """``frames`` as one buffer, to be written to ``readers`` sockets."""
+        ...
+
+    def release(self, joined: Iterable[bytes]) -> None:
+        """The feed has moved on: these buffers are not handed out again."""
+        ...
+
+
+class _Plain:
+    """:class:`Join` as ``b"".join``: what a feed does with no edge to ask."""
+
+    def __call__(self, frames: list[bytes], readers: int) -> bytes:
+        return b"".join(frames)
+
+    def release(self, joined: Iterable[bytes]) -> None:
+        pass
+
+
+PLAIN: Final[Join] = _Plain()
 
 
 class Feed:
@@ -45,10 +74,16 @@ class Feed:
     backlog in bytes is one subtraction.
     """
 
-    __slots__ = ("_joined", "_joined_at", "base", "base_bytes", "deflate", "ends", "frames",
-                 "readers", "stamps", "streams", "version")  # fmt: skip
+    __slots__ = ("_join", "_joined", "_joined_at", "base", "base_bytes", "deflate", "ends",
+                 "frames", "readers", "stamps", "streams", "version")  # fmt: skip
 
-    def __init__(self, streams: frozenset[str], version: int, deflate: DeflateParams | None):
+    def __init__(
+        self,
+        streams: frozenset[str],
+        version: int,
+        deflate: DeflateParams | None,
+        join: Join = PLAIN,
+    ) -> None:
         self.streams = streams
         self.version = version
         self.deflate = deflate
@@ -58,6 +93,7 @@ class Feed:
         self.base = 0
         self.base_bytes = 0
         self.readers: set[Reader] = set()
+        self._join = join
         self._joined: dict[int, bytes] = {}
         self._joined_at = 0
 
@@ -87,28 +123,22 @@ class Feed:
 
     def joined(self, position: int) -> bytes:
         """The frames from ``position`` to the head as one buffer, joined once for every
-        reader at that position: the kernel then takes one buffer, not many pieces. With
-        more than one reader it is spooled (:mod:`hub.edge.spool`), so that the kernel does not
-        copy it once per reader either."""
+        reader at that position (by the feed's :class:`Join`): the kernel then takes one
+        buffer, not many pieces."""
         head = self.base + len(self.frames)
         if self._joined_at != head:
             self.release()
             self._joined_at = head
         data = self._joined.get(position)
         if data is None:
-            data = b"".join(self.since(position))
-            if len(self.readers) > 1:
-                data = spool(data)
-            self._joined[position] = data
+            data = self._joined[position] = self._join(self.since(position), len(self.readers))
         return data
 
     def release(self) -> None:
-        """Forget the joined buffers, closing their pipes (a socket still sending
-        one keeps its pages; a reader still holding one falls back to ``send``)."""
-        for data in self._joined.values():
-            if type(data) is Spooled:
-                data.close()
-        self._joined.clear()
+        """Forget the joined buffers, and let the join release them."""
+        if self._joined:
+            self._join.release(self._joined.values())
+            self._joined.clear()
 
     def between(self, start: int, end: int) -> list[bytes]:
         return self.frames[start - self.base : end - self.base]
@@ -150,9 +180,11 @@ PROPOSED: Final = ("transactions_proposed",)
 
 
 class Feeds:
-    """Every feed, by rendering and by stream, and which readers follow which."""
+    """Every feed, by rendering and by stream, and which readers follow which; each
+    feed joins what it hands out with ``join``."""
 
-    def __init__(self) -> None:
+    def __init__(self, join: Join = PLAIN) -> None:
+        self._join = join
         self._feeds: dict[FeedKey, Feed] = {}
         self._by_stream: dict[str, list[Feed]] = {}
         self._of: dict[Reader, Feed] = {}
@@ -173,7 +205,7 @@ class Feeds:
         key = (streams, render_version(api_version), deflate)
         feed = self._feeds.get(key)
         if feed is None:
-            feed = self._feeds[key] = Feed(*key)
+            feed = self._feeds[key] = Feed(*key, self._join)
             for name in streams:
                 self._by_stream.setdefault(name, []).append(feed)
         return feed
@@ -223,17 +255,22 @@ class Feeds:
         self._dirty[feed] = None
         return copies * len(feed.readers)
 
-    def flush(self) -> None:
+    def flush(self) -> list[float]:
         """Let every reader of a feed appended to write what it is due, then forget
-        what all of them have taken."""
+        what all of them have taken. Returns the stamp of each write that went out
+        whole (:meth:`Reader.flush`), for the caller to observe."""
+        written: list[float] = []
         dirty, self._dirty = self._dirty, {}
         for feed in dirty:
             low = feed.head
             for reader in list(feed.readers):
-                reader.flush()
+                stamp = reader.flush()
+                if stamp is not None:
+                    written.append(stamp)
                 if reader.cursor < low and reader in feed.readers:
                     low = reader.cursor
             feed.trim(low)
+        return written
 
 
 class _FrameOf(Protocol):

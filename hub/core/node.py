@@ -15,6 +15,7 @@ bus, the bus → ``apply``), which updates state, delivers and keeps the history
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
@@ -26,7 +27,7 @@ from hub import logs
 from hub.core import lookup
 from hub.core.dispatch import Method, Methods, Outcome, Pending, begin
 from hub.core.fanout import deliver, place
-from hub.core.feed import Feeds
+from hub.core.feed import PLAIN, Feeds, Join
 from hub.core.health import STALE, STALE_LOAD, Health
 from hub.core.history import History, Tail
 from hub.core.lanes import Lanes
@@ -76,7 +77,8 @@ class Node:
     runs, where book snapshots come from, and after construction the leadership that
     decides when a cluster node runs its source (:meth:`lead_with`). Without them it is
     a node on its own that only publishes what it is given. :mod:`hub.app.compose`
-    builds them from the configuration.
+    builds them from the configuration. ``join`` is how its feeds join a batch for
+    their readers (:class:`~hub.core.feed.Join`); the edge passes its spooling one.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class Node:
         book_source: BookSource | None = None,
         worker: dict[str, int] | None = None,
         hostname: str = "",
+        join: Join = PLAIN,
     ) -> None:
         self.config = config = config or _config.Config()
         self.clock: Callable[[], float] = trio.current_time
@@ -100,11 +103,9 @@ class Node:
         self.started: float | None = None
         self.sessions: set[Session] = set()
         self.subscriptions: Subscriptions[Session] = Subscriptions()
-        self.feeds = Feeds()
+        self.feeds = Feeds(join)
         self._touched: set[Sink] = set()
         self._flush_due = trio.Event()
-        self._written: dict[float, int] | None = None
-        """While a flush writes: how many writes had each oldest stamp (observed after)."""
         self.ledger = LedgerState()
         self.history = History(config.history.ledgers, config.history.max_bytes)
         self.arrivals = lookup.Arrivals(self.history)
@@ -222,20 +223,19 @@ class Node:
             self.flush()
 
     def flush(self) -> None:
-        """Have every sink with frames due from fan-out write them now; their latencies
-        are observed once per distinct stamp, with one reading of the clock."""
+        """Have every sink with frames due from fan-out write them now; the latencies
+        of the writes that went out whole are observed once per distinct stamp, with
+        one reading of the clock (a batch's writes mostly share one)."""
         now = self.clock()
-        written: dict[float, int] = {}
-        self._written = written
-        try:
-            self.feeds.flush()
-            touched, self._touched = self._touched, set()
-            for sink in touched:
-                sink.flush()
-        finally:
-            self._written = None
-            for stamp, count in written.items():
-                self.metrics.latency.observe(now - stamp, count)
+        written = self.feeds.flush()
+        touched, self._touched = self._touched, set()
+        for sink in touched:
+            stamp = sink.flush()
+            if stamp is not None:
+                written.append(stamp)
+        observe = self.metrics.latency.observe
+        for stamp, count in Counter(written).items():
+            observe(now - stamp, count)
 
     def parsed(self, item: Message) -> list[events.Event]:
         """The valid events of what a source or publisher sent; the rest are counted."""
@@ -539,17 +539,11 @@ class Node:
             return STALE if verdict is Verdict.OK else STALE_LOAD
         return NO_EXTRAS if verdict is Verdict.OK else LOAD_WARNING
 
-    def wrote(self, nbytes: int, stamp: float | None) -> None:
-        """A transport wrote ``nbytes``; ``stamp`` is the fan-out time of the oldest
-        stream message among them (the publish-to-write latency)."""
-        self.stats.bytes_sent += nbytes
-        if stamp is None:
-            return
-        written = self._written
-        if written is None:
-            self.metrics.latency.observe(self.clock() - stamp)
-        else:
-            written[stamp] = written.get(stamp, 0) + 1
+    def wrote(self, stamp: float) -> None:
+        """A write that ended outside :meth:`flush` (a reply's, the poller's, a writer
+        task's) held stream messages: ``stamp`` is the fan-out time of the oldest, and
+        now minus it the publish-to-write latency."""
+        self.metrics.latency.observe(self.clock() - stamp)
 
     def lookup(self, name: str, version: int) -> Method[Any]:
         """The method for a request; unknown ones go upstream when there is one."""

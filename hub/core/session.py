@@ -16,7 +16,7 @@ _ids = itertools.count(1)
 class Sink(Protocol):
     """Where a session's stream messages go: a WebSocket connection, or nowhere.
 
-        :meth:`send` never waits: a client that cannot keep up is the sink's to cut. What
+    :meth:`send` never waits: a client that cannot keep up is the sink's to cut. What
     fan-out queues is written when it calls :meth:`flush`, once per batch.
     """
 
@@ -49,8 +49,10 @@ class Sink(Protocol):
         """Read ``feed`` from its head on (None: no feed), keeping what is owed."""
         ...
 
-    def flush(self) -> None:
-        """Write what is due now, without waiting; fan-out calls it once per batch."""
+    def flush(self) -> float | None:
+        """Write what is due now, without waiting; fan-out calls it once per batch. The
+        fan-out stamp of the oldest stream message in what went out whole now (None:
+        none did), for the flush loop to observe."""
         ...
 
 
@@ -72,7 +74,7 @@ class _NoStream:
             raise RuntimeError("this session carries no stream messages")
 
     def flush(self) -> None:
-        pass
+        return None
 
 
 NO_STREAM: Final[Sink] = _NoStream()

@@ -22,7 +22,6 @@ from functools import partial
 from typing import Any
 
 import trio
-from wsproto.frame_protocol import CloseReason
 
 from hub import config as _config
 from hub import logs
@@ -30,7 +29,7 @@ from hub.core.dispatch import Methods
 from hub.core.node import CROWDED, Message, Node
 from hub.core.occupancy import Slot
 from hub.core.outbox import Outbox
-from hub.edge import httpd, routes, tls
+from hub.edge import httpd, routes, spool, tls
 from hub.edge.connection import Connection
 from hub.edge.keepalive import Deadlines
 from hub.edge.poller import WritePoller
@@ -39,6 +38,7 @@ from hub.logs import throttled
 from hub.wire import deflate, envelope, handshake, proxyproto
 from hub.wire.admission import Identity
 from hub.wire.clientaddr import UNKNOWN
+from hub.wire.close import CloseCode
 from hub.xrpl import events
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Server:
         methods: Methods[Node] | None = None,
         node: Node | None = None,
     ) -> None:
-        self.node = node or Node(config, methods=methods)
+        self.node = node or Node(config, methods=methods, join=spool.JOIN)
         """Without one, a node on its own: no source, no bus, no upstream."""
         self.config = self.node.config
         self.host = self.config.server.host
@@ -192,7 +192,7 @@ class Server:
         for i, conn in enumerate(conns):
             with trio.move_on_at(start + cfg.drain_spread * i / len(conns)):
                 await self._now.wait()
-            conn.close(CloseReason.GOING_AWAY, envelope.goodbye(self.node.resume_point()))
+            conn.close(CloseCode.GOING_AWAY, envelope.goodbye(self.node.resume_point()))
         with trio.move_on_after(cfg.close_timeout * 2):
             while self.connections:
                 self._changed = trio.Event()

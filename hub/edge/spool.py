@@ -24,6 +24,10 @@ Linux only: elsewhere, or when no descriptor is left, :func:`spool` returns the 
 bytes. A pipe's capacity counts against its user's ``fs.pipe-user-pages-soft`` (64 MiB
 by default; only a feed's current batches are spooled); past it new pipes are two pages,
 too small to spool, and batches go as plain bytes.
+
+:data:`JOIN` is the join the edge hands the node's feeds (:class:`hub.core.feed.Join`):
+it spools a batch that more than one reader shares, and closes the pipe when the feed
+moves on.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import fcntl
 import functools
 import os
 import socket
+from collections.abc import Iterable
 from typing import Any, Final
 
 MIN_BYTES: Final = 16 * 1024
@@ -167,3 +172,21 @@ def send(sock: socket.socket, data: bytes | memoryview) -> int:
     if type(data) is Spooled:
         return data.send(sock)
     return sock.send(data)
+
+
+class Spooling:
+    """The feeds' join at the edge: a buffer for more than one reader is spooled; a
+    released one's pipe is closed (a socket still sending it keeps its pages; a reader
+    still holding it falls back to ``send``)."""
+
+    def __call__(self, frames: list[bytes], readers: int) -> bytes:
+        data = b"".join(frames)
+        return spool(data) if readers > 1 else data
+
+    def release(self, joined: Iterable[bytes]) -> None:
+        for data in joined:
+            if type(data) is Spooled:
+                data.close()
+
+
+JOIN: Final = Spooling()

@@ -8,9 +8,10 @@ generator, buffer object or event queue of its own until bytes arrive. A frame's
 payload is unmasked at C speed (an integer XOR, or ``translate`` for a large one:
 nothing per byte in Python); a text message's UTF-8 is checked once, when it is
 whole. Every rule the hub enforces ends the connection with a :class:`Failed` naming
-the close code: 1002 for a protocol error, 1007 for bad UTF-8 or bad compressed data,
-1009 for a message over ``max_size`` (counted as it arrives, before it is buffered,
-and as it inflates).
+the close code (:class:`~hub.wire.close.CloseCode`): ``PROTOCOL_ERROR`` (1002),
+``INVALID_DATA`` (1007) for bad UTF-8 or bad compressed data, ``TOO_BIG`` (1009) for
+a message over ``max_size`` (counted as it arrives, before it is buffered, and as it
+inflates).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Final
 
+from hub.wire.close import CloseCode
 from hub.wire.deflate import Inflater, MessageTooBig
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -26,6 +28,9 @@ _DATA: Final = frozenset({TEXT, BINARY})
 _CONTROL: Final = frozenset({CLOSE, PING, PONG})
 _FINAL_TEXT: Final = 0x80 | TEXT
 _NOT_UTF8: Final = "text message is not valid UTF-8"
+_PROTOCOL: Final = CloseCode.PROTOCOL_ERROR
+_INVALID: Final = CloseCode.INVALID_DATA
+_TOO_BIG: Final = CloseCode.TOO_BIG
 _CLIENT_CODES: Final = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 """Close codes a client may send (§7.4.1, IANA's registry); 3000-4999 are also valid."""
 
@@ -61,7 +66,7 @@ class Failed:
     """The client broke a rule; the connection closes with ``code``. ``too_big`` marks
     a message over the size bound, which is charged to the client."""
 
-    code: int
+    code: CloseCode
     reason: str
     too_big: bool = False
 
@@ -155,7 +160,7 @@ class Reader:
             length = int.from_bytes(buf[pos + 2 : pos + 2 + wide], "big")
             head += wide
             if length < (126 if wide == 2 else 65536) or length >> 63:
-                return self._fail(out, 1002, "frame length not minimally encoded")
+                return self._fail(out, _PROTOCOL, "frame length not minimally encoded")
         problem = self._check_header(first, second, opcode, fin, rsv1, length)
         if problem is not None:
             out.append(problem)
@@ -194,22 +199,22 @@ class Reader:
         self, first: int, second: int, opcode: int, fin: int, rsv1: int, length: int
     ) -> Failed | None:
         if first & 0x30 or (rsv1 and not self.deflate):
-            return Failed(1002, "reserved bits set")
+            return Failed(_PROTOCOL, "reserved bits set")
         if not second & 0x80:
-            return Failed(1002, "client frames must be masked")
+            return Failed(_PROTOCOL, "client frames must be masked")
         if opcode in _CONTROL:
             if not fin or length > 125:
-                return Failed(1002, "control frames must be final and at most 125 bytes")
-            return Failed(1002, "compressed control frame") if rsv1 else None
+                return Failed(_PROTOCOL, "control frames must be final and at most 125 bytes")
+            return Failed(_PROTOCOL, "compressed control frame") if rsv1 else None
         if opcode not in _DATA and opcode != CONTINUATION:
-            return Failed(1002, f"reserved opcode {opcode:#x}")
+            return Failed(_PROTOCOL, f"reserved opcode {opcode:#x}")
         if (opcode == CONTINUATION) != (self._opcode is not None):
-            return Failed(1002, "unexpected continuation" if opcode == CONTINUATION
-                          else "new message before the last one ended")  # fmt: skip
+            return Failed(_PROTOCOL, "unexpected continuation" if opcode == CONTINUATION
+                               else "new message before the last one ended")  # fmt: skip
         if rsv1 and opcode == CONTINUATION:
-            return Failed(1002, "RSV1 on a continuation frame")
+            return Failed(_PROTOCOL, "RSV1 on a continuation frame")
         if self._size + length > self.max_size:
-            return Failed(1009, f"message exceeds {self.max_size} bytes", too_big=True)
+            return Failed(_TOO_BIG, f"message exceeds {self.max_size} bytes", too_big=True)
         return None
 
     def _take(self, opcode: int, fin: bool, rsv1: bool, payload: bytes, out: list[Inbound]) -> None:
@@ -235,7 +240,7 @@ class Reader:
             self._too_big(out)
             return
         except zlib.error:
-            self._fail(out, 1007, "invalid compressed data")
+            self._fail(out, _INVALID, "invalid compressed data")
             return
         self._size += len(payload)
         if self._size > self.max_size:
@@ -252,12 +257,14 @@ class Reader:
         elif _utf8(message):
             out.append(Text(message))
         else:
-            self._fail(out, 1007, _NOT_UTF8)
+            self._fail(out, _INVALID, _NOT_UTF8)
 
     def _too_big(self, out: list[Inbound]) -> int:
-        return self._fail(out, 1009, f"message exceeds {self.max_size} bytes", too_big=True)
+        return self._fail(out, _TOO_BIG, f"message exceeds {self.max_size} bytes", too_big=True)
 
-    def _fail(self, out: list[Inbound], code: int, reason: str, *, too_big: bool = False) -> int:
+    def _fail(
+        self, out: list[Inbound], code: CloseCode, reason: str, *, too_big: bool = False
+    ) -> int:
         out.append(Failed(code, reason, too_big))
         self.done = True
         self._parts, self._inflater = [], None
@@ -269,12 +276,12 @@ def _closing(payload: bytes) -> Closed | Failed:
     if not payload:
         return Closed(None, "")
     if len(payload) < 2:
-        return Failed(1002, "close frame with a one-byte body")
+        return Failed(_PROTOCOL, "close frame with a one-byte body")
     code = int.from_bytes(payload[:2], "big")
     if code not in _CLIENT_CODES and not 3000 <= code <= 4999:
-        return Failed(1002, f"invalid close code {code}")
+        return Failed(_PROTOCOL, f"invalid close code {code}")
     if not _utf8(payload[2:]):
-        return Failed(1007, "close reason is not valid UTF-8")
+        return Failed(_INVALID, "close reason is not valid UTF-8")
     return Closed(code, payload[2:].decode())
 
 

@@ -9,7 +9,7 @@ import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request
 
-from hub.edge.connection import send_frames
+from hub.edge.writer import send_frames
 from tests.helpers.wsraw import RawClient
 
 

@@ -104,3 +104,95 @@ def test_no_module_touches_another_objects_private_names() -> None:
             ):
                 found.append(f"{name}:{node.lineno} {ast.unparse(node)}")
     assert found == []
+
+
+# --- layers: arrows point inward ------------------------------------------------------
+
+ALLOWED: dict[str, set[str]] = {
+    # package: the hub packages its modules may import at run time
+    "wire": {"wire", "config"},
+    "xrpl": {"xrpl", "wire"},
+    "core": {"core", "wire", "xrpl", "config", "logs"},
+    "edge": {"edge", "core", "wire", "xrpl", "config", "logs"},
+    "links": {"links", "core", "wire", "xrpl", "config", "logs", "backoff"},
+    "sources": {"sources", "links", "core", "wire", "xrpl", "config", "logs"},
+    "cluster": {"cluster", "core", "wire", "xrpl", "config", "logs", "backoff"},
+    "app": {
+        "app",
+        "edge",
+        "core",
+        "links",
+        "sources",
+        "cluster",
+        "wire",
+        "xrpl",
+        "config",
+        "logs",
+        "backoff",
+    },
+    "config": {"config", "wire"},
+    "logs": {"logs", "wire"},
+    "backoff": {"backoff"},
+}
+SANS_IO = ("wire", "xrpl", "core")
+FORBIDDEN_IN_SANS_IO = {"socket", "ssl", "ctypes", "fcntl", "select", "coredis", "subprocess"}
+NO_TRIO = ("wire", "xrpl")
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _imports(tree: ast.Module) -> set[str]:
+    """Top-level names of every module imported at run time (TYPE_CHECKING aside)."""
+    tree = ast.parse(ast.unparse(tree))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = [ast.Pass()]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_each_layer_imports_only_the_layers_inside_it(package: str) -> None:
+    wrong = sorted(
+        f"{name} imports {target}"
+        for name, tree in MODULES.items()
+        if _package(name) == package
+        for target in _imports(tree)
+        if target.startswith("hub.") and _package(target) not in ALLOWED[package]
+    )
+    assert wrong == []
+
+
+@pytest.mark.parametrize("package", SANS_IO)
+def test_the_core_and_the_sans_io_layers_touch_no_socket_or_redis(package: str) -> None:
+    banned = FORBIDDEN_IN_SANS_IO | ({"trio"} if package in NO_TRIO else set())
+    wrong = sorted(
+        f"{name} imports {target}"
+        for name, tree in MODULES.items()
+        if _package(name) == package
+        for target in _imports(tree)
+        if target.split(".")[0] in banned
+    )
+    assert wrong == []
+
+
+def test_hub_has_a_handful_of_modules_at_the_top() -> None:
+    top = sorted(path.name for path in HUB.glob("*.py"))
+    assert top == ["__init__.py", "__main__.py", "backoff.py", "config.py", "logs.py"]
+
+
+def test_no_module_in_hub_is_longer_than_about_600_lines() -> None:
+    long = {
+        path.relative_to(HUB.parent).as_posix(): n
+        for path in HUB.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 620
+    }
+    assert long == {}

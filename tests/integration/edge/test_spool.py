@@ -15,10 +15,9 @@ import pytest
 import trio
 
 from hub import Hub
-from hub.core import feed as feed_module
 from hub.edge import spool
-from hub.edge.connection import write_now
 from hub.edge.spool import Spooled
+from hub.edge.writer import write_now
 from hub.xrpl import events
 from tests.helpers.hubs import make_config, open_client
 from tests.helpers.samples import SPOOLABLE as BIG
@@ -226,14 +225,15 @@ async def test_subscribers_share_one_batch_and_no_pipe_is_left_open(
     nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch, spool_path: str
 ) -> None:
     made: list[Spooled] = []
+    real = spool.spool
 
     def spooling(data: bytes) -> bytes:
-        out = spool.spool(data)
+        out = real(data)
         if type(out) is Spooled:
             made.append(out)
         return out
 
-    monkeypatch.setattr(feed_module, "spool", spooling)
+    monkeypatch.setattr(spool, "spool", spooling)
     node = Hub(make_config())
     await nursery.start(node.run)
     batch = [events.parse(xrp_payment(1, seq)) for seq in range(1, 61)]

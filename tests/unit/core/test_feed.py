@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from hub.core.feed import Feed, Feeds, streams_of
 from hub.core.outbox import Outbox
 
@@ -17,9 +19,11 @@ class Reader:
     def cursor(self) -> int:
         return self.outbox.cursor
 
-    def flush(self) -> None:
+    def flush(self) -> float | None:
+        """Takes what is due, as a write that went out whole: its oldest stamp."""
         self.flushed += 1
-        self.outbox.take_frames()
+        due = self.outbox.take()
+        return due[2] if due is not None and due[0] else None
 
 
 def frames_of(tag: bytes):  # type: ignore[no-untyped-def]
@@ -155,3 +159,40 @@ def test_the_last_reader_leaving_forgets_the_feed() -> None:
     assert feeds.follow(reader, None) is feed
     assert list(feeds) == []
     assert feeds.append(("ledger",), frames_of(b"A"), None) == 0
+
+
+def test_flush_returns_the_stamp_of_each_write_for_the_caller_to_observe() -> None:
+    feeds = Feeds()
+    a, b, other = Reader(), Reader(), Reader()
+    join(feeds, a, {"ledger"})
+    join(feeds, b, {"ledger"})
+    join(feeds, other, {"validations"})
+    feeds.append(("ledger",), frames_of(b"L1"), 1.5)
+    feeds.append(("ledger",), frames_of(b"L2"), 2.5)
+    feeds.append(("validations",), frames_of(b"V"), 3.5)
+    assert sorted(feeds.flush()) == [1.5, 1.5, 3.5]  # one per write, its oldest stamp
+    assert feeds.flush() == []  # nothing appended, nothing written
+
+
+def test_a_feed_joins_with_the_join_it_is_given_and_releases_through_it() -> None:
+    calls: list[tuple[str, object]] = []
+
+    class Counted:
+        def __call__(self, frames: list[bytes], readers: int) -> bytes:
+            calls.append(("join", readers))
+            return b"|".join(frames)
+
+        def release(self, joined: Iterable[bytes]) -> None:
+            calls.append(("release", sorted(joined)))
+
+    feeds = Feeds(Counted())
+    a, b = Reader(), Reader()
+    feed = join(feeds, a, {"ledger"})
+    join(feeds, b, {"ledger"})
+    feeds.append(("ledger",), frames_of(b"A"), None)
+    feeds.append(("ledger",), frames_of(b"B"), None)
+    assert feed.joined(0) == b"A/v2|B/v2"
+    assert feed.joined(0) == b"A/v2|B/v2"  # once for every reader at one position
+    assert calls == [("join", 2)]
+    feeds.flush()  # both take it; the feed trims and moves on
+    assert calls == [("join", 2), ("release", [b"A/v2|B/v2"])]

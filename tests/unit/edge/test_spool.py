@@ -45,7 +45,7 @@ def test_without_a_descriptor_to_spare_the_bytes_stay_plain(
 def test_a_feed_spools_for_several_readers_and_closes_when_it_moves_on(
     spool_path: str,
 ) -> None:
-    feed = Feed(frozenset({"transactions"}), 2, None)
+    feed = Feed(frozenset({"transactions"}), 2, None, spool.JOIN)
     feed.readers.add(object())  # type: ignore[arg-type]
     feed.append(SPOOLABLE, None)
     alone = feed.joined(0)
