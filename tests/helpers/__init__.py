@@ -8,6 +8,7 @@
 - Data: :mod:`.samples` (stream messages), :mod:`.fuzz` (requests to every method),
   :mod:`.history` and :mod:`.outboxes` (the node's state filled by hand),
   :mod:`.metrics` (Prometheus text read back), :mod:`.clocks` (a clock the test sets),
+  :mod:`.books` (book sides as issues and as specs),
   :mod:`.paths` and :mod:`.snippets` (the checkout and its documentation's code).
 - Real programs on free ports: :mod:`.programs` (found, or skipped and under CI failed),
   :mod:`.processes` (``python -m hub``), :mod:`.redis_server`, :mod:`.proxies` (nginx,
