@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from functools import partial
 from typing import Any
 
@@ -20,6 +19,7 @@ from hub.links.upstream import (
 from hub.sources.simulator import LedgerSimulator
 from tests.helpers.fake_rippled import FakeRippled
 from tests.helpers.hubs import Client, eventually, make_config, subscriber
+from tests.helpers.programs import free_port
 from tests.helpers.samples import ledger_closed, xrp_payment
 
 
@@ -64,12 +64,6 @@ async def test_chain_of_three_hubs_keeps_order(nursery: trio.Nursery) -> None:
 async def _server_info(node: Hub) -> Any:
     async with open_websocket_url(node.url) as ws:
         return (await Client(ws).request({"command": "server_info"}))["result"]["info"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_upstream_restart_gap_is_repaired(nursery: trio.Nursery) -> None:
