@@ -8,7 +8,7 @@ subscriber finds it with one bounded bytes search and parses two fixed-width sli
 instead of decoding 600 bytes of JSON per message.
 
 Messages are valid rippled API v2 ``ledgerClosed`` and validated ``transaction``
-messages (the shape of ``tests/samples.py``), built once as templates and filled in
+messages (the shape of ``tests/helpers/samples.py``), built once as templates and filled in
 with ``bytes % dict`` per message so that the publisher is never the bottleneck.
 
 The filters scenario routes each transaction to two subscribers: subscriber ``i`` owns

@@ -75,15 +75,18 @@ def connect_error(url: str, exc: BaseException) -> Failure:
 def _why_not(url: str, exc: BaseException) -> str:
     host = urlsplit(url).hostname or url
     if isinstance(exc, ssl.SSLCertVerificationError):
-        why = ": ".join(str(part) for part in (exc.reason, exc.verify_message) if part)
+        parts = (getattr(exc, "reason", None), getattr(exc, "verify_message", None))
+        why = ": ".join(str(part) for part in parts if part) or str(exc)
         return (
             f"its TLS certificate does not verify ({why}); pass --cafile with the CA that "
             "signed it (for a self-signed certificate, the certificate itself)"
         )
     if isinstance(exc, ssl.SSLError):
-        if exc.reason == "WRONG_VERSION_NUMBER":
+        if getattr(exc, "reason", None) == "WRONG_VERSION_NUMBER":
             return "it does not speak TLS; use ws:// instead of wss://"
-        return f"TLS failed ({exc.reason or exc}); check the URL's scheme and port"
+        return (
+            f"TLS failed ({getattr(exc, 'reason', None) or exc}); check the URL's scheme and port"
+        )
     if isinstance(exc, ConnectionRefusedError):
         return (
             "connection refused; is a hub running there? Start one with `hub serve`, "
