@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from hub.core.render import Frames
+from hub.core.render import Renderings
 from hub.sources.simulator import LedgerSimulator
 from hub.wire.deflate import DeflateParams
 from hub.xrpl import events
@@ -24,13 +24,13 @@ def measure(ledgers: int, subscribers: int) -> dict[str, float]:
     sim = LedgerSimulator(seed=7, tx_per_ledger=20, validators=5)
     parsed = [events.parse(m) for _ in range(ledgers) for m in sim.close_ledger()]
     params = DeflateParams()
-    plain = sum(len(Frames(event)(2)) for event in parsed)
+    plain = sum(len(Renderings(event)(2)) for event in parsed)
     started = time.process_time()
-    packed = sum(len(Frames(event)(2, params)) for event in parsed)
+    packed = sum(len(Renderings(event)(2, params)) for event in parsed)
     compress_cpu = time.process_time() - started
     started = time.process_time()
     for event in parsed:
-        Frames(event)(2)
+        Renderings(event)(2)
     render_cpu = time.process_time() - started
     n = len(parsed)
     return {

@@ -15,7 +15,7 @@ import json
 import tracemalloc
 
 from hub.core.history import History
-from hub.core.render import Frames
+from hub.core.render import Renderings
 from hub.sources.simulator import LedgerSimulator
 from hub.xrpl import events
 
@@ -29,7 +29,7 @@ def measure(ledgers: int, tx_per_ledger: int, versions: tuple[int, ...]) -> dict
     for batch in batches:
         for message in batch:
             event = events.parse(message)
-            frames = Frames(event)
+            frames = Renderings(event)
             for version in versions:
                 frames(version)
             history.add(event, frames)

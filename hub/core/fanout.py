@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
 from hub.core.feed import Feeds, streams_of
-from hub.core.render import Frames
+from hub.core.render import Renderings
 from hub.core.session import Session, Sink
 from hub.core.subscriptions import Subscriptions
 from hub.xrpl.events import Event
@@ -62,7 +62,7 @@ def deliver(
     feeds: Feeds,
     touched: set[Sink],
     stamp: float | None = None,
-    frames: Frames | None = None,
+    frames: Renderings | None = None,
 ) -> int:
     """Queue an event for every subscriber it routes to; returns the number of deliveries.
 
@@ -71,7 +71,7 @@ def deliver(
     flushed with the feeds. ``stamp`` is the fan-out time, for the publish-to-write
     latency; ``frames`` lets the caller keep the rendered frames (the history does).
     """
-    frames = frames or Frames(event)
+    frames = frames or Renderings(event)
     count = feeds.append(streams_of(event.kind, event.validated), frames, stamp)
     for group in own_routes(event, subs):
         for session in group:

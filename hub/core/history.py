@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from hub.core.render import Frames
+from hub.core.render import Renderings
 from hub.xrpl.events import Event
 
 
@@ -30,7 +30,7 @@ from hub.xrpl.events import Event
 class Entry:
     ledger_index: int
     event: Event
-    frames: Frames
+    frames: Renderings
     key: str | None = None
     """A transaction's hash, or a ``ledgerClosed``'s ledger hash (upper case)."""
 
@@ -85,7 +85,7 @@ class History:
         self._by_hash: dict[str, int] = {}
         self._transactions: dict[str, Entry] = {}
 
-    def add(self, event: Event, frames: Frames) -> None:
+    def add(self, event: Event, frames: Renderings) -> None:
         """Keep one published message (if it belongs to a ledger)."""
         index = event.ledger_index
         if (

@@ -45,7 +45,7 @@ from hub.core.ports import (
     Started,
     Upstream,
 )
-from hub.core.render import Frames
+from hub.core.render import Renderings
 from hub.core.session import NO_STREAM, Session, Sink
 from hub.core.stats import Stats
 from hub.core.subscriptions import Subscriptions
@@ -273,7 +273,7 @@ class Node:
         try:
             self._take(event)
             self.stats.events_published += 1
-            frames = Frames(event)
+            frames = Renderings(event)
             self.stats.deliveries += deliver(
                 event, self.subscriptions, self.feeds, self._touched, self.clock(), frames
             )
@@ -287,7 +287,7 @@ class Node:
         delivering it to nobody (it is not live)."""
         try:
             self._take(event)
-            self.history.add(event, Frames(event))
+            self.history.add(event, Renderings(event))
         except Exception as exc:
             self._unusable(event, exc)
 

@@ -41,7 +41,7 @@ def payload(event: Event, api_version: int) -> bytes:
     return encode(body_for(event, api_version))
 
 
-class Frames:
+class Renderings:
     """The frames of one event, built on first use for each rendering (API version and
     permessage-deflate parameters) and then shared by every subscriber that gets it."""
 

@@ -38,7 +38,7 @@ from hub.wire.deflate import DeflateParams, compressed_text_frame
 from hub.wire.envelope import Extras
 from hub.wire.errors import RPCError
 from hub.wire.frames import close_frame, control_frame, text_frame
-from hub.wire.inbound import PING, PONG, Binary, Closed, Failed, PingIn, Reader, Text
+from hub.wire.inbound import PING, PONG, Binary, Closed, Failed, Parser, PingIn, Text
 from hub.wire.lifecycle import Event, Lifecycle, State
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ class Connection:
             # both go through the TLS stream.
             self._sock = socket.socket(fileno=stream.socket.detach())
             self._sock.setblocking(False)
-        self._reader = Reader(config.max_message_size, deflate=deflate is not None)
+        self._reader = Parser(config.max_message_size, deflate=deflate is not None)
         self._trailing = trailing
         self._config = config
         self._outbox = outbox

@@ -2,18 +2,17 @@
 
 Fan-out writes the same joined batch to every subscriber of a feed. With ``send`` the
 kernel copies it into fresh socket-buffer memory once per subscriber: for a
-121 kB ledger to 1 000 subscribers that is 121 MB allocated and copied, and on this
-machine most of a burst's time. A :class:`Spooled` buffer is also written, once, into a
+121 kB ledger to 1 000 subscribers that is 121 MB allocated and copied, most of a
+burst's time. A :class:`Spooled` buffer is also written, once, into a
 pipe of its own, which then holds it in pipe pages. To send it, ``tee`` puts references
 to those pages into a staging pipe and ``splice`` moves them into the socket: each
 subscriber costs the kernel its headers and bookkeeping, not a copy. The pipe is never
 written again, so what a socket still holds stays what was sent.
 
-Measured with 1 000 loopback sockets taking 121 kB each: ``send`` 49-55 ms, ``sendfile``
-from a memory file 14.4-21.2 ms (median 14.6), ``tee`` and ``splice`` 12.1-18.5 ms
-(median 13). ``sendfile`` looks every 4 KiB page up in the file again for each socket;
-``tee`` copies a pipe's page references as they are. At 16 kB and below a copy costs
-no more, so smaller buffers are not spooled.
+Why pipes rather than ``sendfile`` from a memory file: ``sendfile`` looks every 4 KiB
+page up in the file again for each socket, while ``tee`` copies a pipe's page
+references as they are (the benchmark docs give the figures). At 16 kB and below a copy
+costs no more, so smaller buffers are not spooled.
 
 A :class:`Spooled` is a ``bytes`` as well, so everything else (a partial write's view,
 TLS, a writer task) uses it as the bytes it is. A pipe holds at most its capacity

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from hub.core.history import History
-from hub.core.render import Frames
+from hub.core.render import Renderings
 from hub.xrpl import events
 
 
 def keep(history: History, messages: list[dict[str, Any]]) -> None:
     for message in messages:
         event = events.parse(message)
-        history.add(event, Frames(event))
+        history.add(event, Renderings(event))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hub.core.history import History, Tail
-from hub.core.render import Frames
+from hub.core.render import Renderings
 from hub.xrpl import events
 from tests.helpers.history import keep
 from tests.helpers.samples import (
@@ -26,7 +26,7 @@ def test_history_knows_the_newest_complete_ledger() -> None:
 
     def add(message: dict[str, object]) -> None:
         event = events.parse(message)
-        history.add(event, Frames(event))
+        history.add(event, Renderings(event))
 
     add({**ledger_closed(5), "txn_count": 2})
     assert history.complete_through() == 4

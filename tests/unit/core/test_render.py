@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from hub.core.render import Frames, body_for, render_version
+from hub.core.render import Renderings, body_for, render_version
 from hub.xrpl import events
 from tests.helpers.samples import iou_payment, ledger_closed, validation, xrp_payment
 
@@ -51,7 +51,7 @@ def test_version_three_renders_as_two() -> None:
 
 
 def test_frames_are_built_once_and_shared() -> None:
-    frames = Frames(events.parse(xrp_payment(3, 1)))
+    frames = Renderings(events.parse(xrp_payment(3, 1)))
     assert frames(1) is frames(1)
     assert frames(2) is frames(3)
     assert frames(1) != frames(2)
@@ -60,7 +60,7 @@ def test_frames_are_built_once_and_shared() -> None:
 def test_frame_decodes_as_a_websocket_text_message() -> None:
     message = xrp_payment(3, 1)
     proto = FrameProtocol(client=True, extensions=[])
-    proto.receive_bytes(Frames(events.parse(message))(2))
+    proto.receive_bytes(Renderings(events.parse(message))(2))
     (frame,) = list(proto.received_frames())
     assert frame.opcode is Opcode.TEXT
     assert frame.frame_finished
@@ -72,8 +72,8 @@ def test_frozen_frames_render_v1_byte_identical() -> None:
     from hub.sources.simulator import LedgerSimulator
 
     for message in LedgerSimulator(seed=4, tx_per_ledger=10).close_ledger():
-        live = Frames(events.parse(message))
-        kept = Frames(events.parse(message))
+        live = Renderings(events.parse(message))
+        kept = Renderings(events.parse(message))
         kept.freeze()
         assert kept(1) == live(1)
         assert kept(2) == live(2)

@@ -30,7 +30,7 @@ from hub.wire.deflate import (
     negotiate,
 )
 from hub.wire.frames import text_frame
-from hub.wire.inbound import Failed, Inbound, PingIn, Reader, Text
+from hub.wire.inbound import Failed, Inbound, Parser, PingIn, Text
 from tests.helpers.frames import client_frame, raw_deflate
 
 FLAGS = "server_no_context_takeover; client_no_context_takeover"
@@ -69,7 +69,7 @@ class Pair:
         agreement = negotiate(upgrade.offers, policy)
         assert agreement is not None
         self.agreement = agreement
-        self.reader = Reader(limit, deflate=True)
+        self.reader = Parser(limit, deflate=True)
         self.client.receive_data(handshake.accept(upgrade, agreement.header))
         accepted = next(self.client.events())
         assert isinstance(accepted, AcceptConnection)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol
 
-from hub.wire.inbound import Binary, Closed, Failed, PingIn, Reader, Text, unmask
+from hub.wire.inbound import Binary, Closed, Failed, Parser, PingIn, Text, unmask
 
 
 def frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0,
@@ -30,7 +30,7 @@ def frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0,
 
 
 def codes(data: bytes, max_size: int = 1000) -> list[object]:
-    return Reader(max_size).feed(data)
+    return Parser(max_size).feed(data)
 
 
 def test_unmask_matches_the_byte_by_byte_rule() -> None:
@@ -56,7 +56,7 @@ def test_every_length_encoding_and_any_split_of_the_bytes() -> None:
     messages = [b"x" * 125, b"y" * 126, b"z" * 70_000]
     data = b"".join(frame(0x1, m) for m in messages)
     for step in (1, 7, 4096, len(data)):
-        reader = Reader(100_000)
+        reader = Parser(100_000)
         out = []
         for i in range(0, len(data), step):
             out += reader.feed(data[i : i + step])
@@ -95,7 +95,7 @@ def test_rules_and_their_codes() -> None:
 
 
 def test_an_oversized_frame_is_refused_at_its_header() -> None:
-    reader = Reader(1000)
+    reader = Parser(1000)
     head = frame(0x1, b"x" * 1001)[:8]  # header and key only: the payload never comes
     assert reader.feed(head) == [Failed(1009, "message exceeds 1000 bytes", too_big=True)]
 
@@ -107,7 +107,7 @@ def test_small_whole_text_frames_keep_every_rule() -> None:
     ]
     assert codes(frame(0x1, b"x" * 10), max_size=10) == [Text(b"x" * 10)]
     assert codes(frame(0x1, b"")) == [Text(b"")]
-    reader = Reader(1000)
+    reader = Parser(1000)
     data = frame(0x1, b'{"command":"ping"}') * 2
     assert reader.feed(data[:7]) == []
     assert reader.feed(data[7:]) == [Text(b'{"command":"ping"}')] * 2
@@ -139,7 +139,7 @@ def test_fragments_adding_up_past_the_bound() -> None:
 
 def test_close_frames_and_nothing_after_them() -> None:
     assert codes(frame(0x8, b"")) == [Closed(None, "")]
-    reader = Reader(1000)
+    reader = Parser(1000)
     data = frame(0x8, struct.pack("!H", 4001) + b"bye") + frame(0x1, b"{}")
     assert reader.feed(data) == [Closed(4001, "bye")]
     assert reader.done
@@ -159,7 +159,7 @@ def test_whatever_wsproto_sends_is_read_back(messages: list[str], cut: int, step
         for i in range(0, max(len(text), 1), cut):
             last = i + cut >= len(text)
             data += client.send_data(text[i : i + cut], fin=last)
-    reader = Reader(1 << 20)
+    reader = Parser(1 << 20)
     out = []
     for i in range(0, len(data), step):
         out += reader.feed(data[i : i + step])
