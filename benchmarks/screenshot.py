@@ -111,7 +111,7 @@ def wait_for_history(port: int, ledgers: int) -> None:
             return
         if time.monotonic() > deadline:
             raise SystemExit(f"the hub closed no {ledgers} ledgers in time (latest {latest})")
-        time.sleep(0.1)
+        time.sleep(0.5)
 
 
 # The page is ready for its picture: live, its history shown, a rate on every rate card.
