@@ -418,6 +418,8 @@ def test_dashboard_starts_with_the_hubs_history(
             sockets.append(ws)
 
         page.route_web_socket(f"ws://127.0.0.1:{hub.port}/", route)
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
         page.goto(f"http://127.0.0.1:{hub.port}/")
         window = range(max(BASE, last - HISTORY + 1), last + 1)
         rows, txs = _expected(window)
@@ -454,6 +456,11 @@ def test_dashboard_starts_with_the_hubs_history(
         assert ledgers == rows
         assert bars == rows[::-1]
         assert sorted(shown_txs) == sorted(txs)
+        # Self-contained: the page asked nothing of anyone but the hub (besides data: URLs).
+        own = f"http://127.0.0.1:{hub.port}/"
+        assert own in requests
+        assert [url for url in requests if not url.startswith((own, "data:"))] == []
+        assert len(sockets) == 2
         assert errors == []
     finally:
         hub.stop()
