@@ -182,7 +182,6 @@ def test_dashboard_live_filters_and_reconnects(browser: Any, tmp_path: Path) -> 
 
 WIDTHS = [(390, 844), (768, 1024), (1024, 768), (1440, 900), (1920, 1080)]
 FAST_SIMULATOR = ["--ledger-interval", "0.1", "--tx-per-ledger", "12", "--seed", "11"]
-TWO_FRAMES = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
 # Each block of the page: its box (page coordinates), whether it is displayed, how many
 # of five points inside it (centre, corners inset by 10 %) something else is drawn on
 # (checked with the block scrolled to the middle of the window), and by how much its
@@ -329,7 +328,7 @@ def test_dashboard_fits_every_width(browser: Any, tmp_path: Path) -> None:
 
         for width, height in WIDTHS:
             page.set_viewport_size({"width": width, "height": height})
-            page.evaluate(TWO_FRAMES)
+            page.wait_for_function(f"innerWidth === {width}", timeout=WAIT)
             problems = layout_problems(page.evaluate(LAYOUT))
             shot = tmp_path / f"dashboard-{width}.png"
             page.screenshot(path=str(shot), full_page=True)
