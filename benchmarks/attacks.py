@@ -16,6 +16,8 @@ Attacks:
 - ``unsubscribe``: ``unsubscribe`` with 25 000 valid accounts.
 - ``deep``: a 2 kB ``subscribe`` whose ``streams`` nest 976 arrays deep.
 - ``failing``: 1 MB requests that fail (the last of 25 000 accounts is malformed).
+- ``crashing``: 900 kB ``subscribe`` requests whose ``streams`` hold a list (once a
+  crash in the handler, logged whole).
 - ``metrics``: ``GET /metrics`` in a loop on 8 keep-alive connections.
 - ``tokens``: WebSocket handshakes with a wrong admin token.
 """
@@ -165,6 +167,10 @@ def attacks() -> dict[str, Callable[[int, Tally], Awaitable[None]]]:
         text = msgspec.json.encode(body).decode()
         out[name] = lambda port, tally, text=text: request_loop(port, tally, text)
     deep = '{"command":"subscribe","streams":' + "[" * depth + "]" * depth + ',"id":1}'
+    crashing = msgspec.json.encode(
+        {"command": "subscribe", "streams": [[]], "pad": "x" * 900_000}
+    ).decode()
+    out["crashing"] = lambda port, tally: request_loop(port, tally, crashing)
     out["deep"] = lambda port, tally: request_loop(port, tally, deep)
     out["metrics"] = metrics_loop
     wrong = [("Authorization", "Bearer not-the-token")]
